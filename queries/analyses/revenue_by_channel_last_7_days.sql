@@ -1,0 +1,18 @@
+-- Attributed revenue by channel over the last 7 order dates, one column per model.
+
+with last_week as (
+    select *
+    from {{ ref('mart_channel_daily') }}
+    where order_date > (select max(order_date) from {{ ref('mart_channel_daily') }}) - interval '7 days'
+)
+
+select
+    channel,
+    round(sum(case when model = 'first_touch' then attributed_revenue else 0 end), 2) as first_touch,
+    round(sum(case when model = 'last_touch' then attributed_revenue else 0 end), 2) as last_touch,
+    round(sum(case when model = 'linear' then attributed_revenue else 0 end), 2) as linear,
+    round(sum(case when model = 'time_decay' then attributed_revenue else 0 end), 2) as time_decay,
+    round(sum(case when model = 'position_based' then attributed_revenue else 0 end), 2) as position_based
+from last_week
+group by channel
+order by linear desc

@@ -1,0 +1,66 @@
+{{ config(materialized='table') }}
+-- Every current campaign under every attribution model: its spend over all its
+-- current ad_spend rows, and the conversions and revenue credited to its touchpoints.
+-- roas = attributed_revenue / spend (null when spend = 0);
+-- cpa = spend / conversions (null when conversions = 0).
+
+with models as (
+    select model
+    from (
+        values ('first_touch'), ('last_touch'), ('linear'), ('time_decay'), ('position_based')
+    ) as models (model)
+),
+
+spend as (
+    select
+        campaign_id,
+        sum(spend) as spend,
+        sum(impressions) as impressions,
+        sum(clicks) as clicks
+    from {{ ref('stg_ad_spend') }}
+    group by campaign_id
+),
+
+credited as (
+    select
+        campaign_id,
+        model,
+        cast(sum(cast(credit as decimal(38, 12))) as double) as conversions,
+        cast(sum(cast(attributed_revenue as decimal(38, 12))) as double) as attributed_revenue
+    from {{ ref('fct_attribution') }}
+    where campaign_id is not null
+    group by campaign_id, model
+),
+
+performance as (
+    select
+        campaigns.campaign_id,
+        campaigns.campaign_name,
+        campaigns.channel,
+        models.model,
+        cast(coalesce(spend.spend, 0) as decimal(18, 2)) as spend,
+        coalesce(spend.impressions, 0) as impressions,
+        coalesce(spend.clicks, 0) as clicks,
+        coalesce(credited.conversions, 0.0) as conversions,
+        coalesce(credited.attributed_revenue, 0.0) as attributed_revenue
+    from {{ ref('dim_campaigns') }} as campaigns
+    cross join models
+    left join spend on spend.campaign_id = campaigns.campaign_id
+    left join credited
+        on credited.campaign_id = campaigns.campaign_id
+        and credited.model = models.model
+)
+
+select
+    campaign_id,
+    campaign_name,
+    channel,
+    model,
+    spend,
+    impressions,
+    clicks,
+    conversions,
+    attributed_revenue,
+    case when spend = 0 then null else attributed_revenue / cast(spend as double) end as roas,
+    case when conversions = 0 then null else cast(spend as double) / conversions end as cpa
+from performance

@@ -1,0 +1,53 @@
+//! `stride demo`: the main job on the embedded lake. Generates 30 days at scale 1 if
+//! the lake is empty, runs every model, and prints the headline answers from the
+//! saved analyses in `queries/analyses/`.
+
+use anyhow::Context;
+
+use crate::cli::{generate_command, run_command};
+use crate::engine::{self, RunOptions};
+use crate::generate::{self, Request};
+use crate::lake::Lake;
+use crate::models::Project;
+use crate::output;
+
+/// The analyses the demo prints, with their titles.
+const HEADLINES: [(&str, &str); 3] = [
+    (
+        "revenue_by_channel_last_7_days",
+        "Attributed revenue by channel, last 7 days, under each attribution model",
+    ),
+    (
+        "top_campaigns_by_roas",
+        "Top 10 campaigns by ROAS (linear attribution)",
+    ),
+    (
+        "acquisition_channel_ltv",
+        "Customer lifetime value by acquisition channel",
+    ),
+];
+
+/// Runs the demo on `lake`.
+pub async fn demo(lake: &Lake, project: &Project) -> anyhow::Result<()> {
+    if !generate::lake_has_raw_data(lake).await? {
+        tracing::info!("{} is empty: generating 30 days at scale 1", lake.url());
+        let request = Request {
+            days: 30,
+            ..Request::default()
+        };
+        generate_command(lake, &request).await?;
+    }
+    run_command(lake, project, &RunOptions::default()).await?;
+    let ctx = engine::query_session(lake, project).await?;
+    for (name, title) in HEADLINES {
+        let analysis = project
+            .analysis(name)
+            .with_context(|| format!("analysis queries/analyses/{name}.sql is missing"))?;
+        let sql = analysis.render()?;
+        let batches = engine::query(&ctx, &sql)
+            .await
+            .with_context(|| format!("analysis {}", analysis.file))?;
+        println!("\n{title}\n{}", output::table(&batches)?);
+    }
+    Ok(())
+}

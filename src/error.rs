@@ -1,0 +1,83 @@
+//! The typed errors of the stride library. Each variant names the file, model or
+//! setting at fault, so the one-line message at the CLI edge says where to look.
+
+use thiserror::Error;
+
+/// Anything that can go wrong inside stride.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The lake location (`--lake`, `STRIDE_LAKE`) cannot be used.
+    #[error("lake location `{location}`: {reason}")]
+    LakeLocation { location: String, reason: String },
+
+    /// Reading or writing an object in the lake failed.
+    #[error("object store, {path}")]
+    Store {
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// A raw file does not follow SPEC section 2.
+    #[error("raw file {file}: {problem}")]
+    RawFile { file: String, problem: String },
+
+    /// A model file under `queries/` cannot be parsed, rendered or placed in the graph.
+    #[error("model file {file}: {problem}")]
+    ModelFile { file: String, problem: String },
+
+    /// A model failed while it was planned, executed or committed.
+    #[error("model {model}")]
+    Model {
+        model: String,
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A model was asked for that the project does not have.
+    #[error("unknown model `{0}`")]
+    UnknownModel(String),
+
+    /// `stride generate` cannot continue the lake as asked.
+    #[error("generate: {0}")]
+    Generate(String),
+
+    /// A setting (flag, environment variable or config file entry) is invalid.
+    #[error("setting {setting}: {reason}")]
+    Setting { setting: String, reason: String },
+
+    /// A query given on the command line failed.
+    #[error("query")]
+    Query(#[source] Box<Error>),
+
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    #[error(transparent)]
+    Delta(#[from] deltalake::DeltaTableError),
+
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The result type of the stride library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an error that happened while working on `model`.
+    pub fn in_model(model: &str, source: impl Into<Error>) -> Error {
+        Error::Model {
+            model: model.to_string(),
+            source: Box::new(source.into()),
+        }
+    }
+}

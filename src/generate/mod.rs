@@ -1,0 +1,253 @@
+//! `stride generate`: lands realistic, deterministic daily change batches.
+//!
+//! The settings of the first call (seed, scale, start date, lateness) are recorded
+//! in the lake with the number of batches landed. A later call replays the landed
+//! days in memory and lands the next ones, so 30 days made in one call or in six
+//! are the same rows, byte for byte.
+
+mod buffer;
+mod world;
+
+use chrono::NaiveDate;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::lake::{Lake, STATE};
+use crate::land;
+use crate::progress;
+use crate::sources;
+
+pub use buffer::{Row, TableBuffer};
+use world::World;
+
+/// Where the generator records its settings and progress, relative to the lake root.
+pub const STATE_FILE: &str = "_stride/generator.json";
+
+/// The settings that decide every generated row.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// 1.0 is about 2,000 new customers, 30,000 touchpoints and 3,000 orders a day.
+    pub scale: f64,
+    /// The `batch_date` of batch 1.
+    pub start_date: NaiveDate,
+    /// The most days a touchpoint may arrive after it happened.
+    pub max_lateness_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            seed: 42,
+            scale: 1.0,
+            start_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+            max_lateness_days: 3,
+        }
+    }
+}
+
+/// What the user asked of `stride generate`; unset options keep the lake's recorded
+/// settings (or the defaults on an empty lake).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub days: u32,
+    pub seed: Option<u64>,
+    pub scale: Option<f64>,
+    pub start_date: Option<NaiveDate>,
+    pub max_lateness_days: Option<u32>,
+}
+
+/// The generator's record in the lake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    settings: Settings,
+    batches_landed: u32,
+}
+
+/// What a call landed.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The first and last batch ids landed by this call.
+    pub batches: std::ops::RangeInclusive<u32>,
+    /// The first and last batch dates landed by this call.
+    pub dates: (NaiveDate, NaiveDate),
+    /// Rows landed per raw table, in `sources::ALL` order.
+    pub rows: Vec<(&'static str, usize)>,
+    /// The settings used.
+    pub settings: Settings,
+}
+
+/// Lands the next `request.days` batches after the last one in the lake.
+pub async fn generate(lake: &Lake, request: &Request) -> Result<Report> {
+    let state = match read_state(lake).await? {
+        Some(state) => {
+            check_same_settings(&state.settings, request)?;
+            state
+        }
+        None => {
+            refuse_foreign_raw_data(lake).await?;
+            State {
+                settings: settings_for(request)?,
+                batches_landed: 0,
+            }
+        }
+    };
+    let settings = state.settings;
+    let mut world = World::new(settings);
+    for day in 1..=state.batches_landed {
+        world.simulate_day(day);
+    }
+    let first = state.batches_landed + 1;
+    let last = state.batches_landed + request.days;
+    let mut rows: Vec<(&'static str, usize)> = sources::ALL.iter().map(|t| (t.name, 0)).collect();
+    let bar = progress::bar(u64::from(request.days), "generate");
+    for day in first..=last {
+        let mut batch = world.simulate_day(day);
+        for (index, table) in sources::ALL.iter().enumerate() {
+            let buffer = &mut batch.tables[index];
+            if buffer.is_empty() {
+                continue;
+            }
+            rows[index].1 += buffer.len();
+            let record_batch = buffer.finish()?;
+            let file = format!(
+                "{}/part-{:06}.parquet",
+                land::batch_folder(table.name, batch.date),
+                batch.batch_id
+            );
+            land::put_parquet(lake, &file, &record_batch).await?;
+        }
+        write_state(
+            lake,
+            &State {
+                settings,
+                batches_landed: day,
+            },
+        )
+        .await?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let date_of = |batch: u32| settings.start_date + chrono::Days::new(u64::from(batch - 1));
+    Ok(Report {
+        batches: first..=last,
+        dates: (date_of(first), date_of(last.max(first))),
+        rows,
+        settings,
+    })
+}
+
+/// Whether the lake holds any landed raw file.
+pub async fn lake_has_raw_data(lake: &Lake) -> Result<bool> {
+    for table in &sources::ALL {
+        if !land::landed_files(lake, table).await?.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+async fn refuse_foreign_raw_data(lake: &Lake) -> Result<()> {
+    if lake_has_raw_data(lake).await? {
+        return Err(Error::Generate(format!(
+            "{} holds raw data that stride generate did not land (no {STATE_FILE}); \
+             generate only extends lakes it started",
+            lake.url()
+        )));
+    }
+    Ok(())
+}
+
+fn settings_for(request: &Request) -> Result<Settings> {
+    let defaults = Settings::default();
+    let settings = Settings {
+        seed: request.seed.unwrap_or(defaults.seed),
+        scale: request.scale.unwrap_or(defaults.scale),
+        start_date: request.start_date.unwrap_or(defaults.start_date),
+        max_lateness_days: request
+            .max_lateness_days
+            .unwrap_or(defaults.max_lateness_days),
+    };
+    if !(settings.scale.is_finite() && settings.scale > 0.0) {
+        return Err(Error::Setting {
+            setting: "--scale".into(),
+            reason: format!("must be a positive number, got {}", settings.scale),
+        });
+    }
+    Ok(settings)
+}
+
+/// A lake continues with the settings it started with; asking for others would
+/// make rows that contradict the landed ones.
+fn check_same_settings(recorded: &Settings, request: &Request) -> Result<()> {
+    let conflict = |option: &str, recorded: String, asked: String| {
+        Err(Error::Setting {
+            setting: option.to_string(),
+            reason: format!(
+                "this lake was generated with {option} {recorded}; continuing it with {asked} \
+                 would contradict the landed batches (omit the option or use a new lake)"
+            ),
+        })
+    };
+    if let Some(seed) = request.seed.filter(|s| *s != recorded.seed) {
+        return conflict("--seed", recorded.seed.to_string(), seed.to_string());
+    }
+    if let Some(scale) = request.scale.filter(|s| *s != recorded.scale) {
+        return conflict("--scale", recorded.scale.to_string(), scale.to_string());
+    }
+    if let Some(date) = request.start_date.filter(|d| *d != recorded.start_date) {
+        return conflict(
+            "--start-date",
+            recorded.start_date.to_string(),
+            date.to_string(),
+        );
+    }
+    if let Some(late) = request
+        .max_lateness_days
+        .filter(|l| *l != recorded.max_lateness_days)
+    {
+        return conflict(
+            "--max-lateness-days",
+            recorded.max_lateness_days.to_string(),
+            late.to_string(),
+        );
+    }
+    Ok(())
+}
+
+async fn read_state(lake: &Lake) -> Result<Option<State>> {
+    let path = lake.path(STATE_FILE);
+    match lake.store().get(&path).await {
+        Ok(found) => {
+            let bytes = found.bytes().await.map_err(|source| Error::Store {
+                path: lake.object_url(&path),
+                source,
+            })?;
+            let state = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Generate(format!("{} is not valid: {e}", lake.object_url(&path)))
+            })?;
+            Ok(Some(state))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(source) => Err(Error::Store {
+            path: lake.object_url(&path),
+            source,
+        }),
+    }
+}
+
+async fn write_state(lake: &Lake, state: &State) -> Result<()> {
+    let path = lake.path(STATE_FILE);
+    debug_assert!(STATE_FILE.starts_with(STATE));
+    let bytes = serde_json::to_vec_pretty(state)?;
+    lake.store()
+        .put(&path, PutPayload::from(bytes))
+        .await
+        .map_err(|source| Error::Store {
+            path: lake.object_url(&path),
+            source,
+        })?;
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! The lake: one root URL in object storage and the layout of SPEC section 1.
+//!
+//! Every byte stride reads or writes in the lake goes through [`object_store`], so a
+//! local folder and an S3 bucket behave the same to the rest of the code.
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Folder of landed change batches: `raw/<table>/batch_date=YYYY-MM-DD/*.parquet`.
+pub const RAW: &str = "raw";
+/// Folder of the Delta tables, one per materialized model: `warehouse/<model>/`.
+pub const WAREHOUSE: &str = "warehouse";
+/// Folder of rows rejected by source contracts: `quarantine/<table>/`.
+pub const QUARANTINE: &str = "quarantine";
+/// Folder of stride's own bookkeeping (the generator's settings and progress).
+pub const STATE: &str = "_stride";
+
+/// An opened lake: where it is, and the object store that reaches it.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    /// The lake root, always ending in `/` (e.g. `file:///home/me/lake/`).
+    url: Url,
+    /// The store serving the root's scheme and authority (the file system, a bucket).
+    store: Arc<dyn ObjectStore>,
+    /// The lake root as a path inside `store`.
+    root: Path,
+}
+
+impl Lake {
+    /// Opens the lake at `location`: a local path, a `file://` URL or (later) `s3://`.
+    pub fn open(location: &str) -> Result<Lake> {
+        let url = parse_location(location)?;
+        match url.scheme() {
+            "file" => {
+                let root = Path::from_url_path(url.path()).map_err(|e| Error::LakeLocation {
+                    location: location.to_string(),
+                    reason: e.to_string(),
+                })?;
+                Ok(Lake {
+                    url,
+                    store: Arc::new(LocalFileSystem::new()),
+                    root,
+                })
+            }
+            other => Err(Error::LakeLocation {
+                location: location.to_string(),
+                reason: format!(
+                    "scheme `{other}` is not supported by this build (use a local folder or file://)"
+                ),
+            }),
+        }
+    }
+
+    /// The lake root URL, ending in `/`.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The object store that serves the lake.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The store path of `relative` (e.g. `raw/orders`) under the lake root.
+    pub fn path(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .filter(|part| !part.is_empty())
+            .fold(self.root.clone(), |path, part| path.join(part))
+    }
+
+    /// The URL of the folder `relative` under the lake root, ending in `/`.
+    pub fn folder_url(&self, relative: &str) -> Url {
+        let mut url = self.url.clone();
+        let trimmed = relative.trim_matches('/');
+        url.set_path(&format!("{}{}/", self.url.path(), trimmed));
+        url
+    }
+
+    /// The URL of the Delta table of `model`.
+    pub fn model_url(&self, model: &str) -> Url {
+        self.folder_url(&format!("{WAREHOUSE}/{model}"))
+    }
+
+    /// The URL of the folder holding the raw files of `table`.
+    pub fn raw_table_url(&self, table: &str) -> Url {
+        self.folder_url(&format!("{RAW}/{table}"))
+    }
+
+    /// A path relative to the lake root, for messages (`raw/orders/…/x.parquet`).
+    pub fn relative(&self, path: &Path) -> String {
+        let full = path.as_ref();
+        let root = self.root.as_ref();
+        full.strip_prefix(root)
+            .map(|rest| rest.trim_start_matches('/').to_string())
+            .unwrap_or_else(|| full.to_string())
+    }
+
+    /// Makes sure the folder `relative` exists where the store needs folders to exist
+    /// (a local file system); object stores have no folders, so it does nothing there.
+    pub fn ensure_folder(&self, relative: &str) -> Result<()> {
+        if self.url.scheme() == "file"
+            && let Ok(local) = self.folder_url(relative).to_file_path()
+        {
+            std::fs::create_dir_all(&local).map_err(|e| Error::LakeLocation {
+                location: local.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Whether any object exists under the folder `relative`.
+    pub async fn folder_exists(&self, relative: &str) -> Result<bool> {
+        use futures::StreamExt;
+        let prefix = self.path(relative);
+        match self.store.list(Some(&prefix)).next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(source)) => Err(Error::Store {
+                path: self.object_url(&prefix),
+                source,
+            }),
+        }
+    }
+
+    /// The URL of one object, for messages that must name a file exactly.
+    pub fn object_url(&self, path: &Path) -> String {
+        format!("{}{}", self.url, self.relative(path))
+    }
+}
+
+/// Turns `--lake` into an absolute URL ending in `/`.
+fn parse_location(location: &str) -> Result<Url> {
+    let bad = |reason: String| Error::LakeLocation {
+        location: location.to_string(),
+        reason,
+    };
+    let mut url = if location.contains("://") {
+        Url::parse(location).map_err(|e| bad(e.to_string()))?
+    } else {
+        let absolute = std::path::absolute(location).map_err(|e| bad(e.to_string()))?;
+        Url::from_directory_path(&absolute)
+            .map_err(|()| bad("not an absolute local path".to_string()))?
+    };
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_become_file_urls_ending_in_slash() {
+        let lake = Lake::open("/tmp/some lake").expect("local path opens");
+        assert_eq!(lake.url().as_str(), "file:///tmp/some%20lake/");
+        assert_eq!(
+            lake.model_url("fct_orders").as_str(),
+            "file:///tmp/some%20lake/warehouse/fct_orders/"
+        );
+        let path = lake.path("raw/orders/batch_date=2026-01-01/a.parquet");
+        assert_eq!(
+            lake.relative(&path),
+            "raw/orders/batch_date=2026-01-01/a.parquet"
+        );
+    }
+
+    #[test]
+    fn unsupported_scheme_names_the_location() {
+        let err = Lake::open("ftp://host/x").expect_err("ftp is refused");
+        assert!(err.to_string().contains("ftp://host/x"), "{err}");
+    }
+}

@@ -1,0 +1,22 @@
+//! stride: an e-commerce marketing-attribution lakehouse in one binary.
+//!
+//! The modules follow the data's path: [`generate`] makes raw change batches,
+//! [`land`] puts them in the [`lake`] and checks them, [`models`] reads the SQL
+//! project and its graph, [`engine`] executes it on DataFusion, [`delta`] commits
+//! each model as a Delta table, and [`output`] prints answers. [`cli`] is the
+//! command line on top.
+
+pub mod cli;
+pub mod delta;
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod generate;
+pub mod lake;
+pub mod land;
+pub mod models;
+pub mod output;
+pub mod progress;
+pub mod sources;
+
+pub use error::{Error, Result};

@@ -1,0 +1,264 @@
+//! Loading the SQL project: from the copy embedded at build time, or from a folder.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::template::{self, RenderContext};
+use super::{Materialization, Model, graph};
+use crate::error::{Error, Result};
+
+include!(concat!(env!("OUT_DIR"), "/embedded_queries.rs"));
+
+/// The layers whose files are models, in dbt's order.
+const MODEL_LAYERS: [&str; 3] = ["staging", "intermediate", "marts"];
+/// The folder of saved queries that are not models.
+const ANALYSES: &str = "analyses";
+
+/// Where the project's SQL files come from.
+#[derive(Debug, Clone)]
+pub enum ProjectSource {
+    /// The `queries/` folder compiled into this binary.
+    Embedded,
+    /// A `queries/`-shaped folder on disk.
+    Folder(PathBuf),
+}
+
+/// A saved query under `analyses/` (rendered with `ref()`, never materialized).
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The file stem.
+    pub name: String,
+    /// The file, relative to the project root.
+    pub file: String,
+    template: String,
+}
+
+impl Analysis {
+    /// The SQL with every `ref()` resolved.
+    pub fn render(&self) -> Result<String> {
+        template::render(
+            &self.file,
+            &self.name,
+            &self.template,
+            &RenderContext::default(),
+        )
+        .map(|r| r.sql)
+    }
+}
+
+/// The models in dependency order, and the analyses.
+#[derive(Debug, Clone)]
+pub struct Project {
+    models: Vec<Model>,
+    analyses: Vec<Analysis>,
+}
+
+impl Project {
+    /// Loads, parses and orders the project; an unknown reference or a cycle fails
+    /// here, naming the file, before anything runs.
+    pub fn load(source: &ProjectSource) -> Result<Project> {
+        let files = match source {
+            ProjectSource::Embedded => EMBEDDED_QUERIES
+                .iter()
+                .map(|(path, text)| (path.to_string(), text.to_string()))
+                .collect(),
+            ProjectSource::Folder(root) => read_folder(root)?,
+        };
+        Project::from_files(files)
+    }
+
+    /// Builds the project from (relative path, text) pairs.
+    pub fn from_files(files: Vec<(String, String)>) -> Result<Project> {
+        let mut models = Vec::new();
+        let mut analyses = Vec::new();
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for (file, text) in files {
+            let Some((layer, stem)) = split(&file) else {
+                continue;
+            };
+            let (layer, stem) = (layer.to_string(), stem.to_string());
+            let (layer, stem) = (layer.as_str(), stem.as_str());
+            if layer == ANALYSES {
+                analyses.push(Analysis {
+                    name: stem.to_string(),
+                    file,
+                    template: text,
+                });
+                continue;
+            }
+            if !MODEL_LAYERS.contains(&layer) {
+                continue;
+            }
+            if let Some(other) = seen.insert(stem.to_string(), file.clone()) {
+                return Err(Error::ModelFile {
+                    file,
+                    problem: format!("model name `{stem}` is already used by {other}"),
+                });
+            }
+            let found = template::render(&file, stem, &text, &RenderContext::default())?;
+            let materialization = found.materialization.ok_or_else(|| Error::ModelFile {
+                file: file.clone(),
+                problem: "no {{ config(materialized=...) }} header".to_string(),
+            })?;
+            if materialization == Materialization::Incremental && found.unique_key.is_empty() {
+                return Err(Error::ModelFile {
+                    file,
+                    problem: "an incremental model needs unique_key in its config".to_string(),
+                });
+            }
+            models.push(Model {
+                name: stem.to_string(),
+                file,
+                materialization,
+                unique_key: found.unique_key,
+                refs: found.refs,
+                sources: found.sources,
+                template: text,
+            });
+        }
+        let models = graph::order_models(models)?;
+        let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+        for analysis in &analyses {
+            let found = template::render(
+                &analysis.file,
+                &analysis.name,
+                &analysis.template,
+                &RenderContext::default(),
+            )?;
+            if let Some(unknown) = found.refs.iter().find(|r| !names.contains(&r.as_str())) {
+                return Err(Error::ModelFile {
+                    file: analysis.file.clone(),
+                    problem: format!("ref('{unknown}') names no model"),
+                });
+            }
+        }
+        analyses.sort_by(|a, b| a.file.cmp(&b.file));
+        Ok(Project { models, analyses })
+    }
+
+    /// The models, each after every model it reads.
+    pub fn models(&self) -> &[Model] {
+        &self.models
+    }
+
+    /// The model called `name`.
+    pub fn model(&self, name: &str) -> Result<&Model> {
+        self.models
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| Error::UnknownModel(name.to_string()))
+    }
+
+    /// The saved analyses, by file name.
+    pub fn analyses(&self) -> &[Analysis] {
+        &self.analyses
+    }
+
+    /// The analysis called `name`.
+    pub fn analysis(&self, name: &str) -> Option<&Analysis> {
+        self.analyses.iter().find(|a| a.name == name)
+    }
+}
+
+/// (layer, stem) of `staging/stg_orders.sql`.
+fn split(file: &str) -> Option<(&str, &str)> {
+    let (layer, rest) = file.split_once('/')?;
+    let name = rest.rsplit('/').next()?;
+    Some((layer, name.strip_suffix(".sql")?))
+}
+
+fn read_folder(root: &Path) -> Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::Setting {
+            setting: "--queries".to_string(),
+            reason: format!("cannot read {}: {e}", dir.display()),
+        })?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "sql") {
+                let text = std::fs::read_to_string(&path)?;
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                files.push((relative, text));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, text: &str) -> (String, String) {
+        (path.to_string(), text.to_string())
+    }
+
+    #[test]
+    fn embedded_project_loads_with_every_mart() {
+        let project = Project::load(&ProjectSource::Embedded).expect("the shipped project loads");
+        for mart in [
+            "fct_orders",
+            "fct_attribution",
+            "mart_channel_daily",
+            "mart_campaign_performance",
+            "dim_customers",
+            "dim_products",
+            "dim_campaigns",
+            "mart_acquisition_ltv",
+        ] {
+            project.model(mart).expect("mart exists");
+        }
+    }
+
+    #[test]
+    fn unknown_ref_fails_naming_the_file() {
+        let err = Project::from_files(vec![file(
+            "marts/a.sql",
+            "{{ config(materialized='table') }} select * from {{ ref('missing') }}",
+        )])
+        .expect_err("unknown ref");
+        let text = err.to_string();
+        assert!(
+            text.contains("marts/a.sql") && text.contains("missing"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cycle_fails_naming_the_files() {
+        let err = Project::from_files(vec![
+            file(
+                "marts/a.sql",
+                "{{ config(materialized='table') }} select * from {{ ref('b') }}",
+            ),
+            file(
+                "marts/b.sql",
+                "{{ config(materialized='view') }} select * from {{ ref('a') }}",
+            ),
+            file("marts/c.sql", "{{ config(materialized='view') }} select 1"),
+        ])
+        .expect_err("cycle");
+        let text = err.to_string();
+        assert!(
+            text.contains("marts/a.sql") && text.contains("marts/b.sql"),
+            "{text}"
+        );
+        assert!(!text.contains("marts/c.sql"), "{text}");
+    }
+
+    #[test]
+    fn missing_header_is_refused() {
+        let err =
+            Project::from_files(vec![file("staging/s.sql", "select 1")]).expect_err("no header");
+        assert!(err.to_string().contains("staging/s.sql"), "{err}");
+    }
+}

@@ -1,0 +1,203 @@
+//! dbt-style templating with minijinja: `config()`, `ref()`, `source()`,
+//! `is_incremental()` and `this`.
+
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::Kwargs;
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, context};
+
+use super::Materialization;
+use crate::error::{Error, Result};
+use crate::sources::{self, SOURCE_SCHEMA};
+
+/// What a template may ask about the run it is rendered for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RenderContext {
+    /// Whether this is an incremental run of an existing table (`is_incremental()`).
+    pub is_incremental: bool,
+}
+
+/// What rendering a template found out, besides its SQL.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    pub sql: String,
+    pub materialization: Option<Materialization>,
+    pub unique_key: Vec<String>,
+    pub refs: Vec<String>,
+    pub sources: Vec<String>,
+}
+
+/// Renders `template` (from `file`, for the model `this`) and records the calls it made.
+pub fn render(file: &str, this: &str, template: &str, run: &RenderContext) -> Result<Rendered> {
+    let found = Arc::new(Mutex::new(Rendered::default()));
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+
+    let seen = Arc::clone(&found);
+    env.add_function(
+        "ref",
+        move |name: String| -> Result<String, minijinja::Error> {
+            let mut seen = seen.lock().map_err(|_| poisoned())?;
+            if !seen.refs.contains(&name) {
+                seen.refs.push(name.clone());
+            }
+            Ok(name)
+        },
+    );
+
+    let seen = Arc::clone(&found);
+    env.add_function(
+        "source",
+        move |source: String, table: String| -> Result<String, minijinja::Error> {
+            if source != SOURCE_SCHEMA {
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("unknown source `{source}` (the only source is `{SOURCE_SCHEMA}`)"),
+                ));
+            }
+            if sources::find(&table).is_none() {
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("unknown raw table `{table}`"),
+                ));
+            }
+            let mut seen = seen.lock().map_err(|_| poisoned())?;
+            if !seen.sources.contains(&table) {
+                seen.sources.push(table.clone());
+            }
+            Ok(format!("{SOURCE_SCHEMA}.{table}"))
+        },
+    );
+
+    let seen = Arc::clone(&found);
+    env.add_function(
+        "config",
+        move |options: Kwargs| -> Result<String, minijinja::Error> {
+            let mut seen = seen.lock().map_err(|_| poisoned())?;
+            if let Some(kind) = options.get::<Option<String>>("materialized")? {
+                seen.materialization = Some(match kind.as_str() {
+                    "view" => Materialization::View,
+                    "table" => Materialization::Table,
+                    "incremental" => Materialization::Incremental,
+                    other => {
+                        return Err(minijinja::Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!(
+                                "materialized='{other}' is not one of 'view', 'table', 'incremental'"
+                            ),
+                        ));
+                    }
+                });
+            }
+            if let Some(key) = options.get::<Option<minijinja::Value>>("unique_key")? {
+                seen.unique_key = match key.as_str() {
+                    Some(one) => vec![one.to_string()],
+                    None => key
+                        .try_iter()?
+                        .map(|v| v.as_str().map(str::to_string).unwrap_or_default())
+                        .collect(),
+                };
+            }
+            options.assert_all_used()?;
+            Ok(String::new())
+        },
+    );
+
+    let incremental = run.is_incremental;
+    env.add_function("is_incremental", move || incremental);
+
+    let bad = |e: minijinja::Error| Error::ModelFile {
+        file: file.to_string(),
+        problem: describe(&e),
+    };
+    env.add_template_owned(file.to_string(), template.to_string())
+        .map_err(bad)?;
+    let sql = env
+        .get_template(file)
+        .and_then(|t| t.render(context! { this => this }))
+        .map_err(bad)?;
+    drop(env);
+    let mut rendered = Arc::try_unwrap(found)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .unwrap_or_default();
+    rendered.sql = sql;
+    Ok(rendered)
+}
+
+fn poisoned() -> minijinja::Error {
+    minijinja::Error::new(ErrorKind::InvalidOperation, "template state poisoned")
+}
+
+/// One line: the template error with its line number.
+fn describe(error: &minijinja::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        message.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_ref_and_source_are_recorded() {
+        let template = "{{ config(materialized='incremental', unique_key=['order_id', 'line_number']) }}\
+            select * from {{ ref('stg_orders') }} join {{ source('raw', 'order_items') }} using (order_id)\
+            {% if is_incremental() %} where x > (select max(x) from {{ this }}){% endif %}";
+        let r = render("m.sql", "m", template, &RenderContext::default()).expect("renders");
+        assert_eq!(r.materialization, Some(Materialization::Incremental));
+        assert_eq!(r.unique_key, ["order_id", "line_number"]);
+        assert_eq!(r.refs, ["stg_orders"]);
+        assert_eq!(r.sources, ["order_items"]);
+        assert!(
+            r.sql.contains("from stg_orders join raw.order_items"),
+            "{}",
+            r.sql
+        );
+        assert!(!r.sql.contains("max(x)"));
+        let r = render(
+            "m.sql",
+            "m",
+            template,
+            &RenderContext {
+                is_incremental: true,
+            },
+        )
+        .expect("renders");
+        assert!(r.sql.contains("select max(x) from m"), "{}", r.sql);
+    }
+
+    #[test]
+    fn unknown_source_table_names_the_file() {
+        let err = render(
+            "staging/x.sql",
+            "x",
+            "select * from {{ source('raw', 'nope') }}",
+            &RenderContext::default(),
+        )
+        .expect_err("unknown table");
+        let text = err.to_string();
+        assert!(
+            text.contains("staging/x.sql") && text.contains("nope"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_config_option_is_refused() {
+        let err = render(
+            "x.sql",
+            "x",
+            "{{ config(materialized='table', colour='blue') }} select 1",
+            &RenderContext::default(),
+        )
+        .expect_err("unknown option");
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+}

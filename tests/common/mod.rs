@@ -1,0 +1,324 @@
+//! Test helpers: run the real `stride` binary on a temporary lake, write raw change
+//! batches by hand (with this file's own copy of the SPEC schemas, not stride's), and
+//! read marts back as JSON.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, NaiveDate};
+use parquet::arrow::ArrowWriter;
+use serde_json::Value;
+
+/// A column type of SPEC section 2.
+#[derive(Clone, Copy)]
+pub enum T {
+    I64,
+    I32,
+    Str,
+    Ts,
+    Money,
+    Date,
+}
+
+/// A cell value, written the way a person reads it.
+#[derive(Clone, Debug)]
+pub enum V {
+    I(i64),
+    S(&'static str),
+    /// RFC 3339 instant, e.g. "2026-03-01T12:00:00.000001Z".
+    Ts(&'static str),
+    /// Decimal text with two places, e.g. "19.99".
+    M(&'static str),
+    /// ISO date.
+    D(&'static str),
+    Null,
+}
+
+const CHANGE: [(&str, T); 4] = [
+    ("_op", T::Str),
+    ("_seq", T::I64),
+    ("_batch_id", T::I64),
+    ("_changed_at", T::Ts),
+];
+
+/// The payload columns of each raw table (SPEC section 2).
+pub fn payload(table: &str) -> Vec<(&'static str, T)> {
+    match table {
+        "customers" => vec![
+            ("customer_id", T::I64),
+            ("email", T::Str),
+            ("first_name", T::Str),
+            ("last_name", T::Str),
+            ("country", T::Str),
+            ("city", T::Str),
+            ("loyalty_tier", T::Str),
+            ("signup_at", T::Ts),
+        ],
+        "products" => vec![
+            ("product_id", T::I64),
+            ("sku", T::Str),
+            ("product_name", T::Str),
+            ("category", T::Str),
+            ("subcategory", T::Str),
+            ("gender", T::Str),
+            ("list_price", T::Money),
+            ("launched_on", T::Date),
+        ],
+        "campaigns" => vec![
+            ("campaign_id", T::I64),
+            ("campaign_name", T::Str),
+            ("channel", T::Str),
+            ("start_date", T::Date),
+            ("end_date", T::Date),
+            ("daily_budget", T::Money),
+        ],
+        "ad_spend" => vec![
+            ("campaign_id", T::I64),
+            ("spend_date", T::Date),
+            ("impressions", T::I64),
+            ("clicks", T::I64),
+            ("spend", T::Money),
+        ],
+        "touchpoints" => vec![
+            ("touchpoint_id", T::I64),
+            ("customer_id", T::I64),
+            ("campaign_id", T::I64),
+            ("channel", T::Str),
+            ("touched_at", T::Ts),
+            ("device", T::Str),
+            ("landing_page", T::Str),
+        ],
+        "orders" => vec![
+            ("order_id", T::I64),
+            ("customer_id", T::I64),
+            ("ordered_at", T::Ts),
+            ("status", T::Str),
+            ("shipping_amount", T::Money),
+        ],
+        "order_items" => vec![
+            ("order_id", T::I64),
+            ("line_number", T::I32),
+            ("product_id", T::I64),
+            ("quantity", T::I32),
+            ("unit_price", T::Money),
+            ("discount_amount", T::Money),
+        ],
+        other => panic!("no raw table {other}"),
+    }
+}
+
+fn micros(ts: &str) -> i64 {
+    DateTime::parse_from_rfc3339(ts)
+        .unwrap_or_else(|e| panic!("bad timestamp {ts}: {e}"))
+        .timestamp_micros()
+}
+
+fn days(date: &str) -> i32 {
+    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").expect("ISO date");
+    (d - NaiveDate::default()).num_days() as i32
+}
+
+fn cents(money: &str) -> i128 {
+    let (whole, frac) = money.split_once('.').unwrap_or((money, "00"));
+    let negative = whole.starts_with('-');
+    let value = whole
+        .trim_start_matches('-')
+        .parse::<i128>()
+        .expect("money")
+        * 100
+        + format!("{frac:0<2}").parse::<i128>().expect("money");
+    if negative { -value } else { value }
+}
+
+/// Builds a record batch of `table` from rows of (change columns..., payload...).
+pub fn batch(table: &str, rows: &[Vec<V>]) -> RecordBatch {
+    let columns: Vec<(&str, T)> = CHANGE.iter().copied().chain(payload(table)).collect();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    let mut fields = Vec::new();
+    for (index, (name, kind)) in columns.iter().enumerate() {
+        let cell = |row: &Vec<V>| row.get(index).cloned().unwrap_or(V::Null);
+        let array: ArrayRef = match kind {
+            T::I64 => {
+                let mut b = Int64Builder::new();
+                for row in rows {
+                    match cell(row) {
+                        V::I(v) => b.append_value(v),
+                        V::Null => b.append_null(),
+                        other => panic!("{table}.{name}: {other:?} is not Int64"),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            T::I32 => {
+                let mut b = Int32Builder::new();
+                for row in rows {
+                    match cell(row) {
+                        V::I(v) => b.append_value(v as i32),
+                        V::Null => b.append_null(),
+                        other => panic!("{table}.{name}: {other:?} is not Int32"),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            T::Str => {
+                let mut b = StringBuilder::new();
+                for row in rows {
+                    match cell(row) {
+                        V::S(v) => b.append_value(v),
+                        V::Null => b.append_null(),
+                        other => panic!("{table}.{name}: {other:?} is not Utf8"),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            T::Ts => {
+                let mut b = TimestampMicrosecondBuilder::new();
+                for row in rows {
+                    match cell(row) {
+                        V::Ts(v) => b.append_value(micros(v)),
+                        V::Null => b.append_null(),
+                        other => panic!("{table}.{name}: {other:?} is not a timestamp"),
+                    }
+                }
+                Arc::new(b.finish().with_timezone("UTC"))
+            }
+            T::Money => {
+                let mut b = Decimal128Builder::new();
+                for row in rows {
+                    match cell(row) {
+                        V::M(v) => b.append_value(cents(v)),
+                        V::Null => b.append_null(),
+                        other => panic!("{table}.{name}: {other:?} is not money"),
+                    }
+                }
+                Arc::new(b.finish().with_precision_and_scale(12, 2).expect("12,2"))
+            }
+            T::Date => {
+                let mut b = Date32Builder::new();
+                for row in rows {
+                    match cell(row) {
+                        V::D(v) => b.append_value(days(v)),
+                        V::Null => b.append_null(),
+                        other => panic!("{table}.{name}: {other:?} is not a date"),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+        };
+        fields.push(Field::new(*name, array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("valid batch")
+}
+
+/// The folder of `table`'s batch for `batch_date` in the lake at `lake`.
+pub fn batch_dir(lake: &Path, table: &str, batch_date: &str) -> PathBuf {
+    lake.join("raw")
+        .join(table)
+        .join(format!("batch_date={batch_date}"))
+}
+
+/// Writes `rows` as one Parquet file of `table` in the batch of `batch_date`.
+pub fn land(lake: &Path, table: &str, batch_date: &str, file: &str, rows: &[Vec<V>]) {
+    let dir = batch_dir(lake, table, batch_date);
+    std::fs::create_dir_all(&dir).expect("batch folder");
+    write_parquet(&dir.join(file), &batch(table, rows));
+}
+
+/// Writes a record batch as a Parquet file.
+pub fn write_parquet(path: &Path, batch: &RecordBatch) {
+    let file = File::create(path).expect("create parquet file");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    writer.write(batch).expect("write");
+    writer.close().expect("close");
+}
+
+/// A timestamp type with an arbitrary zone, for wrong-zone fixtures.
+pub fn timestamp_in(zone: &str) -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some(zone.into()))
+}
+
+/// Runs `stride --lake <lake> <args>` and returns its output.
+pub fn stride(lake: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stride"))
+        .arg("--lake")
+        .arg(lake)
+        .args(args)
+        .env_remove("STRIDE_LAKE")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the stride binary runs")
+}
+
+/// Runs stride and fails the test, with its stderr, unless it exits 0.
+pub fn stride_ok(lake: &Path, args: &[&str]) -> Output {
+    let out = stride(lake, args);
+    assert!(
+        out.status.success(),
+        "stride {args:?} failed ({:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `sql` through `stride query --format json` and returns the rows.
+pub fn query(lake: &Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
+    let out = stride_ok(lake, &["query", sql, "--format", "json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "query output is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    rows.into_iter()
+        .map(|row| match row {
+            Value::Object(map) => map,
+            other => panic!("not a row: {other}"),
+        })
+        .collect()
+}
+
+/// A column of a query row as f64 (numbers and decimal strings both accepted).
+pub fn num(row: &serde_json::Map<String, Value>, column: &str) -> f64 {
+    match row.get(column) {
+        Some(Value::Number(n)) => n.as_f64().expect("finite"),
+        Some(Value::String(s)) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("{column}={s} is not a number")),
+        other => panic!("{column} is {other:?} in {row:?}"),
+    }
+}
+
+/// A column of a query row as text (null as "null").
+pub fn text(row: &serde_json::Map<String, Value>, column: &str) -> String {
+    match row.get(column) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "null".to_string(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Asserts two floats agree to 1e-9.
+#[track_caller]
+pub fn assert_close(actual: f64, expected: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() < 1e-9,
+        "{what}: got {actual}, expected {expected}"
+    );
+}
+
+/// A fresh temporary lake folder.
+pub fn temp_lake() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
