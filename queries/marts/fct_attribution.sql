@@ -11,5 +11,6 @@ select
     credits.campaign_id,
     credits.credit,
     credits.credit * cast(orders.net_revenue as double) as attributed_revenue
-from {{ ref('int_attribution_credits') }} as credits
-inner join {{ ref('int_order_revenue') }} as orders on orders.order_id = credits.order_id
+-- The orders first: DataFusion builds its hash table from the left side of a join.
+from {{ ref('int_order_revenue') }} as orders
+inner join {{ ref('int_attribution_credits') }} as credits on credits.order_id = orders.order_id

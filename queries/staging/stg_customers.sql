@@ -1,29 +1,30 @@
 {{ config(materialized='incremental', unique_key='customer_id') }}
--- Current state of each customer: the change with the greatest _seq, unless it deletes them.
+-- Current state of each customer: their change with the greatest _seq, unless it
+-- deletes them (an erasure request).
+-- The latest change per key is found with max(_seq) and a join back, which DataFusion
+-- runs as hash aggregation and hash join (several times faster than row_number(),
+-- which sorts the whole change log). `latest` comes first because DataFusion builds
+-- its hash table from the left side of a join.
 
-with changes as (
+with latest as (
     select
         customer_id,
-        email,
-        first_name,
-        last_name,
-        country,
-        city,
-        loyalty_tier,
-        signup_at,
-        _op,
-        row_number() over (partition by customer_id order by _seq desc) as change_rank
+        max(_seq) as latest_seq
     from {{ source('raw', 'customers') }}
+    group by customer_id
 )
 
 select
-    customer_id,
-    email,
-    first_name,
-    last_name,
-    country,
-    city,
-    loyalty_tier,
-    signup_at
-from changes
-where change_rank = 1 and _op <> 'd'
+    changes.customer_id,
+    changes.email,
+    changes.first_name,
+    changes.last_name,
+    changes.country,
+    changes.city,
+    changes.loyalty_tier,
+    changes.signup_at
+from latest
+inner join {{ source('raw', 'customers') }} as changes
+    on changes.customer_id = latest.customer_id
+    and changes._seq = latest.latest_seq
+where changes._op <> 'd'

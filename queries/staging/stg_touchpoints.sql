@@ -1,27 +1,29 @@
 {{ config(materialized='incremental', unique_key='touchpoint_id') }}
--- Current state of each touchpoint. Duplicate deliveries share the key and collapse here.
+-- Current state of each touchpoint. A duplicate delivery has a new _seq and the same
+-- payload, so it collapses here.
+-- The latest change per key is found with max(_seq) and a join back, which DataFusion
+-- runs as hash aggregation and hash join (several times faster than row_number(),
+-- which sorts the whole change log). `latest` comes first because DataFusion builds
+-- its hash table from the left side of a join.
 
-with changes as (
+with latest as (
     select
         touchpoint_id,
-        customer_id,
-        campaign_id,
-        channel,
-        touched_at,
-        device,
-        landing_page,
-        _op,
-        row_number() over (partition by touchpoint_id order by _seq desc) as change_rank
+        max(_seq) as latest_seq
     from {{ source('raw', 'touchpoints') }}
+    group by touchpoint_id
 )
 
 select
-    touchpoint_id,
-    customer_id,
-    campaign_id,
-    channel,
-    touched_at,
-    device,
-    landing_page
-from changes
-where change_rank = 1 and _op <> 'd'
+    changes.touchpoint_id,
+    changes.customer_id,
+    changes.campaign_id,
+    changes.channel,
+    changes.touched_at,
+    changes.device,
+    changes.landing_page
+from latest
+inner join {{ source('raw', 'touchpoints') }} as changes
+    on changes.touchpoint_id = latest.touchpoint_id
+    and changes._seq = latest.latest_seq
+where changes._op <> 'd'
