@@ -286,3 +286,16 @@ fn same_input_gives_the_same_marts() {
         assert_eq!(query(a.path(), &sql), query(b.path(), &sql), "{mart}");
     }
 }
+
+#[test]
+fn tiny_scales_generate_without_failing() {
+    let lake = common::temp_lake();
+    stride_ok(
+        lake.path(),
+        &["generate", "--days", "5", "--scale", "0.0001"],
+    );
+    stride_ok(lake.path(), &["run"]);
+    let out = common::stride(lake.path(), &["generate", "--days", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--days"));
+}

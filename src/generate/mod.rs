@@ -81,6 +81,12 @@ pub struct Report {
 
 /// Lands the next `request.days` batches after the last one in the lake.
 pub async fn generate(lake: &Lake, request: &Request) -> Result<Report> {
+    if request.days == 0 {
+        return Err(Error::Setting {
+            setting: "--days".into(),
+            reason: "must be at least 1".into(),
+        });
+    }
     let state = match read_state(lake).await? {
         Some(state) => {
             check_same_settings(&state.settings, request)?;

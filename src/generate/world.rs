@@ -359,7 +359,7 @@ impl World {
                 channel,
                 start_date,
                 end_date: start_date + rng.random_range(30..90),
-                daily_budget: ((rng.random_range(400.0..2_000.0) * self.settings.scale).round()
+                daily_budget: ((rng.random_range(2_000.0..10_000.0) * self.settings.scale).round()
                     as i64)
                     .max(1)
                     * 100,
@@ -501,8 +501,16 @@ impl World {
             .nth(29)
             .copied()
             .unwrap_or(1);
-        let lowest = if rng.random_bool(0.5) { recent_from } else { 1 };
         let highest = self.customers.len() as i64;
+        // At tiny scales there may be no customer yet, or none in the last 30 days.
+        if highest == 0 {
+            return None;
+        }
+        let lowest = if rng.random_bool(0.5) && recent_from <= highest {
+            recent_from
+        } else {
+            1
+        };
         (0..3)
             .map(|_| rng.random_range(lowest..=highest))
             .map(|id| &self.customers[(id - 1) as usize])

@@ -255,6 +255,7 @@ pub fn stride(lake: &Path, args: &[&str]) -> Output {
         .arg(lake)
         .args(args)
         .env_remove("STRIDE_LAKE")
+        .env_remove("STRIDE_QUERIES")
         .env_remove("RUST_LOG")
         .output()
         .expect("the stride binary runs")
