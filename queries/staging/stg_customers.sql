@@ -1,10 +1,7 @@
 {{ config(materialized='incremental', unique_key='customer_id') }}
 -- Current state of each customer: their change with the greatest _seq, unless it
 -- deletes them (an erasure request).
--- The latest change per key is found with max(_seq) and a join back, which DataFusion
--- runs as hash aggregation and hash join (several times faster than row_number(),
--- which sorts the whole change log). `latest` comes first because DataFusion builds
--- its hash table from the left side of a join.
+-- Latest change per key by max(_seq) and a join back (see the README).
 
 with latest as (
     select

@@ -9,7 +9,6 @@ mod buffer;
 mod world;
 
 use chrono::NaiveDate;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -224,36 +223,16 @@ fn check_same_settings(recorded: &Settings, request: &Request) -> Result<()> {
 }
 
 async fn read_state(lake: &Lake) -> Result<Option<State>> {
-    let path = lake.path(STATE_FILE);
-    match lake.store().get(&path).await {
-        Ok(found) => {
-            let bytes = found.bytes().await.map_err(|source| Error::Store {
-                path: lake.object_url(&path),
-                source,
-            })?;
-            let state = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Generate(format!("{} is not valid: {e}", lake.object_url(&path)))
-            })?;
-            Ok(Some(state))
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(source) => Err(Error::Store {
-            path: lake.object_url(&path),
-            source,
-        }),
-    }
+    let Some(bytes) = lake.get(STATE_FILE).await? else {
+        return Ok(None);
+    };
+    let state = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Generate(format!("{}{STATE_FILE} is not valid: {e}", lake.url())))?;
+    Ok(Some(state))
 }
 
 async fn write_state(lake: &Lake, state: &State) -> Result<()> {
-    let path = lake.path(STATE_FILE);
     debug_assert!(STATE_FILE.starts_with(STATE));
-    let bytes = serde_json::to_vec_pretty(state)?;
-    lake.store()
-        .put(&path, PutPayload::from(bytes))
+    lake.put(STATE_FILE, serde_json::to_vec_pretty(state)?)
         .await
-        .map_err(|source| Error::Store {
-            path: lake.object_url(&path),
-            source,
-        })?;
-    Ok(())
 }

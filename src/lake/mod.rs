@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -127,6 +127,33 @@ impl Lake {
                 path: self.object_url(&prefix),
                 source,
             }),
+        }
+    }
+
+    /// Writes `bytes` at `relative` in one put: readers see the whole object or none.
+    pub async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        let path = self.path(relative);
+        self.store
+            .put(&path, bytes.into())
+            .await
+            .map_err(|source| Error::Store {
+                path: self.object_url(&path),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Reads the object at `relative`, or `None` when there is none.
+    pub async fn get(&self, relative: &str) -> Result<Option<bytes::Bytes>> {
+        let path = self.path(relative);
+        let store_error = |source| Error::Store {
+            path: self.object_url(&path),
+            source,
+        };
+        match self.store.get(&path).await {
+            Ok(found) => Ok(Some(found.bytes().await.map_err(store_error)?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(store_error(source)),
         }
     }
 

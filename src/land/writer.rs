@@ -4,12 +4,11 @@
 
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
-use object_store::ObjectStoreExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lake::{Lake, RAW};
 use crate::sources::PARTITION_COLUMN;
 
@@ -30,13 +29,5 @@ pub async fn put_parquet(lake: &Lake, relative: &str, batch: &RecordBatch) -> Re
     let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))?;
     writer.write(batch)?;
     writer.close()?;
-    let path = lake.path(relative);
-    lake.store()
-        .put(&path, bytes.into())
-        .await
-        .map_err(|source| Error::Store {
-            path: lake.object_url(&path),
-            source,
-        })?;
-    Ok(())
+    lake.put(relative, bytes).await
 }
