@@ -46,6 +46,10 @@ pub enum Error {
     #[error("setting {setting}: {reason}")]
     Setting { setting: String, reason: String },
 
+    /// A model's task ended without a result (it panicked or was cancelled).
+    #[error("a model task stopped unexpectedly: {0}")]
+    Task(String),
+
     /// A query given on the command line failed.
     #[error("query")]
     Query(#[source] Box<Error>),

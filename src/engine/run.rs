@@ -100,7 +100,7 @@ async fn execute_graph(
         let Some(joined) = running.join_next().await else {
             break;
         };
-        let (name, result) = joined.map_err(|e| Error::Generate(format!("model task: {e}")))?;
+        let (name, result) = joined.map_err(|e| Error::Task(e.to_string()))?;
         bar.inc(1);
         match result {
             Ok(outcome) => {
