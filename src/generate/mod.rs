@@ -17,7 +17,6 @@ use crate::land;
 use crate::progress;
 use crate::sources;
 
-pub use buffer::{Row, TableBuffer};
 use world::World;
 
 /// Where the generator records its settings and progress, relative to the lake root.
