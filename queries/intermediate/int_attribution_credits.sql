@@ -7,10 +7,7 @@
 -- model (credits): reading the touches once, not once per model.
 
 with models as (
-    select model
-    from (
-        values ('first_touch'), ('last_touch'), ('linear'), ('time_decay'), ('position_based')
-    ) as models (model)
+    select model from {{ ref('int_attribution_models') }}
 ),
 
 eligible_orders as (

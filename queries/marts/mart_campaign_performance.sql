@@ -5,10 +5,7 @@
 -- cpa = spend / conversions (null when conversions = 0).
 
 with models as (
-    select model
-    from (
-        values ('first_touch'), ('last_touch'), ('linear'), ('time_decay'), ('position_based')
-    ) as models (model)
+    select model from {{ ref('int_attribution_models') }}
 ),
 
 spend as (
