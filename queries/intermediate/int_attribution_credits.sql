@@ -4,13 +4,9 @@
 -- `direct` under every model. Only credits above 0 are kept.
 --
 -- Each touch gets its five credits in one pass (touch_credits), then one row per
--- model (credits): reading the touches once, not once per model.
+-- model (touch_rows): reading the touches once, not once per model.
 
-with models as (
-    select model from {{ ref('int_attribution_models') }}
-),
-
-eligible_orders as (
+with eligible_orders as (
     select order_id
     from {{ ref('int_order_revenue') }}
     where is_eligible
@@ -68,7 +64,7 @@ touch_rows as (
             when 'time_decay' then touch_credits.time_decay
             when 'position_based' then touch_credits.position_based
         end as credit
-    from models
+    from {{ ref('int_attribution_models') }} as models
     cross join touch_credits
 ),
 
@@ -80,10 +76,12 @@ direct_rows as (
         'direct' as channel,
         cast(null as bigint) as campaign_id,
         1.0 as credit
-    from models
+    from {{ ref('int_attribution_models') }} as models
     cross join eligible_orders
     where not exists (
-        select 1 from order_totals where order_totals.order_id = eligible_orders.order_id
+        select 1
+        from {{ ref('int_order_touches') }} as touches
+        where touches.order_id = eligible_orders.order_id
     )
 ),
 

@@ -4,11 +4,7 @@
 -- roas = attributed_revenue / spend (null when spend = 0);
 -- cpa = spend / conversions (null when conversions = 0).
 
-with models as (
-    select model from {{ ref('int_attribution_models') }}
-),
-
-spend as (
+with spend as (
     select
         campaign_id,
         sum(spend) as spend,
@@ -41,7 +37,7 @@ performance as (
         coalesce(credited.conversions, 0.0) as conversions,
         coalesce(credited.attributed_revenue, 0.0) as attributed_revenue
     from {{ ref('dim_campaigns') }} as campaigns
-    cross join models
+    cross join {{ ref('int_attribution_models') }} as models
     left join spend on spend.campaign_id = campaigns.campaign_id
     left join credited
         on credited.campaign_id = campaigns.campaign_id
