@@ -295,6 +295,11 @@ fn tiny_scales_generate_without_failing() {
         &["generate", "--days", "5", "--scale", "0.0001"],
     );
     stride_ok(lake.path(), &["run"]);
+}
+
+#[test]
+fn generating_zero_days_is_refused_naming_the_option() {
+    let lake = common::temp_lake();
     let out = common::stride(lake.path(), &["generate", "--days", "0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--days"));

@@ -20,7 +20,9 @@ use crate::sources;
 use world::World;
 
 /// Where the generator records its settings and progress, relative to the lake root.
-pub const STATE_FILE: &str = "_stride/generator.json";
+fn state_file() -> String {
+    format!("{STATE}/generator.json")
+}
 
 /// The settings that decide every generated row.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -156,9 +158,10 @@ pub async fn lake_has_raw_data(lake: &Lake) -> Result<bool> {
 async fn refuse_foreign_raw_data(lake: &Lake) -> Result<()> {
     if lake_has_raw_data(lake).await? {
         return Err(Error::Generate(format!(
-            "{} holds raw data that stride generate did not land (no {STATE_FILE}); \
+            "{} holds raw data that stride generate did not land (no {}); \
              generate only extends lakes it started",
-            lake.url()
+            lake.url(),
+            state_file()
         )));
     }
     Ok(())
@@ -222,16 +225,16 @@ fn check_same_settings(recorded: &Settings, request: &Request) -> Result<()> {
 }
 
 async fn read_state(lake: &Lake) -> Result<Option<State>> {
-    let Some(bytes) = lake.get(STATE_FILE).await? else {
+    let file = state_file();
+    let Some(bytes) = lake.get(&file).await? else {
         return Ok(None);
     };
     let state = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Generate(format!("{}{STATE_FILE} is not valid: {e}", lake.url())))?;
+        .map_err(|e| Error::Generate(format!("{}{file} is not valid: {e}", lake.url())))?;
     Ok(Some(state))
 }
 
 async fn write_state(lake: &Lake, state: &State) -> Result<()> {
-    debug_assert!(STATE_FILE.starts_with(STATE));
-    lake.put(STATE_FILE, serde_json::to_vec_pretty(state)?)
+    lake.put(&state_file(), serde_json::to_vec_pretty(state)?)
         .await
 }
