@@ -10,10 +10,11 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use crate::delta::AsOf;
 use crate::demo;
 use crate::engine::{self, RunOptions};
 use crate::generate::{self, Request};
-use crate::lake::Lake;
+use crate::lake::{Lake, LakeLock};
 use crate::models::{Project, ProjectSource};
 use crate::output::{self, Format};
 
@@ -60,17 +61,55 @@ pub enum Command {
     },
     /// Bring every model up to date with all landed batches; commit Delta versions.
     Run {
-        /// Rebuild every model from all landed batches.
+        /// Rebuild the models (the selected ones and everything downstream of them)
+        /// from all landed batches instead of applying what changed.
         #[arg(long)]
         full_refresh: bool,
+        /// Only these models: names, `+model` (and what it reads), `model+` (and
+        /// what reads it), separated by spaces or commas.
+        #[arg(long, short, value_name = "SEL")]
+        select: Option<String>,
     },
     /// Run SQL over the sources (raw.<table>) and the models (by name).
+    ///
+    /// `table_at('model', N)` (or a timestamp instead of N) reads one model at
+    /// another version, next to the others.
     Query {
         /// The SQL to run.
         sql: String,
         /// How to print the result.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Read every model at this Delta version.
+        #[arg(long, conflicts_with = "as_of", value_name = "N")]
+        version: Option<u64>,
+        /// Read every model as of this time (2026-11-27T10:00:00Z).
+        #[arg(long, value_name = "TIMESTAMP")]
+        as_of: Option<String>,
+    },
+    /// The Delta versions of a model: version, time, operation, rows, batches consumed.
+    History {
+        /// The model.
+        model: String,
+        /// How to print the result.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Compact the small files incremental runs leave in the model tables.
+    Optimize {
+        /// Only these models (see `run --select`).
+        #[arg(long, short, value_name = "SEL")]
+        select: Option<String>,
+    },
+    /// Delete table files that no version from the last N hours reads.
+    Vacuum {
+        /// Keep every file a version from the last N hours reads (Delta's default is
+        /// 168, a week); older versions can no longer be read afterwards.
+        #[arg(long, default_value_t = 168, value_name = "N")]
+        retain_hours: u64,
+        /// Only these models (see `run --select`).
+        #[arg(long, short, value_name = "SEL")]
+        select: Option<String>,
     },
     /// The main job: generate 30 days if the lake is empty, run, print the headline answers.
     Demo,
@@ -118,15 +157,62 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             };
             generate_command(&lake, &request).await
         }
-        Command::Run { full_refresh } => {
+        Command::Run {
+            full_refresh,
+            select,
+        } => {
             let project = Project::load(&source)?;
-            run_command(&lake, &project, &RunOptions { full_refresh }).await
+            let options = RunOptions {
+                full_refresh,
+                select,
+            };
+            run_command(&lake, &project, &options).await
         }
-        Command::Query { sql, format } => {
+        Command::Query {
+            sql,
+            format,
+            version,
+            as_of,
+        } => {
             let project = Project::load(&source)?;
-            let ctx = engine::query_session(&lake, &project).await?;
-            let batches = engine::query(&ctx, &sql).await?;
+            let as_of = match (version, as_of) {
+                (Some(v), _) => AsOf::Version(v),
+                (None, Some(text)) => AsOf::Time(engine::parse_time(&text).context("--as-of")?),
+                (None, None) => AsOf::Latest,
+            };
+            let session = engine::query_session(&lake, &project, as_of).await?;
+            let batches = engine::query(&session, &sql).await?;
             print!("{}", output::render(&batches, format)?);
+            Ok(())
+        }
+        Command::History { model, format } => {
+            let project = Project::load(&source)?;
+            project.model(&model)?;
+            let rows = engine::history(&lake, &model).await?;
+            let batch = engine::history_batch(&rows)?;
+            print!("{}", output::render(&[batch], format)?);
+            Ok(())
+        }
+        Command::Optimize { select } => {
+            let project = Project::load(&source)?;
+            for done in engine::optimize(&lake, &project, select.as_deref()).await? {
+                tracing::info!(
+                    "{:<28} compacted {} files into {}",
+                    done.model,
+                    done.files_removed,
+                    done.files_added
+                );
+            }
+            Ok(())
+        }
+        Command::Vacuum {
+            retain_hours,
+            select,
+        } => {
+            let project = Project::load(&source)?;
+            for done in engine::vacuum(&lake, &project, select.as_deref(), retain_hours).await? {
+                tracing::info!("{:<28} deleted {} files", done.model, done.files_removed);
+            }
             Ok(())
         }
         Command::Demo => {
@@ -139,9 +225,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
 /// `stride generate`.
 pub async fn generate_command(lake: &Lake, request: &Request) -> anyhow::Result<()> {
     let started = Instant::now();
-    let report = generate::generate(lake, request)
-        .await
-        .with_context(|| format!("generate into {}", lake.url()))?;
+    let lock = LakeLock::acquire(lake, "stride generate").await?;
+    let report = generate::generate(lake, request).await;
+    lock.release().await?;
+    let report = report.with_context(|| format!("generate into {}", lake.url()))?;
     let rows: Vec<String> = report
         .rows
         .iter()
@@ -169,13 +256,19 @@ pub async fn run_command(
     let report = engine::run(lake, project, options)
         .await
         .with_context(|| format!("run on {}", lake.url()))?;
-    let stored = report.models.iter().filter(|m| m.version.is_some()).count();
+    let committed = report.models.iter().filter(|m| m.version.is_some()).count();
+    let up_to_date = report
+        .models
+        .iter()
+        .filter(|m| m.action == engine::Action::Skipped)
+        .count();
     tracing::info!(
-        "ran {} models ({} Delta tables, {} views) over {} raw files in {:.2}s",
+        "{} models: {} committed, {} already up to date; {} raw files ({} new) in {:.2}s",
         report.models.len(),
-        stored,
-        report.models.len() - stored,
+        committed,
+        up_to_date,
         report.raw_files,
+        report.new_raw_files,
         started.elapsed().as_secs_f64()
     );
     Ok(())

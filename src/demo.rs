@@ -5,6 +5,7 @@
 use anyhow::Context;
 
 use crate::cli::{generate_command, run_command};
+use crate::delta::AsOf;
 use crate::engine::{self, RunOptions};
 use crate::generate::{self, Request};
 use crate::lake::Lake;
@@ -38,13 +39,13 @@ pub async fn demo(lake: &Lake, project: &Project) -> anyhow::Result<()> {
         generate_command(lake, &request).await?;
     }
     run_command(lake, project, &RunOptions::default()).await?;
-    let ctx = engine::query_session(lake, project).await?;
+    let session = engine::query_session(lake, project, AsOf::Latest).await?;
     for (name, title) in HEADLINES {
         let analysis = project
             .analysis(name)
             .with_context(|| format!("analysis queries/analyses/{name}.sql is missing"))?;
         let sql = analysis.render()?;
-        let batches = engine::query(&ctx, &sql)
+        let batches = engine::query(&session, &sql)
             .await
             .with_context(|| format!("analysis {}", analysis.file))?;
         println!("\n{title}\n{}", output::table(&batches)?);

@@ -46,6 +46,18 @@ pub enum Error {
     #[error("setting {setting}: {reason}")]
     Setting { setting: String, reason: String },
 
+    /// Another process is changing the lake.
+    #[error("lake is locked: {0}")]
+    Locked(String),
+
+    /// A `--select` expression names nothing or cannot be parsed.
+    #[error("--select: {0}")]
+    Select(String),
+
+    /// A time-travel request cannot be served.
+    #[error("time travel: {0}")]
+    TimeTravel(String),
+
     /// A model's task ended without a result (it panicked or was cancelled).
     #[error("a model task stopped unexpectedly: {0}")]
     Task(String),

@@ -1,15 +1,60 @@
-{{ config(materialized='table') }}
+{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy='delete+insert') }}
 -- Each customer's first order (their earliest current order of any status, by
 -- ordered_at then order_id) and acquisition channel: the first_touch channel of that
 -- order, or `direct` when it has no touchpoint.
+--
+-- Incremental: recomputed for the customers with an order that appeared,
+-- disappeared or moved, or whose touches changed; a customer left without orders
+-- gets `_op = 'd'`.
 
-with ranked_orders as (
+with
+{% if is_incremental() %}
+order_images as (
+    select
+        images.*,
+        min(images._commit_version) over (partition by images.order_id) as first_version,
+        max(images._commit_version) over (partition by images.order_id) as last_version
+    from {{ changes(ref('int_order_revenue')) }} as images
+),
+
+moved_orders as (
+    select images.order_id
+    from order_images as images
+    group by images.order_id
+    -- New (no image before its first change), gone (no image after its last), or
+    -- changed in a column this model reads.
+    having
+        max(case when images._commit_version = images.first_version
+            and images._change_type in ('delete', 'update_preimage') then 1 else 0 end) = 0
+        or max(case when images._commit_version = images.last_version
+            and images._change_type in ('insert', 'update_postimage') then 1 else 0 end) = 0
+        or count(distinct images.customer_id) > 1
+        or count(distinct images.ordered_at) > 1
+),
+
+affected_customers as (
+    select changed.customer_id
+    from {{ changes(ref('int_order_revenue')) }} as changed
+    where changed.order_id in (select order_id from moved_orders)
+    union
+    select orders.customer_id
+    from {{ ref('int_order_revenue') }} as orders
+    where orders.order_id in (
+        select order_id from {{ changes(ref('int_order_touches')) }}
+    )
+),
+{% endif %}
+
+ranked_orders as (
     select
         customer_id,
         order_id,
         ordered_at,
         row_number() over (partition by customer_id order by ordered_at, order_id) as order_rank
     from {{ ref('int_order_revenue') }}
+    {% if is_incremental() %}
+    where customer_id in (select customer_id from affected_customers)
+    {% endif %}
 ),
 
 first_orders as (
@@ -27,12 +72,27 @@ first_touches as (
         channel
     from {{ ref('int_order_touches') }}
     where touch_position = 1
+),
+
+acquisition as (
+    select
+        first_orders.customer_id,
+        first_orders.first_order_id,
+        first_orders.first_order_at,
+        coalesce(first_touches.channel, 'direct') as acquisition_channel
+    from first_orders
+    left join first_touches on first_touches.order_id = first_orders.first_order_id
 )
 
+{% if is_incremental() %}
 select
-    first_orders.customer_id,
-    first_orders.first_order_id,
-    first_orders.first_order_at,
-    coalesce(first_touches.channel, 'direct') as acquisition_channel
-from first_orders
-left join first_touches on first_touches.order_id = first_orders.first_order_id
+    affected_customers.customer_id,
+    acquisition.first_order_id,
+    acquisition.first_order_at,
+    acquisition.acquisition_channel,
+    case when acquisition.customer_id is null then 'd' else 'u' end as _op
+from affected_customers
+left join acquisition on acquisition.customer_id = affected_customers.customer_id
+{% else %}
+select * from acquisition
+{% endif %}

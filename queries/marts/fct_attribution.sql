@@ -1,16 +1,167 @@
-{{ config(materialized='table') }}
+{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
 -- One row per eligible order × attribution model × credited touchpoint
--- (touchpoint_id null for `direct`). attributed_revenue = credit × net_revenue.
+-- (touchpoint_id null for `direct`), under the five models of SPEC section 3.
+-- An order without touchpoints is credited wholly to `direct` under every model.
+-- Only credits above 0 are kept. attributed_revenue = credit × net_revenue.
+--
+-- Each touch gets its five credits in one pass (touch_credits), then one row per
+-- model (touch_rows): reading the touches once, not once per model.
+--
+-- Incremental: an order's rows change only when its touches change or its
+-- eligibility, net revenue or date change; those orders' rows are replaced (an order
+-- that stopped being eligible keeps none).
 
+with
+{% if is_incremental() %}
+order_images as (
+    select
+        images.*,
+        min(images._commit_version) over (partition by images.order_id) as first_version,
+        max(images._commit_version) over (partition by images.order_id) as last_version
+    from {{ changes(ref('int_order_revenue')) }} as images
+),
+
+credited_orders as (
+    select images.order_id
+    from order_images as images
+    group by images.order_id
+    -- New (no image before its first change), gone (no image after its last), or
+    -- changed in a column this model reads.
+    having
+        max(case when images._commit_version = images.first_version
+            and images._change_type in ('delete', 'update_preimage') then 1 else 0 end) = 0
+        or max(case when images._commit_version = images.last_version
+            and images._change_type in ('insert', 'update_postimage') then 1 else 0 end) = 0
+        or count(distinct images.is_eligible) > 1
+        or count(distinct images.net_revenue) > 1
+        or count(distinct images.order_date) > 1
+),
+
+affected_orders as (
+    select order_id from credited_orders
+    union
+    select order_id from {{ changes(ref('int_order_touches')) }}
+),
+{% endif %}
+
+eligible_orders as (
+    select order_id, order_date, net_revenue
+    from {{ ref('int_order_revenue') }}
+    where is_eligible
+    {% if is_incremental() %}
+    and order_id in (select order_id from affected_orders)
+    {% endif %}
+),
+
+eligible_touches as (
+    select touches.*
+    from eligible_orders
+    inner join {{ ref('int_order_touches') }} as touches
+        on touches.order_id = eligible_orders.order_id
+),
+
+order_totals as (
+    select
+        order_id,
+        count(*) as touch_count,
+        -- An exact DECIMAL sum, so the total (and every time_decay credit) is the same
+        -- whatever order the rows are added in.
+        cast(sum(cast(decay_weight as decimal(38, 18))) as double) as decay_weight_total
+    from eligible_touches
+    group by order_id
+),
+
+touch_credits as (
+    select
+        eligible_touches.order_id,
+        eligible_touches.touchpoint_id,
+        eligible_touches.channel,
+        eligible_touches.campaign_id,
+        case when touch_position = 1 then 1.0 else 0.0 end as first_touch,
+        case when touch_position = touch_count then 1.0 else 0.0 end as last_touch,
+        1.0 / touch_count as linear,
+        decay_weight / decay_weight_total as time_decay,
+        case
+            when touch_count = 1 then 1.0
+            when touch_count = 2 then 0.5
+            when touch_position = 1 or touch_position = touch_count then 0.4
+            else 0.2 / (touch_count - 2)
+        end as position_based
+    -- The smaller input first: DataFusion builds its hash table from the left side.
+    from order_totals
+    inner join eligible_touches on eligible_touches.order_id = order_totals.order_id
+),
+
+touch_rows as (
+    select
+        touch_credits.order_id,
+        models.model,
+        touch_credits.touchpoint_id,
+        touch_credits.channel,
+        touch_credits.campaign_id,
+        case models.model
+            when 'first_touch' then touch_credits.first_touch
+            when 'last_touch' then touch_credits.last_touch
+            when 'linear' then touch_credits.linear
+            when 'time_decay' then touch_credits.time_decay
+            when 'position_based' then touch_credits.position_based
+        end as credit
+    from {{ ref('int_attribution_models') }} as models
+    cross join touch_credits
+),
+
+direct_rows as (
+    select
+        eligible_orders.order_id,
+        models.model,
+        cast(null as bigint) as touchpoint_id,
+        'direct' as channel,
+        cast(null as bigint) as campaign_id,
+        1.0 as credit
+    from {{ ref('int_attribution_models') }} as models
+    cross join eligible_orders
+    where not exists (
+        select 1
+        from {{ ref('int_order_touches') }} as touches
+        where touches.order_id = eligible_orders.order_id
+    )
+),
+
+credits as (
+    select * from touch_rows
+    union all
+    select * from direct_rows
+),
+
+attributed as (
+    select
+        credits.order_id,
+        eligible_orders.order_date,
+        credits.model,
+        credits.touchpoint_id,
+        credits.channel,
+        credits.campaign_id,
+        credits.credit,
+        credits.credit * cast(eligible_orders.net_revenue as double) as attributed_revenue
+    -- The orders first: DataFusion builds its hash table from the left side of a join.
+    from eligible_orders
+    inner join credits on credits.order_id = eligible_orders.order_id
+    where credits.credit > 0
+)
+
+{% if is_incremental() %}
 select
-    credits.order_id,
-    orders.order_date,
-    credits.model,
-    credits.touchpoint_id,
-    credits.channel,
-    credits.campaign_id,
-    credits.credit,
-    credits.credit * cast(orders.net_revenue as double) as attributed_revenue
--- The orders first: DataFusion builds its hash table from the left side of a join.
-from {{ ref('int_order_revenue') }} as orders
-inner join {{ ref('int_attribution_credits') }} as credits on credits.order_id = orders.order_id
+    affected_orders.order_id,
+    attributed.order_date,
+    attributed.model,
+    attributed.touchpoint_id,
+    attributed.channel,
+    attributed.campaign_id,
+    attributed.credit,
+    attributed.attributed_revenue,
+    case when attributed.order_id is null then 'd' else 'u' end as _op
+from affected_orders
+left join attributed on attributed.order_id = affected_orders.order_id
+{% else %}
+select * from attributed
+{% endif %}

@@ -1,6 +1,7 @@
 {{ config(materialized='table') }}
 -- Every current campaign under every attribution model: its spend over all its
--- current ad_spend rows, and the conversions and revenue credited to its touchpoints.
+-- current ad_spend rows, and the conversions and revenue credited to its touchpoints
+-- (exact DECIMAL sums from int_attribution_daily).
 -- roas = attributed_revenue / spend (null when spend = 0);
 -- cpa = spend / conversions (null when conversions = 0).
 
@@ -18,9 +19,9 @@ credited as (
     select
         campaign_id,
         model,
-        cast(sum(cast(credit as decimal(38, 12))) as double) as conversions,
-        cast(sum(cast(attributed_revenue as decimal(38, 12))) as double) as attributed_revenue
-    from {{ ref('fct_attribution') }}
+        cast(sum(conversions) as double) as conversions,
+        cast(sum(attributed_revenue) as double) as attributed_revenue
+    from {{ ref('int_attribution_daily') }}
     where campaign_id is not null
     group by campaign_id, model
 ),

@@ -1,26 +1,28 @@
-{{ config(materialized='incremental', unique_key='touchpoint_id') }}
+{{ config(materialized='incremental', unique_key='touchpoint_id', incremental_strategy='delete+insert') }}
 -- Current state of each touchpoint. A duplicate delivery has a new _seq and the same
 -- payload, so it collapses here.
--- Latest change per key by max(_seq) and a join back (see the README).
+-- Latest change per key by max(_seq) and a join back (see the README). On an
+-- incremental run only the files landed since the last run are read, and `_op = 'd'`
+-- deletes the key (README, "Incremental runs").
 
 with latest as (
     select
         touchpoint_id,
         max(_seq) as latest_seq
-    from {{ source('raw', 'touchpoints') }}
+    from {{ changes(source('raw', 'touchpoints')) }}
     group by touchpoint_id
 )
 
 select
-    changes.touchpoint_id,
-    changes.customer_id,
-    changes.campaign_id,
-    changes.channel,
-    changes.touched_at,
-    changes.device,
-    changes.landing_page
+    landed.touchpoint_id,
+    landed.customer_id,
+    landed.campaign_id,
+    landed.channel,
+    landed.touched_at,
+    landed.device,
+    landed.landing_page,
+    landed._op
 from latest
-inner join {{ source('raw', 'touchpoints') }} as changes
-    on changes.touchpoint_id = latest.touchpoint_id
-    and changes._seq = latest.latest_seq
-where changes._op <> 'd'
+inner join {{ changes(source('raw', 'touchpoints')) }} as landed
+    on landed.touchpoint_id = latest.touchpoint_id
+    and landed._seq = latest.latest_seq

@@ -1,17 +1,22 @@
-//! Model outputs as Delta Lake tables: the commit that makes a model's result
-//! visible, and the table providers that read them back.
+//! Model outputs as Delta Lake tables: the commits that make a model's result
+//! visible ([`write`]), reading them back now or at an earlier version, the commit
+//! log ([`log`]), and compaction and clean-up ([`maintenance`]).
 
-use std::collections::HashMap;
+mod key_set;
+mod log;
+mod maintenance;
+mod write;
+
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::LogicalPlan;
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::operations::write::SchemaMode;
-use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableError};
-use futures::StreamExt;
+use deltalake::DeltaTable;
+
+pub use log::{CommitRecord, read_log, stride_commit_before};
+pub use maintenance::{optimize, vacuum};
+pub use write::{Committed, append, change_feed, merge, overwrite, record_only, replace_keys};
 
 use crate::error::{Error, Result};
 use crate::lake::{Lake, WAREHOUSE};
@@ -19,56 +24,51 @@ use crate::lake::{Lake, WAREHOUSE};
 /// The key of stride's entry in each commit's `commitInfo`.
 pub const COMMIT_INFO_KEY: &str = "stride";
 
-/// What one commit made visible.
-#[derive(Debug, Clone)]
-pub struct Committed {
-    /// The new table version.
-    pub version: u64,
-    /// Rows written by the commit.
-    pub rows: u64,
+/// Which state of a table to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// The latest version.
+    Latest,
+    /// A Delta version number.
+    Version(u64),
+    /// The latest version committed at or before this time.
+    Time(DateTime<Utc>),
 }
 
-/// Opens the Delta table of `model`, or `None` when it has never been committed.
+/// Opens the Delta table of `model` at its latest version, or `None` when it has
+/// never been committed.
 pub async fn open(lake: &Lake, model: &str) -> Result<Option<DeltaTable>> {
+    open_as_of(lake, model, AsOf::Latest).await
+}
+
+/// Opens the Delta table of `model` as of `as_of`; `None` when the table does not
+/// exist or did not exist yet at that point.
+pub async fn open_as_of(lake: &Lake, model: &str, as_of: AsOf) -> Result<Option<DeltaTable>> {
     if !lake.folder_exists(&log_folder(model)).await? {
         return Ok(None);
     }
-    let table = DeltaTable::try_from_url(lake.model_url(model))
+    let mut table = DeltaTable::try_from_url(lake.model_url(model))
         .await
         .map_err(|e| Error::in_model(model, e))?;
-    Ok(table.version().is_some().then_some(table))
-}
-
-/// Replaces the contents of `model`'s table with the rows of `plan`, streamed from
-/// DataFusion into Parquet files; the Delta commit at the end is the only step that
-/// makes them visible, so a failure before it leaves the previous version in place.
-pub async fn overwrite(
-    lake: &Lake,
-    model: &str,
-    plan: LogicalPlan,
-    state: &SessionState,
-    info: serde_json::Value,
-) -> Result<(DeltaTable, Committed)> {
-    let fail = |e: DeltaTableError| Error::in_model(model, e);
-    lake.ensure_folder(&format!("{WAREHOUSE}/{model}"))?;
-    let table = DeltaTable::try_from_url(lake.model_url(model))
-        .await
-        .map_err(fail)?;
-    let table = table
-        .write(Vec::new())
-        .with_input_plan(plan)
-        .with_session_state(Arc::new(state.clone()))
-        .with_save_mode(SaveMode::Overwrite)
-        .with_schema_mode(SchemaMode::Overwrite)
-        .with_table_name(model)
-        .with_commit_properties(
-            CommitProperties::default().with_metadata([(COMMIT_INFO_KEY.to_string(), info)]),
-        )
-        .await
-        .map_err(fail)?;
-    let version = table.version().unwrap_or_default();
-    let rows = last_commit_rows(&table).await.map_err(fail)?;
-    Ok((table, Committed { version, rows }))
+    let Some(latest) = table.version() else {
+        return Ok(None);
+    };
+    match as_of {
+        AsOf::Latest => {}
+        AsOf::Version(version) if version > latest => return Ok(None),
+        AsOf::Version(version) => table
+            .load_version(version)
+            .await
+            .map_err(|e| Error::in_model(model, e))?,
+        AsOf::Time(time) => {
+            if let Err(e) = table.load_with_datetime(time).await {
+                // Asked for a time before the table's first commit.
+                tracing::debug!("{model} has no version at {time}: {e}");
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(table))
 }
 
 /// The folder of `model`'s Delta log, relative to the lake root.
@@ -82,18 +82,18 @@ pub async fn provider(table: &DeltaTable, state: &SessionState) -> Result<Arc<dy
     Ok(table.table_provider().await?)
 }
 
-async fn last_commit_rows(table: &DeltaTable) -> Result<u64, DeltaTableError> {
-    let mut history = table.history(Some(1));
-    if let Some(info) = history.next().await {
-        let info = info?;
-        return Ok(metric(&info.info, "num_added_rows"));
-    }
-    Ok(0)
+/// The table's version number (tables stride opens always have one).
+pub fn version_of(table: &DeltaTable) -> u64 {
+    table.version().unwrap_or_default()
 }
 
-fn metric(info: &HashMap<String, serde_json::Value>, name: &str) -> u64 {
-    info.get("operationMetrics")
-        .and_then(|m| m.get(name))
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(0)
+/// Rows in the table at its loaded version, from the file statistics in the log.
+pub fn row_count(table: &DeltaTable) -> u64 {
+    table.snapshot().map_or(0, |snapshot| {
+        snapshot
+            .log_data()
+            .iter()
+            .map(|file| file.num_records().unwrap_or(0) as u64)
+            .sum()
+    })
 }

@@ -1,10 +1,18 @@
 //! Execution on Apache DataFusion: the session that sees raw sources and models,
-//! the run that brings every model up to date, and ad-hoc queries.
+//! the run that brings every model up to date (with the lake lock, selection and
+//! the per-model record of what was consumed), history and ad-hoc queries.
 
+mod history;
+mod maintain;
 mod query;
 mod run;
+mod select;
 mod session;
+mod state;
 
-pub use query::{query, query_session};
-pub use run::{ModelOutcome, RunOptions, RunReport, run};
+pub use history::{HistoryRow, history, history_batch};
+pub use maintain::{Maintained, optimize, vacuum};
+pub use query::{QuerySession, parse_time, query, query_session};
+pub use run::{Action, ModelOutcome, RunOptions, RunReport, run};
 pub use session::new_session;
+pub use state::ModelState;

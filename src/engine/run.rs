@@ -1,30 +1,86 @@
-//! `stride run`: checks the landed raw files, then brings every model up to date in
+//! `stride run`: brings every model up to date with the landed batches, in
 //! dependency order, running models that do not depend on each other concurrently.
+//!
+//! Each stored model reads what it consumed from its own last commit (see
+//! [`super::state`]) and decides:
+//! - nothing new among its inputs: skipped, no new version;
+//! - a full rebuild (first run, `--full-refresh`, changed SQL, an input rebuilt, a
+//!   `table` model with new input): its SELECT over all input, overwritten;
+//! - otherwise, for an `incremental` model: its SELECT with `is_incremental()`
+//!   true, where `changes(...)` holds only what its inputs changed since its last
+//!   commit, applied with its strategy.
+//!
+//! The record of what it consumed is committed with its data, so a run killed at
+//! any point is picked up by the next one exactly where the tables say it stopped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::prelude::SessionContext;
+use arrow::array::AsArray;
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use datafusion::common::{ScalarValue, TableReference};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::prelude::{DataFrame, SessionContext};
+use deltalake::DeltaTable;
 use tokio::task::JoinSet;
 
-use super::session::{new_session, register_sources};
-use crate::delta;
+use super::select::{descendants, select};
+use super::session::{files_table, new_session, register_pinned_sources};
+use super::state::{LastCommit, ModelState, commits_after, last_commit};
+use crate::delta::{self, Committed};
 use crate::error::{Error, Result};
-use crate::lake::Lake;
-use crate::land;
-use crate::models::{Materialization, Model, Project, RenderContext};
+use crate::lake::LakeLock;
+use crate::lake::{Lake, RAW};
+use crate::land::{self, LandedFile};
+use crate::models::{
+    CHANGES_SCHEMA, Materialization, Model, Project, RenderContext, Strategy, changes_table,
+};
 use crate::progress;
-use crate::sources;
+use crate::sources::{self, SOURCE_SCHEMA};
 
 /// How many models may execute at once. DataFusion already spreads one query over
 /// every core; a few models at once hide the latency of commits and small models.
 const CONCURRENT_MODELS: usize = 3;
 
+/// The column that marks a result row as a deletion.
+const OP_COLUMN: &str = "_op";
+
 /// What the run was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Rebuild every model from all landed batches.
+    /// Rebuild the selected models (all, without `select`) and everything
+    /// downstream of them from all landed batches.
     pub full_refresh: bool,
+    /// dbt-style selection (`model`, `+model`, `model+`); `None` runs every model.
+    pub select: Option<String>,
+}
+
+/// What a run did to one model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A view, registered for the models downstream.
+    View,
+    /// Nothing new among its inputs: no new version.
+    Skipped,
+    /// Rebuilt from all of its input.
+    Full,
+    /// Brought up to date with what its inputs changed.
+    Incremental,
+}
+
+impl Action {
+    /// A word for logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::View => "view",
+            Action::Skipped => "up to date",
+            Action::Full => "full",
+            Action::Incremental => "incremental",
+        }
+    }
 }
 
 /// What happened to one model.
@@ -34,10 +90,12 @@ pub struct ModelOutcome {
     pub model: String,
     /// How it is kept.
     pub materialization: Materialization,
-    /// The Delta version committed, for stored models.
+    /// What the run did.
+    pub action: Action,
+    /// The Delta version committed, when one was.
     pub version: Option<u64>,
-    /// Rows written, for stored models.
-    pub rows: Option<u64>,
+    /// Rows added and removed by that commit.
+    pub rows: Option<(u64, u64)>,
     /// Wall time of planning, executing and committing it.
     pub elapsed: Duration,
 }
@@ -45,36 +103,166 @@ pub struct ModelOutcome {
 /// What a run did.
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
-    /// Raw files checked before the models ran.
+    /// Raw files landed when the run started.
     pub raw_files: usize,
+    /// Raw files no model had read before (checked before the models ran).
+    pub new_raw_files: usize,
     /// The models that finished, in the order they finished.
     pub models: Vec<ModelOutcome>,
 }
 
-/// Runs every model of `project` on the lake.
-pub async fn run(lake: &Lake, project: &Project, _options: &RunOptions) -> Result<RunReport> {
-    let mut files = Vec::new();
+/// Runs the models of `project` on the lake, holding the lake's lock.
+pub async fn run(lake: &Lake, project: &Project, options: &RunOptions) -> Result<RunReport> {
+    let lock = LakeLock::acquire(lake, "stride run").await?;
+    let result = run_locked(lake, project, options).await;
+    let released = lock.release().await;
+    let report = result?;
+    released?;
+    Ok(report)
+}
+
+/// A stored model's table as the run found it.
+#[derive(Debug, Clone)]
+struct Found {
+    table: DeltaTable,
+    last: Option<LastCommit>,
+}
+
+/// Everything a model task needs to know, shared by the run.
+struct RunContext {
+    ctx: SessionContext,
+    lake: Lake,
+    files: BTreeMap<&'static str, Vec<LandedFile>>,
+    full_refresh: BTreeSet<String>,
+    /// Per model, the raw tables it reads directly or through views.
+    sources_of: HashMap<String, BTreeSet<String>>,
+    /// Per model, the stored models it reads directly or through views.
+    stored_inputs_of: HashMap<String, BTreeSet<String>>,
+}
+
+async fn run_locked(lake: &Lake, project: &Project, options: &RunOptions) -> Result<RunReport> {
+    let models = project.models();
+    let mut files = BTreeMap::new();
     for table in &sources::ALL {
-        files.extend(land::landed_files(lake, table).await?);
+        files.insert(table.name, land::landed_files(lake, table).await?);
     }
-    land::validate_files(lake, &files).await?;
+    let to_run: BTreeSet<String> = match &options.select {
+        Some(selection) => {
+            let mut chosen = select(models, selection)?;
+            if options.full_refresh {
+                for name in chosen.clone() {
+                    chosen.extend(descendants(models, &name));
+                }
+            }
+            chosen
+        }
+        None => models.iter().map(|m| m.name.clone()).collect(),
+    };
+    let full_refresh = if options.full_refresh {
+        to_run.clone()
+    } else {
+        BTreeSet::new()
+    };
+
+    let mut found: HashMap<String, Found> = HashMap::new();
+    for model in models.iter().filter(|m| m.materialization.is_stored()) {
+        if let Some(table) = delta::open(lake, &model.name).await? {
+            let last = last_commit(&table).await?;
+            found.insert(model.name.clone(), Found { table, last });
+        }
+    }
+
+    let (sources_of, stored_inputs_of) = input_closure(models);
+    // Check every file a model is about to read for the first time.
+    let mut unread: BTreeMap<String, LandedFile> = BTreeMap::new();
+    for model in models.iter().filter(|m| to_run.contains(&m.name)) {
+        let consumed = found
+            .get(&model.name)
+            .and_then(|f| f.last.as_ref())
+            .filter(|_| !full_refresh.contains(&model.name));
+        for table in sources_of.get(&model.name).into_iter().flatten() {
+            for file in files.get(table.as_str()).into_iter().flatten() {
+                let name = file_name(lake, file);
+                let seen = consumed
+                    .and_then(|c| c.state.sources.get(table))
+                    .is_some_and(|s| s.contains(&name));
+                if !seen {
+                    unread.insert(lake.relative(&file.path), file.clone());
+                }
+            }
+        }
+    }
+    let unread: Vec<LandedFile> = unread.into_values().collect();
+    land::validate_files(lake, &unread).await?;
 
     let ctx = new_session();
-    register_sources(&ctx, lake).await?;
-    let models = execute_graph(&ctx, lake, project.models()).await?;
+    register_pinned_sources(&ctx, lake, &files)?;
+    let run = Arc::new(RunContext {
+        ctx,
+        lake: lake.clone(),
+        files: files.clone(),
+        full_refresh,
+        sources_of,
+        stored_inputs_of,
+    });
+    let outcomes = execute_graph(&run, models, &to_run, found).await?;
     Ok(RunReport {
-        raw_files: files.len(),
-        models,
+        raw_files: files.values().map(Vec::len).sum(),
+        new_raw_files: unread.len(),
+        models: outcomes,
     })
+}
+
+/// A raw file's name relative to its table folder (`batch_date=…/x.parquet`).
+fn file_name(lake: &Lake, file: &LandedFile) -> String {
+    let relative = lake.relative(&file.path);
+    let prefix = format!("{RAW}/{}/", file.table);
+    relative
+        .strip_prefix(&prefix)
+        .map(str::to_string)
+        .unwrap_or(relative)
+}
+
+/// For each model, the raw tables and the stored models it reads, looking through
+/// views.
+type Closure = (
+    HashMap<String, BTreeSet<String>>,
+    HashMap<String, BTreeSet<String>>,
+);
+
+fn input_closure(models: &[Model]) -> Closure {
+    let mut sources_of: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut stored_of: HashMap<String, BTreeSet<String>> = HashMap::new();
+    // Models come in dependency order, so every ref is already resolved.
+    for model in models {
+        let mut raw: BTreeSet<String> = model.sources.iter().cloned().collect();
+        let mut stored = BTreeSet::new();
+        for parent in &model.refs {
+            match models.iter().find(|m| &m.name == parent) {
+                Some(p) if p.materialization.is_stored() => {
+                    stored.insert(parent.clone());
+                }
+                Some(_) => {
+                    raw.extend(sources_of.get(parent).cloned().unwrap_or_default());
+                    stored.extend(stored_of.get(parent).cloned().unwrap_or_default());
+                }
+                None => {}
+            }
+        }
+        sources_of.insert(model.name.clone(), raw);
+        stored_of.insert(model.name.clone(), stored);
+    }
+    (sources_of, stored_of)
 }
 
 /// Runs `models` (in dependency order) as their inputs become ready. A failed model
 /// stops its dependents; independent branches still finish; the first failure is
 /// returned at the end.
 async fn execute_graph(
-    ctx: &SessionContext,
-    lake: &Lake,
+    run: &Arc<RunContext>,
     models: &[Model],
+    to_run: &BTreeSet<String>,
+    mut found: HashMap<String, Found>,
 ) -> Result<Vec<ModelOutcome>> {
     let mut waiting_on: HashMap<&str, usize> = models
         .iter()
@@ -86,26 +274,50 @@ async fn execute_graph(
     let mut failures: Vec<Error> = Vec::new();
     let mut outcomes = Vec::new();
     let mut running = JoinSet::new();
-    let bar = progress::bar(models.len() as u64, "run");
+    let bar = progress::bar(to_run.len() as u64, "run");
 
     loop {
         while running.len() < CONCURRENT_MODELS {
             let Some(model) = ready.pop() else { break };
-            let (ctx, lake, model) = (ctx.clone(), lake.clone(), model.clone());
+            let run = Arc::clone(run);
+            let model = model.clone();
+            let selected = to_run.contains(&model.name);
+            let current = found.get(&model.name).cloned();
+            let upstream: HashMap<String, Found> = run
+                .stored_inputs_of
+                .get(&model.name)
+                .into_iter()
+                .flatten()
+                .filter_map(|name| found.get(name).map(|f| (name.clone(), f.clone())))
+                .collect();
             running.spawn(async move {
                 let name = model.name.clone();
-                (name, run_model(&ctx, &lake, &model).await)
+                let result = if selected {
+                    run_model(&run, &model, current, &upstream).await
+                } else {
+                    register_unselected(&run, &model, current.as_ref())
+                        .await
+                        .map(|()| (None, None))
+                };
+                (name, selected, result)
             });
         }
         let Some(joined) = running.join_next().await else {
             break;
         };
-        let (name, result) = joined.map_err(|e| Error::Task(e.to_string()))?;
-        bar.inc(1);
+        let (name, selected, result) = joined.map_err(|e| Error::Task(e.to_string()))?;
+        if selected {
+            bar.inc(1);
+        }
         match result {
-            Ok(outcome) => {
-                bar.suspend(|| log_outcome(&outcome));
-                outcomes.push(outcome);
+            Ok((outcome, table)) => {
+                if let Some(table) = table {
+                    found.insert(name.clone(), table);
+                }
+                if let Some(outcome) = outcome {
+                    bar.suspend(|| log_outcome(&outcome));
+                    outcomes.push(outcome);
+                }
                 for model in models.iter().filter(|m| m.refs.contains(&name)) {
                     if let Some(count) = waiting_on.get_mut(model.name.as_str()) {
                         *count -= 1;
@@ -117,7 +329,7 @@ async fn execute_graph(
             }
             Err(error) => {
                 bar.suspend(|| tracing::error!("model {name} failed: {error}"));
-                for dependent in dependents_of(models, &name) {
+                for dependent in descendants(models, &name) {
                     bar.suspend(|| tracing::warn!("model {dependent} skipped: {name} failed"));
                     blocked.insert(dependent);
                 }
@@ -132,80 +344,495 @@ async fn execute_graph(
     }
 }
 
-/// Every model that reads `name`, directly or through other models.
-fn dependents_of(models: &[Model], name: &str) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
-    let mut frontier = vec![name.to_string()];
-    while let Some(current) = frontier.pop() {
-        for model in models.iter().filter(|m| m.refs.contains(&current)) {
-            if !found.contains(&model.name) {
-                found.push(model.name.clone());
-                frontier.push(model.name.clone());
+/// Makes a model that is not selected readable by the selected ones: its table at
+/// its latest version, or its view.
+async fn register_unselected(
+    run: &RunContext,
+    model: &Model,
+    current: Option<&Found>,
+) -> Result<()> {
+    if model.materialization.is_stored() {
+        if let Some(found) = current {
+            let provider = delta::provider(&found.table, &run.ctx.state())
+                .await
+                .map_err(|e| Error::in_model(&model.name, e))?;
+            run.ctx
+                .register_table(model.name.as_str(), provider)
+                .map_err(|e| Error::in_model(&model.name, e))?;
+        }
+        return Ok(());
+    }
+    let sql = model.render(&RenderContext::default())?;
+    // A view over a model that was never run cannot be planned; nothing selected
+    // can read it then either.
+    if let Ok(frame) = run.ctx.sql(&sql).await {
+        run.ctx
+            .register_table(model.name.as_str(), frame.into_view())
+            .map_err(|e| Error::in_model(&model.name, e))?;
+    }
+    Ok(())
+}
+
+type ModelResult = Result<(Option<ModelOutcome>, Option<Found>)>;
+
+/// Decides what to do with one selected model and does it.
+async fn run_model(
+    run: &RunContext,
+    model: &Model,
+    current: Option<Found>,
+    upstream: &HashMap<String, Found>,
+) -> ModelResult {
+    let started = Instant::now();
+    if !model.materialization.is_stored() {
+        let sql = model.render(&RenderContext::default())?;
+        let frame = run
+            .ctx
+            .sql(&sql)
+            .await
+            .map_err(|e| Error::in_model(&model.name, e))?;
+        run.ctx
+            .register_table(model.name.as_str(), frame.into_view())
+            .map_err(|e| Error::in_model(&model.name, e))?;
+        let outcome = outcome(model, Action::View, None, started);
+        return Ok((Some(outcome), None));
+    }
+
+    let plan = plan_model(run, model, current.as_ref(), upstream).await?;
+    let Some(plan) = plan else {
+        if let Some(found) = &current {
+            register(run, model, &found.table).await?;
+        }
+        let outcome = outcome(model, Action::Skipped, None, started);
+        return Ok((Some(outcome), current));
+    };
+    let (table, committed) = execute(run, model, current, &plan).await?;
+    register(run, model, &table).await?;
+    let last = Some(LastCommit {
+        version: committed.version,
+        state: plan.state.clone(),
+    });
+    let action = if plan.incremental {
+        Action::Incremental
+    } else {
+        Action::Full
+    };
+    let outcome = outcome(model, action, Some(committed), started);
+    Ok((Some(outcome), Some(Found { table, last })))
+}
+
+fn outcome(
+    model: &Model,
+    action: Action,
+    committed: Option<Committed>,
+    started: Instant,
+) -> ModelOutcome {
+    ModelOutcome {
+        model: model.name.clone(),
+        materialization: model.materialization,
+        action,
+        version: committed.as_ref().map(|c| c.version),
+        rows: committed.map(|c| (c.rows_added, c.rows_removed)),
+        elapsed: started.elapsed(),
+    }
+}
+
+async fn register(run: &RunContext, model: &Model, table: &DeltaTable) -> Result<()> {
+    let provider = delta::provider(table, &run.ctx.state())
+        .await
+        .map_err(|e| Error::in_model(&model.name, e))?;
+    // `{{ this }}` may have registered the previous version under the same name.
+    run.ctx
+        .deregister_table(model.name.as_str())
+        .map_err(|e| Error::in_model(&model.name, e))?;
+    run.ctx
+        .register_table(model.name.as_str(), provider)
+        .map_err(|e| Error::in_model(&model.name, e))?;
+    Ok(())
+}
+
+/// What a stored model will do in this run.
+struct ModelPlan {
+    incremental: bool,
+    /// Per raw table, the files it has not read yet (all files on a full rebuild).
+    new_files: BTreeMap<String, Vec<LandedFile>>,
+    /// Per stored input, the version consumed before (incremental runs).
+    consumed: BTreeMap<String, u64>,
+    /// The record committed with the result.
+    state: ModelState,
+}
+
+/// Decides whether `model` runs, and how; `None` when nothing it reads changed.
+async fn plan_model(
+    run: &RunContext,
+    model: &Model,
+    current: Option<&Found>,
+    upstream: &HashMap<String, Found>,
+) -> Result<Option<ModelPlan>> {
+    let fail = |e: Error| Error::in_model(&model.name, e);
+    let last = current.and_then(|f| f.last.as_ref());
+    let empty = BTreeSet::new();
+    let stored_inputs = run.stored_inputs_of.get(&model.name).unwrap_or(&empty);
+    let source_tables = run.sources_of.get(&model.name).unwrap_or(&empty);
+
+    let mut reasons: Vec<String> = Vec::new();
+    if run.full_refresh.contains(&model.name) {
+        reasons.push("--full-refresh".to_string());
+    }
+    match last {
+        None => reasons.push("no table yet".to_string()),
+        Some(last) => {
+            if last.state.fingerprint != model.fingerprint {
+                reasons.push("its SQL changed".to_string());
+            }
+            if last.state.materialization != model.materialization.as_str() {
+                reasons.push("its materialization changed".to_string());
             }
         }
     }
-    found
+
+    // What each stored input committed since this model last read it.
+    let mut batches = BTreeSet::new();
+    let mut inputs_changed = false;
+    let mut refs = BTreeMap::new();
+    let mut consumed = BTreeMap::new();
+    for input in stored_inputs {
+        let Some(found) = upstream.get(input) else {
+            return Err(Error::in_model(
+                &model.name,
+                Error::Select(format!(
+                    "it reads {input}, which has never been run; select +{}",
+                    model.name
+                )),
+            ));
+        };
+        let data_version = found
+            .last
+            .as_ref()
+            .map_or_else(|| delta::version_of(&found.table), |l| l.version);
+        refs.insert(input.clone(), data_version);
+        let before = last.and_then(|l| l.state.refs.get(input)).copied();
+        match before {
+            Some(before) if before == data_version => {}
+            Some(before) if before < data_version => {
+                inputs_changed = true;
+                for (_, state) in commits_after(&found.table, before).await.map_err(fail)? {
+                    if state.refresh == "full" {
+                        reasons.push(format!("{input} was rebuilt"));
+                    }
+                    batches.extend(state.batches);
+                }
+                consumed.insert(input.clone(), before);
+            }
+            _ => {
+                inputs_changed = true;
+                reasons.push(format!("{input} is not the table it read"));
+                if let Some(l) = &found.last {
+                    batches.extend(l.state.batches.iter().cloned());
+                }
+            }
+        }
+    }
+
+    let mut sources = BTreeMap::new();
+    let mut new_files = BTreeMap::new();
+    for table in source_tables {
+        let files = run.files.get(table.as_str()).cloned().unwrap_or_default();
+        let read = last.and_then(|l| l.state.sources.get(table));
+        let mut unread = Vec::new();
+        let mut names = BTreeSet::new();
+        for file in files {
+            let name = file_name(&run.lake, &file);
+            if !read.is_some_and(|r| r.contains(&name)) {
+                batches.insert(file.batch_date.to_string());
+                unread.push(file);
+            }
+            names.insert(name);
+        }
+        if read.is_some_and(|r| !r.is_subset(&names)) {
+            reasons.push(format!("files of raw.{table} it read are gone"));
+        }
+        if !unread.is_empty() {
+            inputs_changed = true;
+        }
+        sources.insert(table.clone(), names);
+        new_files.insert(table.clone(), unread);
+    }
+
+    let full =
+        !reasons.is_empty() || (inputs_changed && model.materialization == Materialization::Table);
+    if !full && !inputs_changed {
+        return Ok(None);
+    }
+    if full && !reasons.is_empty() {
+        tracing::debug!("{} rebuilt in full: {}", model.name, reasons.join(", "));
+    }
+    if full {
+        // A rebuild reads every file and every row of its inputs.
+        for table in source_tables {
+            let all = run.files.get(table.as_str()).cloned().unwrap_or_default();
+            new_files.insert(table.clone(), all);
+        }
+    }
+    let state = ModelState {
+        model: model.name.clone(),
+        materialization: model.materialization.as_str().to_string(),
+        refresh: if full { "full" } else { "incremental" }.to_string(),
+        fingerprint: model.fingerprint.clone(),
+        stride_version: env!("CARGO_PKG_VERSION").to_string(),
+        sources,
+        refs,
+        batches,
+    };
+    Ok(Some(ModelPlan {
+        incremental: !full,
+        new_files,
+        consumed,
+        state,
+    }))
 }
 
-/// Plans one model, then registers it as a view or commits it to Delta and
-/// registers the committed table for the models downstream.
-async fn run_model(ctx: &SessionContext, lake: &Lake, model: &Model) -> Result<ModelOutcome> {
-    let started = Instant::now();
-    let sql = model.render(&RenderContext::default())?;
-    let frame = ctx
-        .sql(&sql)
+/// Registers the model's `changes()` tables, plans its SELECT and commits the result.
+async fn execute(
+    run: &RunContext,
+    model: &Model,
+    current: Option<Found>,
+    plan: &ModelPlan,
+) -> Result<(DeltaTable, Committed)> {
+    let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
+    for input in &model.changes {
+        register_changes(run, model, input, plan).await?;
+    }
+    // `{{ this }}`: the model's table as the last run left it.
+    if let Some(found) = &current {
+        register(run, model, &found.table).await?;
+    }
+    let sql = model.render(&RenderContext {
+        is_incremental: plan.incremental,
+    })?;
+    let frame = run.ctx.sql(&sql).await.map_err(fail)?;
+    let state = run.ctx.state();
+    let info = plan.state.to_json()?;
+    let has_op = frame.schema().has_column_with_unqualified_name(OP_COLUMN);
+    let table = current.map(|f| f.table);
+    match (plan.incremental, table) {
+        (true, Some(table)) => match model.strategy {
+            Strategy::Merge => {
+                let frame = if has_op {
+                    deletions_of_stored_keys(run, model, frame, &table)
+                        .await
+                        .map_err(fail)?
+                } else {
+                    frame
+                };
+                delta::merge(table, &model.name, frame, &model.unique_key, &state, info).await
+            }
+            Strategy::Append => {
+                let frame = without_deletions(frame, has_op).map_err(fail)?;
+                delta::append(table, &model.name, frame, &state, info).await
+            }
+            Strategy::DeleteInsert => {
+                delete_insert(table, model, frame, has_op, &state, info).await
+            }
+        },
+        _ => {
+            let frame = without_deletions(frame, has_op).map_err(fail)?;
+            delta::overwrite(&run.lake, &model.name, frame, &state, info).await
+        }
+    }
+}
+
+/// Keeps the deletions (`_op = 'd'`) only for keys the table holds. delta-rs 1.1
+/// writes an all-null change-feed row for a source row that no MERGE clause takes,
+/// which breaks the table's NOT NULL checks; a deletion of an absent key is such a
+/// row.
+async fn deletions_of_stored_keys(
+    run: &RunContext,
+    model: &Model,
+    frame: DataFrame,
+    table: &DeltaTable,
+) -> datafusion::error::Result<DataFrame> {
+    let provider = delta::provider(table, &run.ctx.state())
         .await
-        .map_err(|e| Error::in_model(&model.name, e))?;
-    let (version, rows) = match model.materialization {
-        Materialization::View => {
-            ctx.register_table(model.name.as_str(), frame.into_view())
-                .map_err(|e| Error::in_model(&model.name, e))?;
-            (None, None)
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    let keys: Vec<&str> = model.unique_key.iter().map(String::as_str).collect();
+    let stored = run
+        .ctx
+        .read_table(provider)?
+        .select_columns(&keys)?
+        .alias("stored_keys")?;
+    let source = frame.alias("result")?;
+    let deleted = col(format!("result.{OP_COLUMN}")).eq(lit("d"));
+    let on: Vec<datafusion::logical_expr::Expr> = keys
+        .iter()
+        .map(|k| col(format!("result.{k}")).eq(col(format!("stored_keys.{k}"))))
+        .collect();
+    let upserts = source.clone().filter(
+        col(format!("result.{OP_COLUMN}"))
+            .is_null()
+            .or(Expr::Not(Box::new(deleted.clone()))),
+    )?;
+    let deletions =
+        source
+            .filter(deleted)?
+            .join_on(stored, datafusion::common::JoinType::LeftSemi, on)?;
+    upserts.union(deletions)
+}
+
+/// The rows to store: deletions (`_op = 'd'`) dropped, `_op` itself dropped.
+fn without_deletions(frame: DataFrame, has_op: bool) -> datafusion::error::Result<DataFrame> {
+    if !has_op {
+        return Ok(frame);
+    }
+    frame
+        .filter(col(OP_COLUMN).is_null().or(col(OP_COLUMN).not_eq(lit("d"))))?
+        .drop_columns(&[OP_COLUMN])
+}
+
+/// delete+insert: every key in the result (deletions included) is cleared, then the
+/// result's other rows are inserted, in one commit.
+async fn delete_insert(
+    table: DeltaTable,
+    model: &Model,
+    frame: DataFrame,
+    has_op: bool,
+    state: &datafusion::execution::SessionState,
+    info: serde_json::Value,
+) -> Result<(DeltaTable, Committed)> {
+    let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
+    let key = model
+        .unique_key
+        .first()
+        .map(String::as_str)
+        .unwrap_or_default();
+    let batches = frame.collect().await.map_err(fail)?;
+    let mut keys: HashSet<ScalarValue> = HashSet::new();
+    let mut rows: Vec<RecordBatch> = Vec::new();
+    for batch in batches {
+        let Some(column) = batch.column_by_name(key) else {
+            return Err(Error::in_model(
+                &model.name,
+                Error::ModelFile {
+                    file: model.file.clone(),
+                    problem: format!("unique_key `{key}` is not a column of the result"),
+                },
+            ));
+        };
+        for i in 0..batch.num_rows() {
+            keys.insert(ScalarValue::try_from_array(column, i).map_err(fail)?);
         }
-        Materialization::Table | Materialization::Incremental => {
-            let state = ctx.state();
-            let info = serde_json::json!({
-                "model": model.name,
-                "materialization": model.materialization.as_str(),
-                "stride_version": env!("CARGO_PKG_VERSION"),
-            });
-            let plan = frame.into_unoptimized_plan();
-            let (table, committed) =
-                delta::overwrite(lake, &model.name, plan, &state, info).await?;
-            let provider = delta::provider(&table, &state)
+        if has_op {
+            let Some(op) = batch.column_by_name(OP_COLUMN) else {
+                continue;
+            };
+            let op = op.as_string_opt::<i32>().ok_or_else(|| {
+                Error::in_model(
+                    &model.name,
+                    Error::ModelFile {
+                        file: model.file.clone(),
+                        problem: "`_op` must be a string column".to_string(),
+                    },
+                )
+            })?;
+            let keep: arrow::array::BooleanArray =
+                op.iter().map(|v| Some(v != Some("d"))).collect();
+            let kept = filter_record_batch(&batch, &keep)?;
+            let index = kept.schema().index_of(OP_COLUMN)?;
+            let mut kept = kept;
+            kept.remove_column(index);
+            if kept.num_rows() > 0 {
+                rows.push(kept);
+            }
+        } else if batch.num_rows() > 0 {
+            rows.push(batch);
+        }
+    }
+    let keys: Vec<ScalarValue> = keys.into_iter().filter(|k| !k.is_null()).collect();
+    if keys.is_empty() {
+        return delta::record_only(table, &model.name, info).await;
+    }
+    delta::replace_keys(table, &model.name, key, keys, rows, state, info).await
+}
+
+/// Registers `changes(input)` for `model`: the raw files it has not read, or what a
+/// stored input committed since the version it read (all of it on a rebuild).
+async fn register_changes(
+    run: &RunContext,
+    model: &Model,
+    input: &str,
+    plan: &ModelPlan,
+) -> Result<()> {
+    let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
+    let name = TableReference::partial(CHANGES_SCHEMA, changes_table(&model.name, input));
+    if let Some(table) = input.strip_prefix(&format!("{SOURCE_SCHEMA}.")) {
+        let source = sources::find(table).ok_or_else(|| Error::UnknownModel(input.to_string()))?;
+        let files = plan.new_files.get(table).cloned().unwrap_or_default();
+        let provider = files_table(&run.lake, &source, &files)?;
+        run.ctx.register_table(name, provider).map_err(fail)?;
+        return Ok(());
+    }
+    let consumed = plan.consumed.get(input).copied();
+    match (plan.incremental, consumed) {
+        (true, Some(after)) => {
+            let found = delta::open(&run.lake, input)
+                .await?
+                .ok_or_else(|| Error::UnknownModel(input.to_string()))?;
+            let provider =
+                delta::change_feed(&found, after).map_err(|e| Error::in_model(&model.name, e))?;
+            run.ctx.register_table(name, provider).map_err(fail)?;
+        }
+        (true, None) => {
+            // The input has not changed since this model read it.
+            let provider = run.ctx.table_provider(input).await.map_err(fail)?;
+            let schema = change_schema(&provider.schema());
+            let empty = MemTable::try_new(schema, vec![vec![]]).map_err(fail)?;
+            run.ctx
+                .register_table(name, Arc::new(empty))
+                .map_err(fail)?;
+        }
+        (false, _) => {
+            let frame = run
+                .ctx
+                .sql(&format!(
+                    "select *, 'insert' as _change_type, cast(null as bigint) as _commit_version, \
+                     cast(null as timestamp) as _commit_timestamp from {input}"
+                ))
                 .await
-                .map_err(|e| Error::in_model(&model.name, e))?;
-            ctx.register_table(model.name.as_str(), provider)
-                .map_err(|e| Error::in_model(&model.name, e))?;
-            (Some(committed.version), Some(committed.rows))
+                .map_err(fail)?;
+            run.ctx
+                .register_table(name, frame.into_view())
+                .map_err(fail)?;
         }
-    };
-    Ok(ModelOutcome {
-        model: model.name.clone(),
-        materialization: model.materialization,
-        version,
-        rows,
-        elapsed: started.elapsed(),
-    })
+    }
+    Ok(())
+}
+
+/// A model's schema with the change feed's columns added.
+fn change_schema(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("_change_type", DataType::Utf8, true));
+    fields.push(Field::new("_commit_version", DataType::Int64, true));
+    fields.push(Field::new(
+        "_commit_timestamp",
+        DataType::Timestamp(TimeUnit::Millisecond, None),
+        true,
+    ));
+    Arc::new(Schema::new(fields))
 }
 
 fn log_outcome(outcome: &ModelOutcome) {
-    match (outcome.version, outcome.rows) {
-        (Some(version), Some(rows)) => tracing::info!(
-            "{:<28} {:<11} {:>10} rows  v{:<4} {:>7.2}s",
-            outcome.model,
-            outcome.materialization.as_str(),
-            rows,
-            version,
-            outcome.elapsed.as_secs_f64()
-        ),
-        _ => tracing::info!(
-            "{:<28} {:<11} {:>10}       {:<5} {:>7.2}s",
-            outcome.model,
-            outcome.materialization.as_str(),
-            "-",
-            "",
-            outcome.elapsed.as_secs_f64()
-        ),
-    }
+    let rows = match outcome.rows {
+        Some((added, removed)) => format!("+{added} -{removed}"),
+        None => "-".to_string(),
+    };
+    let version = outcome.version.map(|v| format!("v{v}")).unwrap_or_default();
+    tracing::info!(
+        "{:<28} {:<11} {:<11} {:>20} {:<5} {:>7.2}s",
+        outcome.model,
+        outcome.materialization.as_str(),
+        outcome.action.as_str(),
+        rows,
+        version,
+        outcome.elapsed.as_secs_f64()
+    );
 }

@@ -3,6 +3,8 @@
 //! Every byte stride reads or writes in the lake goes through [`object_store`], so a
 //! local folder and an S3 bucket behave the same to the rest of the code.
 
+mod lock;
+
 use std::sync::Arc;
 
 use object_store::local::LocalFileSystem;
@@ -12,13 +14,16 @@ use url::Url;
 
 use crate::error::{Error, Result};
 
+pub use lock::LakeLock;
+
 /// Folder of landed change batches: `raw/<table>/batch_date=YYYY-MM-DD/*.parquet`.
 pub const RAW: &str = "raw";
 /// Folder of the Delta tables, one per materialized model: `warehouse/<model>/`.
 pub const WAREHOUSE: &str = "warehouse";
 /// Folder of rows rejected by source contracts: `quarantine/<table>/`.
 pub const QUARANTINE: &str = "quarantine";
-/// Folder of stride's own bookkeeping (the generator's settings and progress).
+/// Folder of stride's own bookkeeping (the generator's settings and progress, the
+/// lock of the process changing the lake).
 pub const STATE: &str = "_stride";
 
 /// An opened lake: where it is, and the object store that reaches it.

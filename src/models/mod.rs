@@ -11,7 +11,7 @@ mod template;
 
 pub use graph::order_models;
 pub use project::{Analysis, Project, ProjectSource};
-pub use template::RenderContext;
+pub use template::{CHANGES_SCHEMA, RenderContext, changes_table};
 
 /// How a model's result is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,33 @@ impl Materialization {
     }
 }
 
+/// How an incremental run applies a model's result to its table.
+///
+/// A result with an `_op` column is a change set: rows with `_op = 'd'` remove
+/// their key and are not stored; `_op` itself is never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Delta MERGE on `unique_key`: matched rows are updated (or deleted), new rows
+    /// inserted.
+    Merge,
+    /// Every row whose `unique_key` appears in the result is removed, then the
+    /// result's rows are inserted, in one commit (for keys with many rows).
+    DeleteInsert,
+    /// The result's rows are appended.
+    Append,
+}
+
+impl Strategy {
+    /// The name used in model headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Merge => "merge",
+            Strategy::DeleteInsert => "delete+insert",
+            Strategy::Append => "append",
+        }
+    }
+}
+
 /// One model of the project.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -51,10 +78,16 @@ pub struct Model {
     pub materialization: Materialization,
     /// The columns that identify a row, from `unique_key`.
     pub unique_key: Vec<String>,
-    /// The models this one reads through `ref()`.
+    /// How incremental runs apply the result (incremental models only).
+    pub strategy: Strategy,
+    /// The models this one reads through `ref()`, on full and incremental runs.
     pub refs: Vec<String>,
     /// The raw tables this one reads through `source()`.
     pub sources: Vec<String>,
+    /// The inputs it reads through `changes()`: `raw.<table>` or a model name.
+    pub changes: Vec<String>,
+    /// A fingerprint of the SQL template: a changed model is rebuilt in full.
+    pub fingerprint: String,
     /// The SQL template.
     template: String,
 }
@@ -64,4 +97,14 @@ impl Model {
     pub fn render(&self, context: &RenderContext) -> crate::error::Result<String> {
         template::render(&self.file, &self.name, &self.template, context).map(|r| r.sql)
     }
+}
+
+/// FNV-1a of `text` in hex: stable across builds and platforms, unlike std's hasher.
+pub fn fingerprint(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }

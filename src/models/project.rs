@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::template::{self, RenderContext};
-use super::{Materialization, Model, graph};
+use super::{Materialization, Model, Strategy, graph};
 use crate::error::{Error, Result};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_queries.rs"));
@@ -95,7 +95,31 @@ impl Project {
                     problem: format!("model name `{stem}` is already used by {other}"),
                 });
             }
-            let found = template::render(&file, stem, &text, &RenderContext::default())?;
+            // Render both ways: a ref or source may appear only under is_incremental().
+            let mut found = template::render(&file, stem, &text, &RenderContext::default())?;
+            let incremental = template::render(
+                &file,
+                stem,
+                &text,
+                &RenderContext {
+                    is_incremental: true,
+                },
+            )?;
+            for name in incremental.refs {
+                if !found.refs.contains(&name) {
+                    found.refs.push(name);
+                }
+            }
+            for name in incremental.sources {
+                if !found.sources.contains(&name) {
+                    found.sources.push(name);
+                }
+            }
+            for name in incremental.changes {
+                if !found.changes.contains(&name) {
+                    found.changes.push(name);
+                }
+            }
             let materialization = found.materialization.ok_or_else(|| Error::ModelFile {
                 file: file.clone(),
                 problem: "no {{ config(materialized=...) }} header".to_string(),
@@ -106,13 +130,36 @@ impl Project {
                     problem: "an incremental model needs unique_key in its config".to_string(),
                 });
             }
+            let strategy = found.strategy.unwrap_or(Strategy::Merge);
+            if strategy == Strategy::DeleteInsert && found.unique_key.len() != 1 {
+                return Err(Error::ModelFile {
+                    file,
+                    problem:
+                        "incremental_strategy='delete+insert' needs a unique_key of one column"
+                            .to_string(),
+                });
+            }
+            if let Some(input) = found.changes.iter().find(|c| {
+                !c.starts_with(&format!("{}.", crate::sources::SOURCE_SCHEMA))
+                    && !found.refs.contains(c)
+            }) {
+                return Err(Error::ModelFile {
+                    file,
+                    problem: format!(
+                        "changes('{input}') takes ref('model') or source('raw', 'table')"
+                    ),
+                });
+            }
             models.push(Model {
                 name: stem.to_string(),
                 file,
                 materialization,
                 unique_key: found.unique_key,
+                strategy,
                 refs: found.refs,
                 sources: found.sources,
+                changes: found.changes,
+                fingerprint: super::fingerprint(&text),
                 template: text,
             });
         }

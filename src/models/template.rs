@@ -1,14 +1,24 @@
 //! dbt-style templating with minijinja: `config()`, `ref()`, `source()`,
-//! `is_incremental()` and `this`.
+//! `is_incremental()`, `this`, and `changes()` for what an input changed since the
+//! model last ran.
 
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::Kwargs;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, context};
 
-use super::Materialization;
+use super::{Materialization, Strategy};
 use crate::error::{Error, Result};
 use crate::sources::{self, SOURCE_SCHEMA};
+
+/// The schema that holds each model's view of what its inputs changed.
+pub const CHANGES_SCHEMA: &str = "changes";
+
+/// The table `changes(input)` names for `model`: one per (model, input), because each
+/// model has consumed its inputs up to its own point.
+pub fn changes_table(model: &str, input: &str) -> String {
+    format!("{model}__{}", input.replace('.', "__"))
+}
 
 /// What a template may ask about the run it is rendered for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,8 +33,11 @@ pub struct Rendered {
     pub sql: String,
     pub materialization: Option<Materialization>,
     pub unique_key: Vec<String>,
+    pub strategy: Option<Strategy>,
     pub refs: Vec<String>,
     pub sources: Vec<String>,
+    /// The inputs read through `changes()`: `raw.<table>` or a model name.
+    pub changes: Vec<String>,
 }
 
 /// Renders `template` (from `file`, for the model `this`) and records the calls it made.
@@ -71,6 +84,22 @@ pub fn render(file: &str, this: &str, template: &str, run: &RenderContext) -> Re
     );
 
     let seen = Arc::clone(&found);
+    let model = this.to_string();
+    env.add_function(
+        "changes",
+        move |input: String| -> Result<String, minijinja::Error> {
+            let mut seen = seen.lock().map_err(|_| poisoned())?;
+            if !seen.changes.contains(&input) {
+                seen.changes.push(input.clone());
+            }
+            Ok(format!(
+                "{CHANGES_SCHEMA}.{}",
+                changes_table(&model, &input)
+            ))
+        },
+    );
+
+    let seen = Arc::clone(&found);
     env.add_function(
         "config",
         move |options: Kwargs| -> Result<String, minijinja::Error> {
@@ -98,6 +127,21 @@ pub fn render(file: &str, this: &str, template: &str, run: &RenderContext) -> Re
                         .map(|v| v.as_str().map(str::to_string).unwrap_or_default())
                         .collect(),
                 };
+            }
+            if let Some(strategy) = options.get::<Option<String>>("incremental_strategy")? {
+                seen.strategy = Some(match strategy.as_str() {
+                    "merge" => Strategy::Merge,
+                    "delete+insert" => Strategy::DeleteInsert,
+                    "append" => Strategy::Append,
+                    other => {
+                        return Err(minijinja::Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!(
+                                "incremental_strategy='{other}' is not one of 'merge', 'delete+insert', 'append'"
+                            ),
+                        ));
+                    }
+                });
             }
             options.assert_all_used()?;
             Ok(String::new())

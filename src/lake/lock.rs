@@ -1,0 +1,166 @@
+//! One writer at a time: `stride run`, `generate`, `optimize` and `vacuum` hold
+//! `_stride/run.lock` in the lake while they change it. The lock is created with a
+//! conditional put (create only if absent), so two processes cannot both take it.
+//! A lock left by a killed process on this host is taken over once that process is
+//! gone; a lock from another host must be removed by hand.
+
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::lake::{Lake, STATE};
+
+/// The lock object, relative to the lake root.
+pub const LOCK_FILE: &str = "run.lock";
+
+/// Who holds the lock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Holder {
+    pid: u32,
+    host: String,
+    command: String,
+    since: String,
+}
+
+/// The held lock; released by [`LakeLock::release`] (a killed holder leaves it for
+/// the next process to take over).
+#[derive(Debug)]
+pub struct LakeLock {
+    lake: Lake,
+    released: bool,
+}
+
+impl LakeLock {
+    /// Takes the lake's lock for `command`, or fails naming the holder.
+    pub async fn acquire(lake: &Lake, command: &str) -> Result<LakeLock> {
+        let me = Holder {
+            pid: std::process::id(),
+            host: host_name(),
+            command: command.to_string(),
+            since: chrono::Utc::now().to_rfc3339(),
+        };
+        let body = serde_json::to_vec_pretty(&me)?;
+        let path = lake.path(&lock_path());
+        for _ in 0..2 {
+            let options = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            match lake
+                .store()
+                .put_opts(&path, PutPayload::from(body.clone()), options)
+                .await
+            {
+                Ok(_) => {
+                    return Ok(LakeLock {
+                        lake: lake.clone(),
+                        released: false,
+                    });
+                }
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    let holder = read_holder(lake).await?;
+                    match holder {
+                        Some(h) if is_gone(&h) => {
+                            tracing::warn!(
+                                "taking over the lock of {} (pid {} on {}, since {}), which is no longer running",
+                                h.command,
+                                h.pid,
+                                h.host,
+                                h.since
+                            );
+                            remove(lake).await?;
+                        }
+                        // Removed between our put and our read: try again.
+                        None => {}
+                        Some(h) => {
+                            return Err(Error::Locked(format!(
+                                "{} (pid {} on {}, since {}) is changing this lake; \
+                                 if it is no longer running, delete {}",
+                                h.command,
+                                h.pid,
+                                h.host,
+                                h.since,
+                                lake.object_url(&path)
+                            )));
+                        }
+                    }
+                }
+                Err(source) => {
+                    return Err(Error::Store {
+                        path: lake.object_url(&path),
+                        source,
+                    });
+                }
+            }
+        }
+        Err(Error::Locked(format!(
+            "could not take {}",
+            lake.object_url(&path)
+        )))
+    }
+
+    /// Gives the lock back.
+    pub async fn release(mut self) -> Result<()> {
+        self.released = true;
+        remove(&self.lake).await
+    }
+}
+
+impl Drop for LakeLock {
+    fn drop(&mut self) {
+        if !self.released {
+            // An error path: the process is about to exit; a lock left behind by this
+            // (live) pid would block the next run until this process is gone, so
+            // remove it now, best effort, without waiting on the runtime.
+            if let Ok(local) = self.lake.folder_url(STATE).to_file_path() {
+                let _ = std::fs::remove_file(local.join(LOCK_FILE));
+            }
+        }
+    }
+}
+
+fn lock_path() -> String {
+    format!("{STATE}/{LOCK_FILE}")
+}
+
+async fn read_holder(lake: &Lake) -> Result<Option<Holder>> {
+    let Some(bytes) = lake.get(&lock_path()).await? else {
+        return Ok(None);
+    };
+    // An unreadable lock is treated as held by an unknown live process.
+    Ok(Some(serde_json::from_slice(&bytes).unwrap_or(Holder {
+        pid: 0,
+        host: "unknown host".to_string(),
+        command: "an unknown process".to_string(),
+        since: "an unknown time".to_string(),
+    })))
+}
+
+async fn remove(lake: &Lake) -> Result<()> {
+    let path = lake.path(&lock_path());
+    match lake.store().delete(&path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(source) => Err(Error::Store {
+            path: lake.object_url(&path),
+            source,
+        }),
+    }
+}
+
+/// Whether the holder is certainly not running: same host, and its pid is gone.
+fn is_gone(holder: &Holder) -> bool {
+    holder.host == host_name()
+        && holder.pid != 0
+        && holder.pid != std::process::id()
+        && cfg!(target_os = "linux")
+        && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
