@@ -15,7 +15,7 @@ use datafusion::prelude::SessionContext;
 use super::session::{new_session, register_sources};
 use crate::delta::{self, AsOf};
 use crate::error::{Error, Result};
-use crate::lake::Lake;
+use crate::lake::{Lake, WAREHOUSE};
 use crate::models::{Project, RenderContext};
 
 /// A session that sees the raw sources (as landed now) and each model as of
@@ -87,6 +87,13 @@ pub async fn query(session: &QuerySession, sql: &str) -> Result<Vec<RecordBatch>
                 };
                 Error::Query(Box::new(Error::TimeTravel(format!(
                     "model {model} has no table {when}"
+                ))))
+            }
+            // A version older than the vacuum retention refers to deleted files.
+            None if text.contains("not found") && text.contains(WAREHOUSE) => {
+                Error::Query(Box::new(Error::TimeTravel(format!(
+                    "{text} (a file of this version was deleted by `stride vacuum`: \
+                     versions older than its retention can no longer be read)"
                 ))))
             }
             None => Error::Query(Box::new(e.into())),

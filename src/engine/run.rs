@@ -406,6 +406,7 @@ async fn run_model(
         return Ok((Some(outcome), current));
     };
     let (table, committed) = execute(run, model, current, &plan).await?;
+    abort_if_asked(&model.name);
     register(run, model, &table).await?;
     let last = Some(LastCommit {
         version: committed.version,
@@ -418,6 +419,18 @@ async fn run_model(
     };
     let outcome = outcome(model, action, Some(committed), started);
     Ok((Some(outcome), Some(Found { table, last })))
+}
+
+/// A deterministic crash point for the crash-safety tests: with
+/// `STRIDE_ABORT_AFTER_COMMIT=<model>`, the process aborts (no clean-up, like a
+/// SIGKILL) right after that model's commit.
+pub const ABORT_AFTER_COMMIT: &str = "STRIDE_ABORT_AFTER_COMMIT";
+
+fn abort_if_asked(model: &str) {
+    if std::env::var(ABORT_AFTER_COMMIT).is_ok_and(|m| m == model) {
+        eprintln!("{ABORT_AFTER_COMMIT}={model}: aborting");
+        std::process::abort();
+    }
 }
 
 fn outcome(
@@ -707,6 +720,7 @@ async fn delete_insert(
     let batches = frame.collect().await.map_err(fail)?;
     let mut keys: HashSet<ScalarValue> = HashSet::new();
     let mut rows: Vec<RecordBatch> = Vec::new();
+    let mut stored_schema = None;
     for batch in batches {
         let Some(column) = batch.column_by_name(key) else {
             return Err(Error::in_model(
@@ -739,6 +753,7 @@ async fn delete_insert(
             let index = kept.schema().index_of(OP_COLUMN)?;
             let mut kept = kept;
             kept.remove_column(index);
+            stored_schema = Some(kept.schema());
             if kept.num_rows() > 0 {
                 rows.push(kept);
             }
@@ -747,6 +762,12 @@ async fn delete_insert(
         }
     }
     let keys: Vec<ScalarValue> = keys.into_iter().filter(|k| !k.is_null()).collect();
+    if rows.is_empty()
+        && let Some(schema) = stored_schema
+    {
+        // Only deletions: delta-rs needs a (possibly empty) batch to write.
+        rows.push(RecordBatch::new_empty(schema));
+    }
     if keys.is_empty() {
         return delta::record_only(table, &model.name, info).await;
     }

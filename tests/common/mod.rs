@@ -323,3 +323,18 @@ pub fn assert_close(actual: f64, expected: f64, what: &str) {
 pub fn temp_lake() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
+
+/// Runs `stride query <args> --format json` and returns the rows.
+pub fn query_args(lake: &Path, args: &[&str]) -> Vec<serde_json::Map<String, Value>> {
+    let mut all = vec!["query"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    let out = stride_ok(lake, &all);
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json rows");
+    rows.into_iter()
+        .filter_map(|row| match row {
+            Value::Object(map) => Some(map),
+            _ => None,
+        })
+        .collect()
+}

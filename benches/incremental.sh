@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# An incremental run that adds one day to a DAYS-day lake, next to a full refresh of
+# the same lake.
+#   benches/incremental.sh [SCALE] [DAYS] [REPEATS]      (defaults: 1 30 3)
+# Builds a DAYS-day lake with one full run, lands day DAYS+1, then times REPEATS
+# incremental runs (each on a fresh copy of that state) and REPEATS
+# `run --full-refresh` on the same DAYS+1-day lake, under /usr/bin/time -v.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scale="${1:-1}"
+days="${2:-30}"
+repeats="${3:-3}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stride/target}"
+cargo build --release --quiet
+stride="$CARGO_TARGET_DIR/release/stride"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export RUST_LOG=stride=warn
+
+measure() {
+    local label="$1"; shift
+    local log
+    log="$(mktemp)"
+    /usr/bin/time -v "$@" 2> "$log" > /dev/null || { cat "$log"; exit 1; }
+    local wall rss
+    wall="$(grep 'Elapsed (wall clock)' "$log" | awk '{print $NF}')"
+    rss="$(grep 'Maximum resident set size' "$log" | awk '{print $NF}')"
+    printf '%-44s wall %-10s peak RSS %6d MiB\n' "$label" "$wall" "$((rss / 1024))"
+    rm -f "$log"
+}
+
+"$stride" --lake "$work/base" generate --days "$days" --scale "$scale"
+"$stride" --lake "$work/base" run
+"$stride" --lake "$work/base" generate --days 1
+echo "scale $scale: $days days loaded, day $((days + 1)) landed"
+for i in $(seq "$repeats"); do
+    rm -rf "$work/lake"
+    cp -r "$work/base" "$work/lake"
+    measure "incremental run adding day $((days + 1)) (#$i)" "$stride" --lake "$work/lake" run
+done
+for i in $(seq "$repeats"); do
+    measure "run --full-refresh, $((days + 1)) days (#$i)" "$stride" --lake "$work/lake" run --full-refresh
+done
