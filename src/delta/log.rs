@@ -55,6 +55,8 @@ pub async fn read_log(table: &DeltaTable) -> Result<Vec<CommitRecord>> {
         };
         let (mut physical_added, mut physical_removed) = (0u64, 0u64);
         let mut removed_known = true;
+        let mut adds = Vec::new();
+        let mut removes = Vec::new();
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let action: serde_json::Value = serde_json::from_slice(line)?;
             if let Some(info) = action.get("commitInfo") {
@@ -67,22 +69,29 @@ pub async fn read_log(table: &DeltaTable) -> Result<Vec<CommitRecord>> {
                 record.rows_added = logical_rows_added(info);
                 record.stride = info.get(COMMIT_INFO_KEY).cloned();
             } else if let Some(add) = action.get("add") {
-                let rows = add_rows(add);
-                physical_added += rows;
-                record.data_change |= flag(add, "dataChange");
-                if let Some(path) = add.get("path").and_then(|p| p.as_str()) {
-                    file_rows.insert(path.to_string(), rows);
-                }
+                adds.push(add.clone());
             } else if let Some(remove) = action.get("remove") {
-                record.data_change |= flag(remove, "dataChange");
-                match remove
-                    .get("path")
-                    .and_then(|p| p.as_str())
-                    .and_then(|p| file_rows.remove(p))
-                {
-                    Some(rows) => physical_removed += rows,
-                    None => removed_known = false,
-                }
+                removes.push(remove.clone());
+            }
+        }
+        // Removes first: a deletion vector update removes and re-adds the same path.
+        for remove in &removes {
+            record.data_change |= flag(remove, "dataChange");
+            match remove
+                .get("path")
+                .and_then(|p| p.as_str())
+                .and_then(|p| file_rows.remove(p))
+            {
+                Some(rows) => physical_removed += rows,
+                None => removed_known = false,
+            }
+        }
+        for add in &adds {
+            let rows = add_rows(add).saturating_sub(deleted_rows(add));
+            physical_added += rows;
+            record.data_change |= flag(add, "dataChange");
+            if let Some(path) = add.get("path").and_then(|p| p.as_str()) {
+                file_rows.insert(path.to_string(), rows);
             }
         }
         total = match (total, removed_known) {
@@ -133,6 +142,14 @@ pub async fn stride_commit_before(
 
 fn flag(action: &serde_json::Value, name: &str) -> bool {
     action.get(name).and_then(|v| v.as_bool()).unwrap_or(true)
+}
+
+/// The rows an add action's deletion vector removes.
+fn deleted_rows(add: &serde_json::Value) -> u64 {
+    add.get("deletionVector")
+        .and_then(|dv| dv.get("cardinality"))
+        .and_then(|c| c.as_u64())
+        .unwrap_or(0)
 }
 
 /// numRecords from an add action's statistics (a JSON string inside the JSON).

@@ -2,6 +2,7 @@
 //! visible ([`write`]), reading them back now or at an earlier version, the commit
 //! log ([`log`]), and compaction and clean-up ([`maintenance`]).
 
+mod deletion_vector;
 mod key_set;
 mod log;
 mod maintenance;
@@ -16,7 +17,10 @@ use deltalake::DeltaTable;
 
 pub use log::{CommitRecord, read_log, stride_commit_before};
 pub use maintenance::{optimize, vacuum};
-pub use write::{Committed, append, change_feed, merge, overwrite, record_only, replace_keys};
+pub use write::{
+    Committed, append, change_feed, delete_keys_and_insert, has_deletion_vectors, merge, overwrite,
+    record_only, replace_keys,
+};
 
 use crate::error::{Error, Result};
 use crate::lake::{Lake, WAREHOUSE};
@@ -87,13 +91,19 @@ pub fn version_of(table: &DeltaTable) -> u64 {
     table.version().unwrap_or_default()
 }
 
-/// Rows in the table at its loaded version, from the file statistics in the log.
+/// Rows in the table at its loaded version, from the file statistics in the log,
+/// less the rows deletion vectors remove.
 pub fn row_count(table: &DeltaTable) -> u64 {
     table.snapshot().map_or(0, |snapshot| {
         snapshot
             .log_data()
             .iter()
-            .map(|file| file.num_records().unwrap_or(0) as u64)
+            .map(|file| {
+                let deleted = file
+                    .deletion_vector_descriptor()
+                    .map_or(0, |dv| dv.cardinality.max(0) as u64);
+                (file.num_records().unwrap_or(0) as u64).saturating_sub(deleted)
+            })
             .sum()
     })
 }

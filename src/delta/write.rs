@@ -12,11 +12,14 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::DataFrame;
 use deltalake::delta_datafusion::DeltaCdfTableProvider;
+use deltalake::kernel::Action;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError, TableProperty};
 
+use super::deletion_vector::{Keys, delete_actions};
 use super::key_set::KeySet;
 use super::{COMMIT_INFO_KEY, version_of};
 use crate::error::{Error, Result};
@@ -47,12 +50,16 @@ async fn open_or_create_handle(lake: &Lake, model: &str) -> Result<DeltaTable> {
 /// Replaces the contents of `model`'s table with the rows of `frame`, streamed into
 /// Parquet. A new table is created with the change data feed on, so the models
 /// downstream can read what later incremental commits changed.
+///
+/// With `deletion_vectors`, a new table also gets the deletion-vectors feature, so
+/// [`delete_keys_and_insert`] can remove rows without rewriting files.
 pub async fn overwrite(
     lake: &Lake,
     model: &str,
     frame: DataFrame,
     state: &SessionState,
     info: serde_json::Value,
+    deletion_vectors: bool,
 ) -> Result<(DeltaTable, Committed)> {
     let fail = |e: DeltaTableError| Error::in_model(model, e);
     let table = open_or_create_handle(lake, model).await?;
@@ -68,7 +75,7 @@ pub async fn overwrite(
         .with_save_mode(SaveMode::Overwrite)
         .with_schema_mode(SchemaMode::Overwrite)
         .with_table_name(model)
-        .with_configuration([(TableProperty::EnableChangeDataFeed.as_ref(), Some("true"))])
+        .with_configuration(table_properties(deletion_vectors))
         .with_commit_properties(properties(info))
         .await
         .map_err(fail)?;
@@ -81,6 +88,185 @@ pub async fn overwrite(
             rows_removed: rows_before,
         },
     ))
+}
+
+/// The properties of a new model table: always the change data feed, and deletion
+/// vectors when asked.
+fn table_properties(deletion_vectors: bool) -> Vec<(&'static str, Option<&'static str>)> {
+    let mut properties = vec![(TableProperty::EnableChangeDataFeed.as_ref(), Some("true"))];
+    if deletion_vectors {
+        properties.push((TableProperty::EnableDeletionVectors.as_ref(), Some("true")));
+    }
+    properties
+}
+
+/// Whether `table` was created with the deletion-vectors feature.
+pub fn has_deletion_vectors(table: &DeltaTable) -> bool {
+    table.snapshot().is_ok_and(|s| {
+        s.metadata()
+            .configuration()
+            .get(TableProperty::EnableDeletionVectors.as_ref())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    })
+}
+
+/// Marks every row whose `key` is one of `keys` as deleted (deletion vectors) and
+/// appends `rows`, in one commit. Only the key column of the files whose key range
+/// may hold a key is read; no file is rewritten.
+#[allow(clippy::too_many_arguments)]
+pub async fn delete_keys_and_insert(
+    table: DeltaTable,
+    model: &str,
+    key: &str,
+    keys: Vec<ScalarValue>,
+    rows: Vec<RecordBatch>,
+    info: serde_json::Value,
+) -> Result<(DeltaTable, Committed)> {
+    let fail = |e: DeltaTableError| Error::in_model(model, e);
+    let keys = Keys::new(&keys);
+    let deletion = delete_actions(&table, model, key, &keys).await?;
+    let mut actions = deletion.actions;
+    let schema = table.snapshot().map_err(fail)?.snapshot().arrow_schema();
+    let in_model = |e: Error| Error::in_model(model, e);
+    let deleted: Vec<RecordBatch> = deletion
+        .rows
+        .iter()
+        .map(|b| conform(b, &schema))
+        .collect::<Result<_>>()
+        .map_err(in_model)?;
+    let inserted: Vec<RecordBatch> = rows
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| conform(b, &schema))
+        .collect::<Result<_>>()
+        .map_err(in_model)?;
+    let rows_removed: u64 = deleted.iter().map(|b| b.num_rows() as u64).sum();
+    let rows_added: u64 = inserted.iter().map(|b| b.num_rows() as u64).sum();
+    if !inserted.is_empty() {
+        let mut writer = RecordBatchWriter::for_table(&table).map_err(fail)?;
+        for batch in inserted.iter().cloned() {
+            writer.write(batch).await.map_err(fail)?;
+        }
+        actions.extend(
+            writer
+                .flush()
+                .await
+                .map_err(fail)?
+                .into_iter()
+                .map(Action::Add),
+        );
+    }
+    // The change data feed of this commit, written out: delta-rs 1.1 cannot derive
+    // it from deletion vectors in files of more than one row group.
+    if let Some(cdc) = write_change_data(&table, &schema, &deleted, &inserted)
+        .await
+        .map_err(in_model)?
+    {
+        actions.push(cdc);
+    }
+    let snapshot = table.snapshot().map_err(fail)?;
+    let commit = CommitBuilder::from(properties(info))
+        .with_actions(actions)
+        .build(
+            Some(snapshot),
+            table.log_store(),
+            DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by: None,
+                predicate: Some(format!("{key} in ({} keys)", keys.len())),
+            },
+        )
+        .await
+        .map_err(fail)?;
+    let mut table = table.clone();
+    table.load_version(commit.version).await.map_err(fail)?;
+    Ok((
+        table,
+        Committed {
+            version: commit.version,
+            rows_added,
+            rows_removed,
+        },
+    ))
+}
+
+/// Writes `deleted` and `inserted` as one change-data file (with `_change_type`)
+/// under `_change_data/`, and returns its action; `None` when both are empty.
+async fn write_change_data(
+    table: &DeltaTable,
+    schema: &arrow::datatypes::SchemaRef,
+    deleted: &[RecordBatch],
+    inserted: &[RecordBatch],
+) -> Result<Option<Action>> {
+    use arrow::array::StringArray;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use object_store::ObjectStoreExt;
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+
+    if deleted.is_empty() && inserted.is_empty() {
+        return Ok(None);
+    }
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("_change_type", DataType::Utf8, false));
+    let cdc_schema = Arc::new(Schema::new(fields));
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut buffer = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buffer, cdc_schema.clone(), Some(properties))?;
+    for (batches, kind) in [(deleted, "delete"), (inserted, "insert")] {
+        for batch in batches {
+            let mut columns = batch.columns().to_vec();
+            columns.push(Arc::new(StringArray::from(vec![kind; batch.num_rows()])));
+            writer.write(&RecordBatch::try_new(cdc_schema.clone(), columns)?)?;
+        }
+    }
+    writer.close()?;
+    let stamp = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let relative = format!(
+        "_change_data/cdc-{stamp:020}-{}.snappy.parquet",
+        std::process::id()
+    );
+    let size = buffer.len() as i64;
+    let store = table.log_store().object_store(None);
+    store
+        .put(
+            &object_store::path::Path::from(relative.as_str()),
+            buffer.into(),
+        )
+        .await
+        .map_err(|source| Error::Store {
+            path: relative.clone(),
+            source,
+        })?;
+    Ok(Some(Action::Cdc(deltalake::kernel::AddCDCFile {
+        path: relative,
+        size,
+        partition_values: Default::default(),
+        data_change: false,
+        tags: None,
+    })))
+}
+
+/// `batch` with the table's column order and types (a plan may read strings as
+/// views, or make a column nullable that the table holds without nulls).
+fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = batch.column_by_name(field.name()).ok_or_else(|| {
+                arrow::error::ArrowError::SchemaError(format!(
+                    "the result has no column `{}`",
+                    field.name()
+                ))
+            })?;
+            arrow::compute::cast(column, field.data_type())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Appends the rows of `frame` to `table`.

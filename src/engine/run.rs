@@ -649,7 +649,17 @@ async fn execute(
         },
         _ => {
             let frame = without_deletions(frame, has_op).map_err(fail)?;
-            delta::overwrite(&run.lake, &model.name, frame, &state, info).await
+            let deletion_vectors = model.materialization == Materialization::Incremental
+                && model.strategy == Strategy::DeleteInsert;
+            delta::overwrite(
+                &run.lake,
+                &model.name,
+                frame,
+                &state,
+                info,
+                deletion_vectors,
+            )
+            .await
         }
     }
 }
@@ -770,6 +780,9 @@ async fn delete_insert(
     }
     if keys.is_empty() {
         return delta::record_only(table, &model.name, info).await;
+    }
+    if delta::has_deletion_vectors(&table) {
+        return delta::delete_keys_and_insert(table, &model.name, key, keys, rows, info).await;
     }
     delta::replace_keys(table, &model.name, key, keys, rows, state, info).await
 }

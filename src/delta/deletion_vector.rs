@@ -1,0 +1,260 @@
+//! Delete-by-key with Delta deletion vectors: the rows to remove are marked in a
+//! bitmap attached to their file's `add` action instead of rewriting the file. The
+//! cost of removing a few rows from a large file becomes reading its key column.
+//!
+//! delta-rs 1.1 reads deletion vectors (queries, the change data feed, optimize) but
+//! has no operation that writes them; this module writes them as the protocol says:
+//! a `RoaringBitmapArray` (magic number, then a portable 64-bit roaring bitmap)
+//! stored inline in the log (storage type `i`, Z85-encoded), and a `remove` of the
+//! file with its old vector next to an `add` of the same file with the new one.
+
+use std::collections::HashSet;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use datafusion::common::ScalarValue;
+use deltalake::DeltaTable;
+use deltalake::kernel::{Action, DeletionVectorDescriptor, StorageType};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+// Deprecated in parquet 59 in favour of a hand-written AsyncFileReader; it is the
+// reader of the same crate version delta-rs is built with, and does what is needed.
+#[allow(deprecated)]
+use parquet::arrow::async_reader::ParquetObjectReader;
+use roaring::RoaringTreemap;
+
+use crate::error::{Error, Result};
+
+/// The magic number in front of a portable roaring bitmap (Delta protocol).
+const PORTABLE_MAGIC: u32 = 1_681_511_377;
+
+/// The keys to delete, with a fast path for 64-bit integer keys.
+pub struct Keys {
+    integers: HashSet<i64>,
+    others: HashSet<ScalarValue>,
+    range: Option<(i64, i64)>,
+}
+
+impl Keys {
+    /// The set of `keys`.
+    pub fn new(keys: &[ScalarValue]) -> Keys {
+        let mut integers = HashSet::new();
+        let mut others = HashSet::new();
+        for key in keys {
+            match key {
+                ScalarValue::Int64(Some(v)) => {
+                    integers.insert(*v);
+                }
+                other => {
+                    others.insert(other.clone());
+                }
+            }
+        }
+        let range = (others.is_empty() && !integers.is_empty()).then(|| {
+            let low = integers.iter().copied().min().unwrap_or(i64::MIN);
+            let high = integers.iter().copied().max().unwrap_or(i64::MAX);
+            (low, high)
+        });
+        Keys {
+            integers,
+            others,
+            range,
+        }
+    }
+
+    fn contains(&self, array: &dyn Array, row: usize) -> Result<bool> {
+        if array.is_null(row) {
+            return Ok(false);
+        }
+        if let Some(values) = array.as_primitive_opt::<Int64Type>() {
+            return Ok(self.integers.contains(&values.value(row)));
+        }
+        Ok(self
+            .others
+            .contains(&ScalarValue::try_from_array(array, row)?))
+    }
+
+    /// How many keys there are.
+    pub fn len(&self) -> usize {
+        self.integers.len() + self.others.len()
+    }
+
+    /// Whether a file whose key statistics are `stats` may hold one of the keys.
+    fn may_be_in(&self, stats: Option<String>, key: &str) -> bool {
+        let (Some((low, high)), Some(stats)) = (self.range, stats) else {
+            return true;
+        };
+        let Ok(stats) = serde_json::from_str::<serde_json::Value>(&stats) else {
+            return true;
+        };
+        let bound = |side: &str| {
+            stats
+                .get(side)
+                .and_then(|m| m.get(key))
+                .and_then(|v| v.as_i64())
+        };
+        match (bound("minValues"), bound("maxValues")) {
+            (Some(min), Some(max)) => max >= low && min <= high,
+            _ => true,
+        }
+    }
+}
+
+/// What deleting some keys from a table takes.
+pub struct Deletion {
+    /// Per file holding such rows, a `remove` (old vector) and an `add` (new vector).
+    pub actions: Vec<Action>,
+    /// The rows newly deleted, as they were (for the change data feed).
+    pub rows: Vec<RecordBatch>,
+}
+
+/// The actions that mark every row of `table` whose `key` is in `keys` as deleted,
+/// and the rows they delete.
+pub async fn delete_actions(
+    table: &DeltaTable,
+    model: &str,
+    key: &str,
+    keys: &Keys,
+) -> Result<Deletion> {
+    let fail = |e: Error| Error::in_model(model, e);
+    let snapshot = table.snapshot().map_err(|e| Error::in_model(model, e))?;
+    let store = table.log_store().object_store(None);
+    let mut actions = Vec::new();
+    let mut deleted_rows = Vec::new();
+    for file in snapshot.log_data().iter() {
+        if !keys.may_be_in(file.stats(), key) {
+            continue;
+        }
+        let mut bitmap = match file.deletion_vector_descriptor() {
+            Some(dv) => decode(&dv).map_err(fail)?,
+            None => RoaringTreemap::new(),
+        };
+        let path: Path = file.object_store_path();
+        #[allow(deprecated)]
+        let reader = ParquetObjectReader::new(store.clone(), path.clone());
+        let builder = ParquetRecordBatchStreamBuilder::new(reader)
+            .await
+            .map_err(|e| fail(e.into()))?;
+        let Some(index) = builder
+            .parquet_schema()
+            .columns()
+            .iter()
+            .position(|c| c.name() == key)
+        else {
+            return Err(fail(Error::Setting {
+                setting: format!("unique_key `{key}`"),
+                reason: format!("not a column of {path}"),
+            }));
+        };
+        let mask = ProjectionMask::leaves(builder.parquet_schema(), [index]);
+        let mut stream = builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| fail(e.into()))?;
+        let mut row: u64 = 0;
+        let mut newly = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch: RecordBatch = batch.map_err(|e| fail(e.into()))?;
+            let column = batch.column(0);
+            for i in 0..batch.num_rows() {
+                if keys.contains(column.as_ref(), i).map_err(fail)? && bitmap.insert(row) {
+                    newly.push(row);
+                }
+                row += 1;
+            }
+        }
+        if newly.is_empty() {
+            continue;
+        }
+        deleted_rows.extend(read_rows(table, &path, &newly, row).await.map_err(fail)?);
+        actions.push(Action::Remove(file.remove_action(true)));
+        // The same add, with the new vector (the log's own fields, paths as encoded).
+        #[allow(deprecated)]
+        let mut add = file.add_action();
+        add.data_change = true;
+        add.deletion_vector = Some(encode(&bitmap)?);
+        actions.push(Action::Add(add));
+    }
+    Ok(Deletion {
+        actions,
+        rows: deleted_rows,
+    })
+}
+
+/// The rows at `positions` (ascending) of the file at `path` with `total` rows.
+async fn read_rows(
+    table: &DeltaTable,
+    path: &Path,
+    positions: &[u64],
+    total: u64,
+) -> Result<Vec<RecordBatch>> {
+    let mut selectors = Vec::new();
+    let mut cursor = 0u64;
+    for &position in positions {
+        if position > cursor {
+            selectors.push(RowSelector::skip((position - cursor) as usize));
+        }
+        selectors.push(RowSelector::select(1));
+        cursor = position + 1;
+    }
+    if total > cursor {
+        selectors.push(RowSelector::skip((total - cursor) as usize));
+    }
+    #[allow(deprecated)]
+    let reader = ParquetObjectReader::new(table.log_store().object_store(None), path.clone());
+    let stream = ParquetRecordBatchStreamBuilder::new(reader)
+        .await?
+        .with_row_selection(RowSelection::from(selectors))
+        .build()?;
+    Ok(stream.try_collect().await?)
+}
+
+/// An inline descriptor for `bitmap`.
+fn encode(bitmap: &RoaringTreemap) -> Result<DeletionVectorDescriptor> {
+    let mut bytes = PORTABLE_MAGIC.to_le_bytes().to_vec();
+    bitmap.serialize_into(&mut bytes)?;
+    Ok(DeletionVectorDescriptor {
+        storage_type: StorageType::Inline,
+        path_or_inline_dv: z85::encode(&bytes),
+        offset: None,
+        size_in_bytes: i32::try_from(bytes.len()).unwrap_or(i32::MAX),
+        cardinality: i64::try_from(bitmap.len()).unwrap_or(i64::MAX),
+    })
+}
+
+/// The rows an inline descriptor (written by [`encode`]) marks as deleted.
+fn decode(dv: &DeletionVectorDescriptor) -> Result<RoaringTreemap> {
+    let unsupported = |why: &str| Error::Setting {
+        setting: "deletion vector".to_string(),
+        reason: why.to_string(),
+    };
+    if dv.storage_type != StorageType::Inline {
+        return Err(unsupported(
+            "stored in a file; stride only updates inline vectors (run `stride optimize`)",
+        ));
+    }
+    let bytes = z85::decode(&dv.path_or_inline_dv).map_err(|_| unsupported("not Z85"))?;
+    let (magic, bitmap) = bytes
+        .split_at_checked(4)
+        .ok_or_else(|| unsupported("too short"))?;
+    if magic != PORTABLE_MAGIC.to_le_bytes() {
+        return Err(unsupported("not a portable roaring bitmap"));
+    }
+    Ok(RoaringTreemap::deserialize_from(bitmap)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_vectors_round_trip() {
+        let bitmap: RoaringTreemap = [0u64, 3, 4, 1_000_000, 5_000_000_000].into_iter().collect();
+        let dv = encode(&bitmap).expect("encodes");
+        assert_eq!(dv.cardinality, 5);
+        assert_eq!(decode(&dv).expect("decodes"), bitmap);
+    }
+}
