@@ -42,15 +42,105 @@ affected_orders as (
     union
     select order_id from {{ changes(ref('int_order_touches')) }}
 ),
-{% endif %}
 
+-- On an incremental run the affected orders are few: each is read with its touches
+-- in one pass (a left join keeps an order without touches, n = 0), and the
+-- per-order totals come from window functions over that small input, so
+-- int_order_touches is scanned once.
 eligible_orders as (
     select order_id, order_date, net_revenue
     from {{ ref('int_order_revenue') }}
     where is_eligible
-    {% if is_incremental() %}
     and order_id in (select order_id from affected_orders)
-    {% endif %}
+),
+
+order_touches as (
+    select
+        eligible_orders.order_id,
+        eligible_orders.order_date,
+        eligible_orders.net_revenue,
+        touches.touchpoint_id,
+        touches.channel,
+        touches.campaign_id,
+        touches.touch_position,
+        touches.decay_weight,
+        count(touches.touchpoint_id) over (partition by eligible_orders.order_id)
+            as touch_count,
+        cast(
+            sum(cast(touches.decay_weight as decimal(38, 18)))
+                over (partition by eligible_orders.order_id)
+            as double
+        ) as decay_weight_total
+    from eligible_orders
+    left join {{ ref('int_order_touches') }} as touches
+        on touches.order_id = eligible_orders.order_id
+),
+
+touch_credits as (
+    select
+        order_id,
+        order_date,
+        net_revenue,
+        touchpoint_id,
+        coalesce(channel, 'direct') as channel,
+        campaign_id,
+        -- n = 0 (direct): the whole order under every model.
+        case when touch_count = 0 or touch_position = 1 then 1.0 else 0.0 end as first_touch,
+        case when touch_count = 0 or touch_position = touch_count then 1.0 else 0.0 end
+            as last_touch,
+        case when touch_count = 0 then 1.0 else 1.0 / touch_count end as linear,
+        case when touch_count = 0 then 1.0 else decay_weight / decay_weight_total end
+            as time_decay,
+        case
+            when touch_count = 0 then 1.0
+            when touch_count = 1 then 1.0
+            when touch_count = 2 then 0.5
+            when touch_position = 1 or touch_position = touch_count then 0.4
+            else 0.2 / (touch_count - 2)
+        end as position_based
+    from order_touches
+),
+
+credits as (
+    select
+        touch_credits.order_id,
+        touch_credits.order_date,
+        touch_credits.net_revenue,
+        models.model,
+        touch_credits.touchpoint_id,
+        touch_credits.channel,
+        touch_credits.campaign_id,
+        case models.model
+            when 'first_touch' then touch_credits.first_touch
+            when 'last_touch' then touch_credits.last_touch
+            when 'linear' then touch_credits.linear
+            when 'time_decay' then touch_credits.time_decay
+            when 'position_based' then touch_credits.position_based
+        end as credit
+    from {{ ref('int_attribution_models') }} as models
+    cross join touch_credits
+),
+
+attributed as (
+    select
+        order_id,
+        order_date,
+        model,
+        touchpoint_id,
+        channel,
+        campaign_id,
+        credit,
+        credit * cast(net_revenue as double) as attributed_revenue
+    from credits
+    where credit > 0
+)
+{% else %}
+-- A full rebuild: per-order totals by aggregate and join (a window over the whole
+-- input would hand the Delta writer one batch per order partition, much slower).
+eligible_orders as (
+    select order_id, order_date, net_revenue
+    from {{ ref('int_order_revenue') }}
+    where is_eligible
 ),
 
 eligible_touches as (
@@ -148,6 +238,7 @@ attributed as (
     inner join credits on credits.order_id = eligible_orders.order_id
     where credits.credit > 0
 )
+{% endif %}
 
 {% if is_incremental() %}
 select

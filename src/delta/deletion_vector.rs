@@ -9,6 +9,7 @@
 //! file with its old vector next to an `add` of the same file with the new one.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
@@ -111,72 +112,61 @@ pub struct Deletion {
     pub rows: Vec<RecordBatch>,
 }
 
+/// How many files are searched for keys at once (each search is one task).
+const FILES_AT_ONCE: usize = 4;
+
+/// A file that may hold keys: what its new `remove`/`add` pair is built from.
+struct Candidate {
+    remove: deltalake::kernel::Remove,
+    add: deltalake::kernel::Add,
+    deleted: RoaringTreemap,
+    path: Path,
+}
+
 /// The actions that mark every row of `table` whose `key` is in `keys` as deleted,
-/// and the rows they delete.
+/// and the rows they delete. Files are searched concurrently.
 pub async fn delete_actions(
     table: &DeltaTable,
     model: &str,
     key: &str,
-    keys: &Keys,
+    keys: Arc<Keys>,
 ) -> Result<Deletion> {
     let fail = |e: Error| Error::in_model(model, e);
     let snapshot = table.snapshot().map_err(|e| Error::in_model(model, e))?;
-    let store = table.log_store().object_store(None);
-    let mut actions = Vec::new();
-    let mut deleted_rows = Vec::new();
+    let mut candidates = Vec::new();
     for file in snapshot.log_data().iter() {
         if !keys.may_be_in(file.stats(), key) {
             continue;
         }
-        let mut bitmap = match file.deletion_vector_descriptor() {
+        let deleted = match file.deletion_vector_descriptor() {
             Some(dv) => decode(&dv).map_err(fail)?,
             None => RoaringTreemap::new(),
         };
-        let path: Path = file.object_store_path();
+        // The same add, to carry the new vector (the log's own fields, paths as encoded).
         #[allow(deprecated)]
-        let reader = ParquetObjectReader::new(store.clone(), path.clone());
-        let builder = ParquetRecordBatchStreamBuilder::new(reader)
-            .await
-            .map_err(|e| fail(e.into()))?;
-        let Some(index) = builder
-            .parquet_schema()
-            .columns()
-            .iter()
-            .position(|c| c.name() == key)
-        else {
-            return Err(fail(Error::Setting {
-                setting: format!("unique_key `{key}`"),
-                reason: format!("not a column of {path}"),
-            }));
-        };
-        let mask = ProjectionMask::leaves(builder.parquet_schema(), [index]);
-        let mut stream = builder
-            .with_projection(mask)
-            .build()
-            .map_err(|e| fail(e.into()))?;
-        let mut row: u64 = 0;
-        let mut newly = Vec::new();
-        while let Some(batch) = stream.next().await {
-            let batch: RecordBatch = batch.map_err(|e| fail(e.into()))?;
-            let column = batch.column(0);
-            for i in 0..batch.num_rows() {
-                if keys.contains(column.as_ref(), i).map_err(fail)? && bitmap.insert(row) {
-                    newly.push(row);
-                }
-                row += 1;
-            }
+        let add = file.add_action();
+        candidates.push(Candidate {
+            remove: file.remove_action(true),
+            add,
+            deleted,
+            path: file.object_store_path(),
+        });
+    }
+    let store = table.log_store().object_store(None);
+    let mut searches = futures::stream::iter(candidates.into_iter().map(|candidate| {
+        let (store, keys, key) = (store.clone(), Arc::clone(&keys), key.to_string());
+        tokio::spawn(async move { search_file(store, &keys, &key, candidate).await })
+    }))
+    .buffer_unordered(FILES_AT_ONCE);
+    let mut actions = Vec::new();
+    let mut deleted_rows = Vec::new();
+    while let Some(found) = searches.next().await {
+        let found = found.map_err(|e| fail(Error::Task(e.to_string())))?;
+        if let Some((remove, add, rows)) = found.map_err(fail)? {
+            actions.push(Action::Remove(remove));
+            actions.push(Action::Add(add));
+            deleted_rows.extend(rows);
         }
-        if newly.is_empty() {
-            continue;
-        }
-        deleted_rows.extend(read_rows(table, &path, &newly, row).await.map_err(fail)?);
-        actions.push(Action::Remove(file.remove_action(true)));
-        // The same add, with the new vector (the log's own fields, paths as encoded).
-        #[allow(deprecated)]
-        let mut add = file.add_action();
-        add.data_change = true;
-        add.deletion_vector = Some(encode(&bitmap)?);
-        actions.push(Action::Add(add));
     }
     Ok(Deletion {
         actions,
@@ -184,9 +174,66 @@ pub async fn delete_actions(
     })
 }
 
+type Found = Option<(
+    deltalake::kernel::Remove,
+    deltalake::kernel::Add,
+    Vec<RecordBatch>,
+)>;
+
+/// Reads the key column of one file; when rows hold keys not yet deleted, returns
+/// the file's `remove`/`add` pair with the grown vector, and those rows.
+async fn search_file(
+    store: Arc<dyn object_store::ObjectStore>,
+    keys: &Keys,
+    key: &str,
+    candidate: Candidate,
+) -> Result<Found> {
+    let Candidate {
+        remove,
+        mut add,
+        mut deleted,
+        path,
+    } = candidate;
+    #[allow(deprecated)]
+    let reader = ParquetObjectReader::new(Arc::clone(&store), path.clone());
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+    let Some(index) = builder
+        .parquet_schema()
+        .columns()
+        .iter()
+        .position(|c| c.name() == key)
+    else {
+        return Err(Error::Setting {
+            setting: format!("unique_key `{key}`"),
+            reason: format!("not a column of {path}"),
+        });
+    };
+    let mask = ProjectionMask::leaves(builder.parquet_schema(), [index]);
+    let mut stream = builder.with_projection(mask).build()?;
+    let mut row: u64 = 0;
+    let mut newly = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch: RecordBatch = batch?;
+        let column = batch.column(0);
+        for i in 0..batch.num_rows() {
+            if keys.contains(column.as_ref(), i)? && deleted.insert(row) {
+                newly.push(row);
+            }
+            row += 1;
+        }
+    }
+    if newly.is_empty() {
+        return Ok(None);
+    }
+    let rows = read_rows(store, &path, &newly, row).await?;
+    add.data_change = true;
+    add.deletion_vector = Some(encode(&deleted)?);
+    Ok(Some((remove, add, rows)))
+}
+
 /// The rows at `positions` (ascending) of the file at `path` with `total` rows.
 async fn read_rows(
-    table: &DeltaTable,
+    store: Arc<dyn object_store::ObjectStore>,
     path: &Path,
     positions: &[u64],
     total: u64,
@@ -204,7 +251,7 @@ async fn read_rows(
         selectors.push(RowSelector::skip((total - cursor) as usize));
     }
     #[allow(deprecated)]
-    let reader = ParquetObjectReader::new(table.log_store().object_store(None), path.clone());
+    let reader = ParquetObjectReader::new(store, path.clone());
     let stream = ParquetRecordBatchStreamBuilder::new(reader)
         .await?
         .with_row_selection(RowSelection::from(selectors))

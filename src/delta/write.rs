@@ -123,8 +123,14 @@ pub async fn delete_keys_and_insert(
     info: serde_json::Value,
 ) -> Result<(DeltaTable, Committed)> {
     let fail = |e: DeltaTableError| Error::in_model(model, e);
-    let keys = Keys::new(&keys);
-    let deletion = delete_actions(&table, model, key, &keys).await?;
+    let keys = Arc::new(Keys::new(&keys));
+    let started = std::time::Instant::now();
+    let deletion = delete_actions(&table, model, key, Arc::clone(&keys)).await?;
+    tracing::debug!(
+        "{model}: {} keys located in {:.2}s",
+        keys.len(),
+        started.elapsed().as_secs_f64()
+    );
     let mut actions = deletion.actions;
     let schema = table.snapshot().map_err(fail)?.snapshot().arrow_schema();
     let in_model = |e: Error| Error::in_model(model, e);

@@ -727,7 +727,13 @@ async fn delete_insert(
         .first()
         .map(String::as_str)
         .unwrap_or_default();
+    let started = Instant::now();
     let batches = frame.collect().await.map_err(fail)?;
+    tracing::debug!(
+        "{}: result computed in {:.2}s",
+        model.name,
+        started.elapsed().as_secs_f64()
+    );
     let mut keys: HashSet<ScalarValue> = HashSet::new();
     let mut rows: Vec<RecordBatch> = Vec::new();
     let mut stored_schema = None;

@@ -49,8 +49,9 @@ pub enum Strategy {
     /// Delta MERGE on `unique_key`: matched rows are updated (or deleted), new rows
     /// inserted.
     Merge,
-    /// Every row whose `unique_key` appears in the result is removed, then the
-    /// result's rows are inserted, in one commit (for keys with many rows).
+    /// Every row whose `unique_key` appears in the result is removed (with deletion
+    /// vectors), then the result's rows are inserted, in one commit (for keys with
+    /// many rows).
     DeleteInsert,
     /// The result's rows are appended.
     Append,
