@@ -534,17 +534,28 @@ fn hand_written_late_and_changed_data_equal_a_full_refresh() {
                 vec![
                     f.row("order_items", "u", 6, at, item(1, 1, 1, 3, "10.00")),
                     f.row("order_items", "c", 6, at, item(5, 1, 1, 1, "10.00")),
+                    f.row("order_items", "c", 6, at, item(6, 1, 1, 1, "10.00")),
+                    f.row("order_items", "c", 6, at, item(6, 2, 1, 2, "10.00")),
                 ],
             ),
             (
                 "orders",
-                vec![f.row(
-                    "orders",
-                    "c",
-                    6,
-                    at,
-                    order(5, 1, "2026-05-18T07:00:00Z", "placed"),
-                )],
+                vec![
+                    f.row(
+                        "orders",
+                        "c",
+                        6,
+                        at,
+                        order(5, 1, "2026-05-18T07:00:00Z", "placed"),
+                    ),
+                    f.row(
+                        "orders",
+                        "c",
+                        6,
+                        at,
+                        order(6, 2, "2026-05-18T06:00:00Z", "placed"),
+                    ),
+                ],
             ),
         ],
         "a duplicate delivery, a deleted touchpoint, a changed line",
@@ -585,11 +596,34 @@ fn hand_written_late_and_changed_data_equal_a_full_refresh() {
             ),
             (
                 "order_items",
-                vec![f.row("order_items", "d", 7, at, item(5, 1, 1, 1, "10.00"))],
+                vec![
+                    f.row("order_items", "d", 7, at, item(5, 1, 1, 1, "10.00")),
+                    f.row("order_items", "u", 7, at, item(6, 2, 1, 5, "10.00")),
+                ],
             ),
         ],
-        "a moved touchpoint and a deleted order",
+        "a moved touchpoint, a deleted order, one line of two changed",
     );
+    let items = |lake: &Path| {
+        common::num(
+            &query(lake, "select item_count from fct_orders where order_id = 6")[0],
+            "item_count",
+        )
+    };
+    assert_eq!(items(lake), 6.0, "line 1 (1) kept, line 2 now 5");
+
+    // Batch 8: one line of a two-line order is deleted; the other stays.
+    let at = "2026-05-20T08:00:00Z";
+    land_and_check(
+        lake,
+        "2026-05-20",
+        &[(
+            "order_items",
+            vec![f.row("order_items", "d", 8, at, item(6, 1, 1, 1, "10.00"))],
+        )],
+        "one line of two deleted",
+    );
+    assert_eq!(items(lake), 5.0);
     assert_eq!(
         attribution_of(lake, 1),
         [
