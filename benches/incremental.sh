@@ -17,17 +17,8 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export RUST_LOG=stride=warn
 
-measure() {
-    local label="$1"; shift
-    local log
-    log="$(mktemp)"
-    /usr/bin/time -v "$@" 2> "$log" > /dev/null || { cat "$log"; exit 1; }
-    local wall rss
-    wall="$(grep 'Elapsed (wall clock)' "$log" | awk '{print $NF}')"
-    rss="$(grep 'Maximum resident set size' "$log" | awk '{print $NF}')"
-    printf '%-44s wall %-10s peak RSS %6d MiB\n' "$label" "$wall" "$((rss / 1024))"
-    rm -f "$log"
-}
+# shellcheck source=benches/measure.sh
+. benches/measure.sh
 
 "$stride" --lake "$work/base" generate --days "$days" --scale "$scale"
 "$stride" --lake "$work/base" run

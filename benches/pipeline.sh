@@ -12,17 +12,8 @@ stride="$CARGO_TARGET_DIR/release/stride"
 lake="$(mktemp -d)/lake"
 trap 'rm -rf "$(dirname "$lake")"' EXIT
 
-measure() {
-    local label="$1"; shift
-    local log
-    log="$(mktemp)"
-    /usr/bin/time -v "$@" 2> "$log" > /dev/null || { cat "$log"; exit 1; }
-    local wall rss
-    wall="$(grep 'Elapsed (wall clock)' "$log" | awk '{print $NF}')"
-    rss="$(grep 'Maximum resident set size' "$log" | awk '{print $NF}')"
-    printf '%-32s wall %-10s peak RSS %6d MiB\n' "$label" "$wall" "$((rss / 1024))"
-    rm -f "$log"
-}
+# shellcheck source=benches/measure.sh
+. benches/measure.sh
 
 measure "generate $days days, scale $scale" "$stride" --lake "$lake" generate --days "$days" --scale "$scale"
 echo "raw size: $(du -sh "$lake/raw" | cut -f1)"

@@ -1,4 +1,5 @@
 {{ config(materialized='incremental', unique_key='customer_id', incremental_strategy='delete+insert') }}
+{% from 'macros/changed_keys.sql' import changed_keys %}
 -- Each customer's first order (their earliest current order of any status, by
 -- ordered_at then order_id) and acquisition channel: the first_touch channel of that
 -- order, or `direct` when it has no touchpoint.
@@ -9,27 +10,8 @@
 
 with
 {% if is_incremental() %}
-order_images as (
-    select
-        images.*,
-        min(images._commit_version) over (partition by images.order_id) as first_version,
-        max(images._commit_version) over (partition by images.order_id) as last_version
-    from {{ changes(ref('int_order_revenue')) }} as images
-),
-
 moved_orders as (
-    select images.order_id
-    from order_images as images
-    group by images.order_id
-    -- New (no image before its first change), gone (no image after its last), or
-    -- changed in a column this model reads.
-    having
-        max(case when images._commit_version = images.first_version
-            and images._change_type in ('delete', 'update_preimage') then 1 else 0 end) = 0
-        or max(case when images._commit_version = images.last_version
-            and images._change_type in ('insert', 'update_postimage') then 1 else 0 end) = 0
-        or count(distinct images.customer_id) > 1
-        or count(distinct images.ordered_at) > 1
+    {{ changed_keys(changes(ref('int_order_revenue')), 'order_id', ['customer_id', 'ordered_at']) }}
 ),
 
 affected_customers as (

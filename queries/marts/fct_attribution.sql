@@ -1,4 +1,5 @@
 {{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
+{% from 'macros/changed_keys.sql' import changed_keys %}
 -- One row per eligible order × attribution model × credited touchpoint
 -- (touchpoint_id null for `direct`), under the five models of SPEC section 3.
 -- An order without touchpoints is credited wholly to `direct` under every model.
@@ -13,28 +14,8 @@
 
 with
 {% if is_incremental() %}
-order_images as (
-    select
-        images.*,
-        min(images._commit_version) over (partition by images.order_id) as first_version,
-        max(images._commit_version) over (partition by images.order_id) as last_version
-    from {{ changes(ref('int_order_revenue')) }} as images
-),
-
 credited_orders as (
-    select images.order_id
-    from order_images as images
-    group by images.order_id
-    -- New (no image before its first change), gone (no image after its last), or
-    -- changed in a column this model reads.
-    having
-        max(case when images._commit_version = images.first_version
-            and images._change_type in ('delete', 'update_preimage') then 1 else 0 end) = 0
-        or max(case when images._commit_version = images.last_version
-            and images._change_type in ('insert', 'update_postimage') then 1 else 0 end) = 0
-        or count(distinct images.is_eligible) > 1
-        or count(distinct images.net_revenue) > 1
-        or count(distinct images.order_date) > 1
+    {{ changed_keys(changes(ref('int_order_revenue')), 'order_id', ['is_eligible', 'net_revenue', 'order_date']) }}
 ),
 
 affected_orders as (

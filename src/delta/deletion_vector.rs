@@ -8,12 +8,9 @@
 //! stored inline in the log (storage type `i`, Z85-encoded), and a `remove` of the
 //! file with its old vector next to an `add` of the same file with the new one.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::Int64Type;
-use datafusion::common::ScalarValue;
+use arrow::array::RecordBatch;
 use deltalake::DeltaTable;
 use deltalake::kernel::{Action, DeletionVectorDescriptor, StorageType};
 use futures::{StreamExt, TryStreamExt};
@@ -27,82 +24,11 @@ use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::async_reader::ParquetObjectReader;
 use roaring::RoaringTreemap;
 
+use super::key_set::Keys;
 use crate::error::{Error, Result};
 
 /// The magic number in front of a portable roaring bitmap (Delta protocol).
 const PORTABLE_MAGIC: u32 = 1_681_511_377;
-
-/// The keys to delete, with a fast path for 64-bit integer keys.
-pub struct Keys {
-    integers: HashSet<i64>,
-    others: HashSet<ScalarValue>,
-    range: Option<(i64, i64)>,
-}
-
-impl Keys {
-    /// The set of `keys`.
-    pub fn new(keys: &[ScalarValue]) -> Keys {
-        let mut integers = HashSet::new();
-        let mut others = HashSet::new();
-        for key in keys {
-            match key {
-                ScalarValue::Int64(Some(v)) => {
-                    integers.insert(*v);
-                }
-                other => {
-                    others.insert(other.clone());
-                }
-            }
-        }
-        let range = (others.is_empty() && !integers.is_empty()).then(|| {
-            let low = integers.iter().copied().min().unwrap_or(i64::MIN);
-            let high = integers.iter().copied().max().unwrap_or(i64::MAX);
-            (low, high)
-        });
-        Keys {
-            integers,
-            others,
-            range,
-        }
-    }
-
-    fn contains(&self, array: &dyn Array, row: usize) -> Result<bool> {
-        if array.is_null(row) {
-            return Ok(false);
-        }
-        if let Some(values) = array.as_primitive_opt::<Int64Type>() {
-            return Ok(self.integers.contains(&values.value(row)));
-        }
-        Ok(self
-            .others
-            .contains(&ScalarValue::try_from_array(array, row)?))
-    }
-
-    /// How many keys there are.
-    pub fn len(&self) -> usize {
-        self.integers.len() + self.others.len()
-    }
-
-    /// Whether a file whose key statistics are `stats` may hold one of the keys.
-    fn may_be_in(&self, stats: Option<String>, key: &str) -> bool {
-        let (Some((low, high)), Some(stats)) = (self.range, stats) else {
-            return true;
-        };
-        let Ok(stats) = serde_json::from_str::<serde_json::Value>(&stats) else {
-            return true;
-        };
-        let bound = |side: &str| {
-            stats
-                .get(side)
-                .and_then(|m| m.get(key))
-                .and_then(|v| v.as_i64())
-        };
-        match (bound("minValues"), bound("maxValues")) {
-            (Some(min), Some(max)) => max >= low && min <= high,
-            _ => true,
-        }
-    }
-}
 
 /// What deleting some keys from a table takes.
 pub struct Deletion {
@@ -214,9 +140,9 @@ async fn search_file(
     let mut newly = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch: RecordBatch = batch?;
-        let column = batch.column(0);
-        for i in 0..batch.num_rows() {
-            if keys.contains(column.as_ref(), i)? && deleted.insert(row) {
+        let matches = keys.mask(batch.column(0).as_ref())?;
+        for matched in matches.values().iter() {
+            if matched && deleted.insert(row) {
                 newly.push(row);
             }
             row += 1;

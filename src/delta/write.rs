@@ -19,8 +19,8 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError, TableProperty};
 
-use super::deletion_vector::{Keys, delete_actions};
-use super::key_set::KeySet;
+use super::deletion_vector::delete_actions;
+use super::key_set::{KeySet, Keys};
 use super::{COMMIT_INFO_KEY, version_of};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, WAREHOUSE};
@@ -415,7 +415,7 @@ fn key_predicate(key: &str, mut keys: Vec<ScalarValue>) -> Expr {
     let (Some(low), Some(high)) = (keys.first().cloned(), keys.last().cloned()) else {
         return lit(false);
     };
-    let lookup = Arc::new(KeySet::udf(&keys));
+    let lookup = Arc::new(KeySet::udf(Arc::new(Keys::new(&keys))));
     col(key)
         .gt_eq(lit(low))
         .and(col(key).lt_eq(lit(high)))

@@ -1,6 +1,9 @@
 //! The SQL project under `queries/`: one model per `.sql` file in dbt's layers
 //! (`staging/`, `intermediate/`, `marts/`), plus `analyses/` that are not models.
 //!
+//! Macros shared by models live in `macros/` (dbt's folder) and are imported with
+//! `{% from 'macros/<file>.sql' import <name> %}`.
+//!
 //! A model file starts with `{{ config(materialized='table', ...) }}` and holds one
 //! SELECT that names its inputs with `{{ ref('model') }}` and
 //! `{{ source('raw', 'table') }}`; the graph of those references decides the run order.
@@ -87,16 +90,26 @@ pub struct Model {
     pub sources: Vec<String>,
     /// The inputs it reads through `changes()`: `raw.<table>` or a model name.
     pub changes: Vec<String>,
-    /// A fingerprint of the SQL template: a changed model is rebuilt in full.
+    /// A fingerprint of the SQL template and the project's macros: a changed model
+    /// is rebuilt in full.
     pub fingerprint: String,
     /// The SQL template.
     template: String,
+    /// The project's macros.
+    macros: std::sync::Arc<template::Macros>,
 }
 
 impl Model {
     /// Renders the model's SELECT for one run.
     pub fn render(&self, context: &RenderContext) -> crate::error::Result<String> {
-        template::render(&self.file, &self.name, &self.template, context).map(|r| r.sql)
+        template::render(
+            &self.file,
+            &self.name,
+            &self.template,
+            &self.macros,
+            context,
+        )
+        .map(|r| r.sql)
     }
 }
 

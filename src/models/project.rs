@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::template::{self, RenderContext};
+use std::sync::Arc;
+
+use super::template::{self, Macros, RenderContext};
 use super::{Materialization, Model, Strategy, graph};
 use crate::error::{Error, Result};
 
@@ -13,6 +15,8 @@ include!(concat!(env!("OUT_DIR"), "/embedded_queries.rs"));
 const MODEL_LAYERS: [&str; 3] = ["staging", "intermediate", "marts"];
 /// The folder of saved queries that are not models.
 const ANALYSES: &str = "analyses";
+/// The folder of macros the models and analyses may import.
+const MACROS: &str = "macros";
 
 /// Where the project's SQL files come from.
 #[derive(Debug, Clone)]
@@ -31,6 +35,7 @@ pub struct Analysis {
     /// The file, relative to the project root.
     pub file: String,
     template: String,
+    macros: Arc<Macros>,
 }
 
 impl Analysis {
@@ -40,6 +45,7 @@ impl Analysis {
             &self.file,
             &self.name,
             &self.template,
+            &self.macros,
             &RenderContext::default(),
         )
         .map(|r| r.sql)
@@ -69,6 +75,14 @@ impl Project {
 
     /// Builds the project from (relative path, text) pairs.
     pub fn from_files(files: Vec<(String, String)>) -> Result<Project> {
+        let macros: Arc<Macros> = files
+            .iter()
+            .filter(|(file, _)| split(file).is_some_and(|(layer, _)| layer == MACROS))
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        // A macro can change any model that imports it.
+        let macro_text: String = macros.iter().map(|(_, text)| text.as_str()).collect();
         let mut models = Vec::new();
         let mut analyses = Vec::new();
         let mut seen: HashMap<String, String> = HashMap::new();
@@ -83,6 +97,7 @@ impl Project {
                     name: stem.to_string(),
                     file,
                     template: text,
+                    macros: Arc::clone(&macros),
                 });
                 continue;
             }
@@ -96,11 +111,13 @@ impl Project {
                 });
             }
             // Render both ways: a ref or source may appear only under is_incremental().
-            let mut found = template::render(&file, stem, &text, &RenderContext::default())?;
+            let mut found =
+                template::render(&file, stem, &text, &macros, &RenderContext::default())?;
             let incremental = template::render(
                 &file,
                 stem,
                 &text,
+                &macros,
                 &RenderContext {
                     is_incremental: true,
                 },
@@ -159,8 +176,9 @@ impl Project {
                 refs: found.refs,
                 sources: found.sources,
                 changes: found.changes,
-                fingerprint: super::fingerprint(&text),
+                fingerprint: super::fingerprint(&format!("{text}{macro_text}")),
                 template: text,
+                macros: Arc::clone(&macros),
             });
         }
         let models = graph::order_models(models)?;
@@ -170,6 +188,7 @@ impl Project {
                 &analysis.file,
                 &analysis.name,
                 &analysis.template,
+                &macros,
                 &RenderContext::default(),
             )?;
             if let Some(unknown) = found.refs.iter().find(|r| !names.contains(&r.as_str())) {

@@ -1,6 +1,6 @@
 //! dbt-style templating with minijinja: `config()`, `ref()`, `source()`,
-//! `is_incremental()`, `this`, and `changes()` for what an input changed since the
-//! model last ran.
+//! `is_incremental()`, `this`, `changes()` for what an input changed since the
+//! model last ran, and macros imported from `macros/`.
 
 use std::sync::{Arc, Mutex};
 
@@ -40,8 +40,18 @@ pub struct Rendered {
     pub changes: Vec<String>,
 }
 
+/// The project's macro files (`macros/*.sql`, by path), which templates import with
+/// `{% from 'macros/x.sql' import name %}`.
+pub type Macros = [(String, String)];
+
 /// Renders `template` (from `file`, for the model `this`) and records the calls it made.
-pub fn render(file: &str, this: &str, template: &str, run: &RenderContext) -> Result<Rendered> {
+pub fn render(
+    file: &str,
+    this: &str,
+    template: &str,
+    macros: &Macros,
+    run: &RenderContext,
+) -> Result<Rendered> {
     let found = Arc::new(Mutex::new(Rendered::default()));
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -155,6 +165,13 @@ pub fn render(file: &str, this: &str, template: &str, run: &RenderContext) -> Re
         file: file.to_string(),
         problem: describe(&e),
     };
+    for (path, text) in macros {
+        env.add_template_owned(path.clone(), text.clone())
+            .map_err(|e| Error::ModelFile {
+                file: path.clone(),
+                problem: describe(&e),
+            })?;
+    }
     env.add_template_owned(file.to_string(), template.to_string())
         .map_err(bad)?;
     let sql = env
@@ -194,7 +211,7 @@ mod tests {
         let template = "{{ config(materialized='incremental', unique_key=['order_id', 'line_number']) }}\
             select * from {{ ref('stg_orders') }} join {{ source('raw', 'order_items') }} using (order_id)\
             {% if is_incremental() %} where x > (select max(x) from {{ this }}){% endif %}";
-        let r = render("m.sql", "m", template, &RenderContext::default()).expect("renders");
+        let r = render("m.sql", "m", template, &[], &RenderContext::default()).expect("renders");
         assert_eq!(r.materialization, Some(Materialization::Incremental));
         assert_eq!(r.unique_key, ["order_id", "line_number"]);
         assert_eq!(r.refs, ["stg_orders"]);
@@ -209,6 +226,7 @@ mod tests {
             "m.sql",
             "m",
             template,
+            &[],
             &RenderContext {
                 is_incremental: true,
             },
@@ -223,6 +241,7 @@ mod tests {
             "staging/x.sql",
             "x",
             "select * from {{ source('raw', 'nope') }}",
+            &[],
             &RenderContext::default(),
         )
         .expect_err("unknown table");
@@ -239,6 +258,7 @@ mod tests {
             "x.sql",
             "x",
             "{{ config(materialized='table', colour='blue') }} select 1",
+            &[],
             &RenderContext::default(),
         )
         .expect_err("unknown option");

@@ -1,0 +1,13 @@
+# measure LABEL COMMAND...: runs COMMAND under /usr/bin/time -v and prints its wall
+# time and peak resident memory. Sourced by the benchmark scripts.
+measure() {
+    local label="$1"; shift
+    local log
+    log="$(mktemp)"
+    /usr/bin/time -v "$@" 2> "$log" > /dev/null || { cat "$log"; exit 1; }
+    local wall rss
+    wall="$(grep 'Elapsed (wall clock)' "$log" | awk '{print $NF}')"
+    rss="$(grep 'Maximum resident set size' "$log" | awk '{print $NF}')"
+    printf '%-44s wall %-10s peak RSS %6d MiB\n' "$label" "$wall" "$((rss / 1024))"
+    rm -f "$log"
+}
