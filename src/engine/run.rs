@@ -405,7 +405,7 @@ async fn run_model(
         let outcome = outcome(model, Action::Skipped, None, started);
         return Ok((Some(outcome), current));
     };
-    let (table, committed) = execute(run, model, current, &plan).await?;
+    let (table, committed) = execute(run, model, current, upstream, &plan).await?;
     abort_if_asked(&model.name);
     register(run, model, &table).await?;
     let last = Some(LastCommit {
@@ -609,11 +609,12 @@ async fn execute(
     run: &RunContext,
     model: &Model,
     current: Option<Found>,
+    upstream: &HashMap<String, Found>,
     plan: &ModelPlan,
 ) -> Result<(DeltaTable, Committed)> {
     let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
     for input in &model.changes {
-        register_changes(run, model, input, plan).await?;
+        register_changes(run, model, input, upstream, plan).await?;
     }
     // `{{ this }}`: the model's table as the last run left it.
     if let Some(found) = &current {
@@ -799,6 +800,7 @@ async fn register_changes(
     run: &RunContext,
     model: &Model,
     input: &str,
+    upstream: &HashMap<String, Found>,
     plan: &ModelPlan,
 ) -> Result<()> {
     let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
@@ -813,11 +815,11 @@ async fn register_changes(
     let consumed = plan.consumed.get(input).copied();
     match (plan.incremental, consumed) {
         (true, Some(after)) => {
-            let found = delta::open(&run.lake, input)
-                .await?
+            let found = upstream
+                .get(input)
                 .ok_or_else(|| Error::UnknownModel(input.to_string()))?;
-            let provider =
-                delta::change_feed(&found, after).map_err(|e| Error::in_model(&model.name, e))?;
+            let provider = delta::change_feed(&found.table, after)
+                .map_err(|e| Error::in_model(&model.name, e))?;
             run.ctx.register_table(name, provider).map_err(fail)?;
         }
         (true, None) => {
