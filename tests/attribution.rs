@@ -10,8 +10,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use V::{D, I, M, Null, S, Ts};
-use common::{V, assert_close, land, num, query, stride_ok, text};
+use V::{D, I, M, S, Ts};
+use common::{V, assert_close, land, num, order, query, stride_ok, text, touch};
 
 const T: &str = "2026-03-31T12:00:00Z";
 const B1: &str = "2026-03-31";
@@ -36,28 +36,6 @@ fn customer(id: i64, city: &'static str) -> Vec<V> {
         S("member"),
         Ts("2026-01-01T00:00:00Z"),
     ]
-}
-
-fn touch(
-    id: i64,
-    customer: i64,
-    campaign: Option<i64>,
-    channel: &'static str,
-    at: &'static str,
-) -> Vec<V> {
-    vec![
-        I(id),
-        I(customer),
-        campaign.map_or(Null, I),
-        S(channel),
-        Ts(at),
-        S("mobile"),
-        S("/"),
-    ]
-}
-
-fn order(id: i64, customer: i64, at: &'static str, status: &'static str) -> Vec<V> {
-    vec![I(id), I(customer), Ts(at), S(status), M("4.95")]
 }
 
 fn line(

@@ -9,19 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use V::{D, I, M, Null, S, Ts};
-use common::{V, land, query, stride, stride_ok, temp_lake};
-
-const MARTS: [&str; 8] = [
-    "fct_orders",
-    "fct_attribution",
-    "mart_channel_daily",
-    "mart_campaign_performance",
-    "dim_customers",
-    "dim_products",
-    "dim_campaigns",
-    "mart_acquisition_ltv",
-];
+use V::{D, I, M, S, Ts};
+use common::{MARTS, V, land, order, query, stride, stride_ok, temp_lake, touch};
 
 /// Every mart as sorted CSV lines: equal maps mean equal marts, row for row.
 fn marts(lake: &Path) -> BTreeMap<&'static str, Vec<String>> {
@@ -185,28 +174,6 @@ fn customer(id: i64, tier: &'static str) -> Vec<V> {
         S(tier),
         Ts("2026-01-01T00:00:00Z"),
     ]
-}
-
-fn touch(
-    id: i64,
-    customer: i64,
-    campaign: Option<i64>,
-    channel: &'static str,
-    at: &'static str,
-) -> Vec<V> {
-    vec![
-        I(id),
-        I(customer),
-        campaign.map_or(Null, I),
-        S(channel),
-        Ts(at),
-        S("mobile"),
-        S("/"),
-    ]
-}
-
-fn order(id: i64, customer: i64, at: &'static str, status: &'static str) -> Vec<V> {
-    vec![I(id), I(customer), Ts(at), S(status), M("4.95")]
 }
 
 fn item(order: i64, line: i64, product: i64, qty: i64, price: &'static str) -> Vec<V> {

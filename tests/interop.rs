@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{query, stride_ok};
+use common::{MARTS, query, stride_ok};
 
 const PYTHON_PACKAGES: [&str; 2] = ["pyarrow==26.0.1", "deltalake==1.6.6"];
 
@@ -92,17 +92,6 @@ for root, _, files in os.walk(os.path.join(src, "raw")):
                            row_group_size=17, compression=codec)
 print(n)
 "#;
-
-const MARTS: [&str; 8] = [
-    "fct_orders",
-    "fct_attribution",
-    "mart_channel_daily",
-    "mart_campaign_performance",
-    "dim_customers",
-    "dim_products",
-    "dim_campaigns",
-    "mart_acquisition_ltv",
-];
 
 #[test]
 fn pyarrow_written_raw_files_give_the_same_marts() {

@@ -170,26 +170,16 @@ pub async fn delete_keys_and_insert(
     {
         actions.push(cdc);
     }
-    let snapshot = table.snapshot().map_err(fail)?;
-    let commit = CommitBuilder::from(properties(info))
-        .with_actions(actions)
-        .build(
-            Some(snapshot),
-            table.log_store(),
-            DeltaOperation::Write {
-                mode: SaveMode::Overwrite,
-                partition_by: None,
-                predicate: Some(format!("{key} in ({} keys)", keys.len())),
-            },
-        )
-        .await
-        .map_err(fail)?;
-    let mut table = table.clone();
-    table.load_version(commit.version).await.map_err(fail)?;
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Overwrite,
+        partition_by: None,
+        predicate: Some(format!("{key} in ({} keys)", keys.len())),
+    };
+    let table = commit_actions(table, model, actions, operation, info).await?;
     Ok((
-        table,
+        table.clone(),
         Committed {
-            version: commit.version,
+            version: version_of(&table),
             rows_added,
             rows_removed,
         },
@@ -429,31 +419,40 @@ pub async fn record_only(
     model: &str,
     info: serde_json::Value,
 ) -> Result<(DeltaTable, Committed)> {
-    let fail = |e: DeltaTableError| Error::in_model(model, e);
-    let snapshot = table.snapshot().map_err(fail)?;
-    let commit = CommitBuilder::from(properties(info))
-        .with_actions(Vec::new())
-        .build(
-            Some(snapshot),
-            table.log_store(),
-            DeltaOperation::Write {
-                mode: SaveMode::Append,
-                partition_by: None,
-                predicate: None,
-            },
-        )
-        .await
-        .map_err(fail)?;
-    let mut table = table.clone();
-    table.load_version(commit.version).await.map_err(fail)?;
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: None,
+        predicate: None,
+    };
+    let table = commit_actions(table, model, Vec::new(), operation, info).await?;
     Ok((
-        table,
+        table.clone(),
         Committed {
-            version: commit.version,
+            version: version_of(&table),
             rows_added: 0,
             rows_removed: 0,
         },
     ))
+}
+
+/// Commits `actions` with stride's record, and returns the table at the new version.
+async fn commit_actions(
+    table: DeltaTable,
+    model: &str,
+    actions: Vec<Action>,
+    operation: DeltaOperation,
+    info: serde_json::Value,
+) -> Result<DeltaTable> {
+    let fail = |e: DeltaTableError| Error::in_model(model, e);
+    let snapshot = table.snapshot().map_err(fail)?;
+    let commit = CommitBuilder::from(properties(info))
+        .with_actions(actions)
+        .build(Some(snapshot), table.log_store(), operation)
+        .await
+        .map_err(fail)?;
+    let mut table = table.clone();
+    table.load_version(commit.version).await.map_err(fail)?;
+    Ok(table)
 }
 
 /// What `table` changed after version `after` up to its loaded version (Delta's

@@ -338,3 +338,45 @@ pub fn query_args(lake: &Path, args: &[&str]) -> Vec<serde_json::Map<String, Val
         })
         .collect()
 }
+
+/// The eight marts of SPEC section 4.
+pub const MARTS: [&str; 8] = [
+    "fct_orders",
+    "fct_attribution",
+    "mart_channel_daily",
+    "mart_campaign_performance",
+    "dim_customers",
+    "dim_products",
+    "dim_campaigns",
+    "mart_acquisition_ltv",
+];
+
+/// The payload of a `touchpoints` row (mobile, landing page `/`).
+pub fn touch(
+    id: i64,
+    customer: i64,
+    campaign: Option<i64>,
+    channel: &'static str,
+    at: &'static str,
+) -> Vec<V> {
+    vec![
+        V::I(id),
+        V::I(customer),
+        campaign.map_or(V::Null, V::I),
+        V::S(channel),
+        V::Ts(at),
+        V::S("mobile"),
+        V::S("/"),
+    ]
+}
+
+/// The payload of an `orders` row (shipping 4.95).
+pub fn order(id: i64, customer: i64, at: &'static str, status: &'static str) -> Vec<V> {
+    vec![
+        V::I(id),
+        V::I(customer),
+        V::Ts(at),
+        V::S(status),
+        V::M("4.95"),
+    ]
+}
