@@ -69,9 +69,7 @@ acquisition as (
 {% if is_incremental() %}
 select
     affected_customers.customer_id,
-    acquisition.first_order_id,
-    acquisition.first_order_at,
-    acquisition.acquisition_channel,
+    acquisition.* exclude (customer_id),
     case when acquisition.customer_id is null then 'd' else 'u' end as _op
 from affected_customers
 left join acquisition on acquisition.customer_id = affected_customers.customer_id

@@ -54,16 +54,7 @@ revenue as (
 {% if is_incremental() %}
 select
     changed_orders.order_id,
-    revenue.customer_id,
-    revenue.ordered_at,
-    revenue.order_date,
-    revenue.status,
-    revenue.item_count,
-    revenue.gross_revenue,
-    revenue.discount_amount,
-    revenue.net_revenue,
-    revenue.shipping_amount,
-    revenue.is_eligible,
+    revenue.* exclude (order_id),
     case when revenue.order_id is null then 'd' else 'u' end as _op
 from changed_orders
 left join revenue on revenue.order_id = changed_orders.order_id

@@ -85,12 +85,7 @@ numbered as (
 {% if is_incremental() %}
 select
     affected_orders.order_id,
-    numbered.touchpoint_id,
-    numbered.channel,
-    numbered.campaign_id,
-    numbered.touched_at,
-    numbered.touch_position,
-    numbered.decay_weight,
+    numbered.* exclude (order_id),
     case when numbered.order_id is null then 'd' else 'u' end as _op
 from affected_orders
 left join numbered on numbered.order_id = affected_orders.order_id

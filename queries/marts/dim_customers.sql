@@ -56,17 +56,7 @@ customers as (
 {% if is_incremental() %}
 select
     affected_customers.customer_id,
-    customers.email,
-    customers.first_name,
-    customers.last_name,
-    customers.country,
-    customers.city,
-    customers.loyalty_tier,
-    customers.signup_at,
-    customers.first_order_at,
-    customers.acquisition_channel,
-    customers.lifetime_orders,
-    customers.lifetime_revenue,
+    customers.* exclude (customer_id),
     case when customers.customer_id is null then 'd' else 'u' end as _op
 from affected_customers
 left join customers on customers.customer_id = affected_customers.customer_id

@@ -224,13 +224,7 @@ attributed as (
 {% if is_incremental() %}
 select
     affected_orders.order_id,
-    attributed.order_date,
-    attributed.model,
-    attributed.touchpoint_id,
-    attributed.channel,
-    attributed.campaign_id,
-    attributed.credit,
-    attributed.attributed_revenue,
+    attributed.* exclude (order_id),
     case when attributed.order_id is null then 'd' else 'u' end as _op
 from affected_orders
 left join attributed on attributed.order_id = affected_orders.order_id

@@ -40,17 +40,7 @@ orders as (
 {% if is_incremental() %}
 select
     affected_orders.order_id,
-    orders.customer_id,
-    orders.ordered_at,
-    orders.order_date,
-    orders.status,
-    orders.item_count,
-    orders.gross_revenue,
-    orders.discount_amount,
-    orders.net_revenue,
-    orders.shipping_amount,
-    orders.is_eligible,
-    orders.is_first_order,
+    orders.* exclude (order_id),
     case when orders.order_id is null then 'd' else 'u' end as _op
 from affected_orders
 left join orders on orders.order_id = affected_orders.order_id
