@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use crate::config::Settings;
 use crate::delta::AsOf;
 use crate::demo;
 use crate::engine::{self, RunOptions};
@@ -18,13 +19,22 @@ use crate::lake::{Lake, LakeLock};
 use crate::models::{Project, ProjectSource};
 use crate::output::{self, Format};
 
+/// The lake used when neither `--lake`, `STRIDE_LAKE` nor the config file names one.
+pub const DEFAULT_LAKE: &str = "./lake";
+
 /// stride: raw change batches in, attribution marts out.
 #[derive(Debug, Parser)]
 #[command(name = "stride", version, about, long_about = None)]
 pub struct Cli {
-    /// The lake root: a local folder or a file:// URL.
-    #[arg(long, global = true, env = "STRIDE_LAKE", default_value = "./lake")]
-    pub lake: String,
+    /// The lake root: a local folder, a file:// URL or s3://bucket/prefix
+    /// [default: `lake` in the config file, else ./lake]. S3 settings come from the
+    /// AWS_* variables or the config file's [s3] table.
+    #[arg(long, global = true, env = "STRIDE_LAKE")]
+    pub lake: Option<String>,
+
+    /// The config file [default: ./stride.toml when it exists].
+    #[arg(long, global = true, env = "STRIDE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Read the SQL project from this folder instead of the copy built into the binary.
     #[arg(long, global = true, env = "STRIDE_QUERIES", value_name = "DIR")]
@@ -135,7 +145,13 @@ pub fn init_logging(verbose: u8) {
 
 /// Runs the parsed command.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
-    let lake = Lake::open(&cli.lake).context("--lake")?;
+    let settings = Settings::load(cli.config.as_deref())?;
+    let location = cli
+        .lake
+        .or(settings.lake.clone())
+        .unwrap_or_else(|| DEFAULT_LAKE.to_string());
+    let lake = Lake::open(&location, &settings.s3).context("--lake")?;
+    lake.check_reachable().await?;
     let source = match &cli.queries {
         Some(dir) => ProjectSource::Folder(dir.clone()),
         None => ProjectSource::Embedded,
@@ -253,6 +269,7 @@ pub async fn run_command(
     options: &RunOptions,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
+    let before = lake.traffic();
     let report = engine::run(lake, project, options)
         .await
         .with_context(|| format!("run on {}", lake.url()))?;
@@ -262,14 +279,33 @@ pub async fn run_command(
         .iter()
         .filter(|m| m.action == engine::Action::Skipped)
         .count();
+    let traffic = lake.traffic().since(&before);
+    let by_table = lake.read_by_table();
+    for (table, bytes, reads) in &by_table {
+        tracing::debug!(
+            "read {:>10} in {reads:>5} requests from {table}",
+            output::bytes(*bytes)
+        );
+    }
+    let raw_bytes: u64 = by_table
+        .iter()
+        .filter(|(table, _, _)| table.starts_with("raw/"))
+        .map(|(_, bytes, _)| bytes)
+        .sum();
     tracing::info!(
-        "{} models: {} committed, {} already up to date; {} raw files ({} new) in {:.2}s",
+        "{} models: {} committed, {} already up to date; {} raw files ({} new) in {:.2}s; \
+         lake traffic: read {} in {} requests ({} of it raw files), wrote {} in {}",
         report.models.len(),
         committed,
         up_to_date,
         report.raw_files,
         report.new_raw_files,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        output::bytes(traffic.bytes_read),
+        traffic.reads,
+        output::bytes(raw_bytes),
+        output::bytes(traffic.bytes_written),
+        traffic.writes
     );
     Ok(())
 }

@@ -10,6 +10,10 @@ pub enum Error {
     #[error("lake location `{location}`: {reason}")]
     LakeLocation { location: String, reason: String },
 
+    /// The lake's store cannot be used at all (endpoint, credentials, bucket).
+    #[error("lake {lake}: {problem}")]
+    Unreachable { lake: String, problem: String },
+
     /// Reading or writing an object in the lake failed.
     #[error("object store, {path}")]
     Store {
@@ -49,6 +53,13 @@ pub enum Error {
     /// Another process is changing the lake.
     #[error("lake is locked: {0}")]
     Locked(String),
+
+    /// Another writer committed the table version this commit was to create.
+    #[error(
+        "another writer committed to this table first; this run's commit was not made \
+         (nothing of it is visible) and the next run redoes it"
+    )]
+    CommitRace,
 
     /// A `--select` expression names nothing or cannot be parsed.
     #[error("--select: {0}")]
@@ -91,9 +102,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Wraps an error that happened while working on `model`.
     pub fn in_model(model: &str, source: impl Into<Error>) -> Error {
+        let source = match source.into() {
+            // stride commits with no delta-rs retries (it holds the lake lock, so a
+            // taken version means a foreign writer or a commit of ours that landed
+            // although its answer was lost); delta-rs reports that as "0 attempts".
+            Error::Delta(deltalake::DeltaTableError::Transaction {
+                source: deltalake::kernel::transaction::TransactionError::MaxCommitAttempts(_),
+            }) => Error::CommitRace,
+            other => other,
+        };
         Error::Model {
             model: model.to_string(),
-            source: Box::new(source.into()),
+            source: Box::new(source),
         }
     }
 }

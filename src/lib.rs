@@ -7,6 +7,7 @@
 //! command line on top.
 
 pub mod cli;
+pub mod config;
 pub mod delta;
 pub mod demo;
 pub mod engine;

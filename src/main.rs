@@ -7,6 +7,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = stride::cli::Cli::parse();
     stride::cli::init_logging(cli.verbose);
+    report_panics_on_one_line();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -24,6 +25,31 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A library task that panics (delta-rs aborts an upload a second time when the
+/// store went away mid-write) is reported as one log line, not a dump; the command
+/// still fails with its own `error:` line. `RUST_BACKTRACE` keeps the full report.
+fn report_panics_on_one_line() {
+    if std::env::var_os("RUST_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(
+            "internal panic at {location}: {}",
+            message.replace('\n', " ")
+        );
+    }));
 }
 
 /// The cause chain on one line, outermost first. Libraries often repeat their

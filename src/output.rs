@@ -82,3 +82,18 @@ pub fn table(batches: &[RecordBatch]) -> Result<String> {
     }
     Ok(format!("{table}\n({rows} rows)\n"))
 }
+
+/// A byte count for people: `812 B`, `3.4 KiB`, `27.0 MiB`, `1.20 GiB`.
+pub fn bytes(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let value = n as f64;
+    if value < KIB {
+        format!("{n} B")
+    } else if value < KIB * KIB {
+        format!("{:.1} KiB", value / KIB)
+    } else if value < KIB * KIB * KIB {
+        format!("{:.1} MiB", value / KIB / KIB)
+    } else {
+        format!("{:.2} GiB", value / KIB / KIB / KIB)
+    }
+}

@@ -10,26 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use V::{D, I, M, S, Ts};
-use common::{MARTS, V, land, order, query, stride, stride_ok, temp_lake, touch};
-
-/// Every mart as sorted CSV lines: equal maps mean equal marts, row for row.
-fn marts(lake: &Path) -> BTreeMap<&'static str, Vec<String>> {
-    MARTS
-        .iter()
-        .map(|mart| {
-            let out = stride_ok(
-                lake,
-                &["query", &format!("select * from {mart}"), "--format", "csv"],
-            );
-            let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_string)
-                .collect();
-            lines.sort();
-            (*mart, lines)
-        })
-        .collect()
-}
+use common::{
+    V, assert_same_marts, land, marts, order, query, stride, stride_ok, temp_lake, touch,
+};
 
 /// The marts one full run over a copy of `lake`'s raw files gives.
 fn full_refresh_marts(lake: &Path) -> BTreeMap<&'static str, Vec<String>> {
@@ -48,26 +31,6 @@ fn copy_dir(from: &Path, to: &Path) {
             copy_dir(&path, &target);
         } else {
             std::fs::copy(&path, &target).expect("copy");
-        }
-    }
-}
-
-#[track_caller]
-fn assert_same_marts(
-    actual: &BTreeMap<&'static str, Vec<String>>,
-    expected: &BTreeMap<&'static str, Vec<String>>,
-    when: &str,
-) {
-    for mart in MARTS {
-        let (a, e) = (&actual[mart], &expected[mart]);
-        if a != e {
-            let only_a: Vec<&String> = a.iter().filter(|l| !e.contains(l)).take(5).collect();
-            let only_e: Vec<&String> = e.iter().filter(|l| !a.contains(l)).take(5).collect();
-            panic!(
-                "{when}: {mart} differs ({} rows vs {}).\nincremental only: {only_a:#?}\nfull refresh only: {only_e:#?}",
-                a.len(),
-                e.len()
-            );
         }
     }
 }

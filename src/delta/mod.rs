@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::SessionState;
-use deltalake::DeltaTable;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 
 pub use log::{CommitRecord, read_log, stride_commit_before};
 pub use maintenance::{optimize, vacuum};
@@ -51,9 +51,7 @@ pub async fn open_as_of(lake: &Lake, model: &str, as_of: AsOf) -> Result<Option<
     if !lake.folder_exists(&log_folder(model)).await? {
         return Ok(None);
     }
-    let mut table = DeltaTable::try_from_url(lake.model_url(model))
-        .await
-        .map_err(|e| Error::in_model(model, e))?;
+    let mut table = handle(lake, model).await?;
     let Some(latest) = table.version() else {
         return Ok(None);
     };
@@ -73,6 +71,24 @@ pub async fn open_as_of(lake: &Lake, model: &str, as_of: AsOf) -> Result<Option<
         }
     }
     Ok(Some(table))
+}
+
+/// `model`'s table, loaded when it exists and empty (ready to be created) when it
+/// does not. delta-rs reads and commits through the lake's own store, so local and
+/// S3 lakes share its settings (retries, timeouts) and its traffic count.
+pub async fn handle(lake: &Lake, model: &str) -> Result<DeltaTable> {
+    let url = lake.model_url(model);
+    let mut table = DeltaTableBuilder::from_url(url.clone())
+        .and_then(|builder| {
+            builder
+                .with_storage_backend(Arc::clone(lake.store()), url)
+                .build()
+        })
+        .map_err(|e| Error::in_model(model, e))?;
+    match table.load().await {
+        Ok(()) | Err(DeltaTableError::NotATable(_)) => Ok(table),
+        Err(e) => Err(Error::in_model(model, e)),
+    }
 }
 
 /// The folder of `model`'s Delta log, relative to the lake root.

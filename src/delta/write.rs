@@ -36,15 +36,20 @@ pub struct Committed {
     pub rows_removed: u64,
 }
 
+/// Every commit carries stride's record, and is tried once: stride holds the lake
+/// lock, so a version someone else took is not ours to resolve. On S3 it is either
+/// a foreign writer or our own put that landed although its answer was lost, and
+/// retrying could commit the same rows twice; failing leaves the next run to
+/// read the log and carry on exactly once.
 fn properties(info: serde_json::Value) -> CommitProperties {
-    CommitProperties::default().with_metadata([(COMMIT_INFO_KEY.to_string(), info)])
+    CommitProperties::default()
+        .with_metadata([(COMMIT_INFO_KEY.to_string(), info)])
+        .with_max_retries(0)
 }
 
 async fn open_or_create_handle(lake: &Lake, model: &str) -> Result<DeltaTable> {
     lake.ensure_folder(&format!("{WAREHOUSE}/{model}"))?;
-    DeltaTable::try_from_url(lake.model_url(model))
-        .await
-        .map_err(|e| Error::in_model(model, e))
+    super::handle(lake, model).await
 }
 
 /// Replaces the contents of `model`'s table with the rows of `frame`, streamed into

@@ -20,6 +20,10 @@ struct Holder {
     host: String,
     command: String,
     since: String,
+    /// Tells this process from an earlier one with the same pid on the same host
+    /// (a restarted container is pid 1 every time).
+    #[serde(default)]
+    process: String,
 }
 
 /// The held lock; released by [`LakeLock::release`] (a killed holder leaves it for
@@ -38,6 +42,7 @@ impl LakeLock {
             host: host_name(),
             command: command.to_string(),
             since: chrono::Utc::now().to_rfc3339(),
+            process: process_id(),
         };
         let body = serde_json::to_vec_pretty(&me)?;
         let path = lake.path(&lock_path());
@@ -114,6 +119,19 @@ impl Drop for LakeLock {
             // remove it now, best effort, without waiting on the runtime.
             if let Ok(local) = self.lake.folder_url(STATE).to_file_path() {
                 let _ = std::fs::remove_file(local.join(LOCK_FILE));
+            } else if let Ok(runtime) = tokio::runtime::Handle::try_current()
+                && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+            {
+                // An object store is only reached through the runtime; bounded, so
+                // an unreachable store cannot hang the exit.
+                let lake = self.lake.clone();
+                tokio::task::block_in_place(|| {
+                    runtime.block_on(async move {
+                        let _ =
+                            tokio::time::timeout(std::time::Duration::from_secs(5), remove(&lake))
+                                .await;
+                    })
+                });
             }
         }
     }
@@ -133,6 +151,7 @@ async fn read_holder(lake: &Lake) -> Result<Option<Holder>> {
         host: "unknown host".to_string(),
         command: "an unknown process".to_string(),
         since: "an unknown time".to_string(),
+        process: String::new(),
     })))
 }
 
@@ -147,13 +166,29 @@ async fn remove(lake: &Lake) -> Result<()> {
     }
 }
 
-/// Whether the holder is certainly not running: same host, and its pid is gone.
+/// Whether the holder is certainly not running: same host, and its pid is gone or
+/// is this process's pid reused by an earlier process.
 fn is_gone(holder: &Holder) -> bool {
-    holder.host == host_name()
-        && holder.pid != 0
-        && holder.pid != std::process::id()
-        && cfg!(target_os = "linux")
-        && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
+    if holder.host != host_name() || holder.pid == 0 {
+        return false;
+    }
+    if holder.pid == std::process::id() {
+        return !holder.process.is_empty() && holder.process != process_id();
+    }
+    cfg!(target_os = "linux") && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
+}
+
+/// This process's identity: pid plus start time, fixed at first use.
+fn process_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        format!("{}-{started}", std::process::id())
+    })
+    .clone()
 }
 
 fn host_name() -> String {

@@ -4,6 +4,8 @@
 //! local folder and an S3 bucket behave the same to the rest of the code.
 
 mod lock;
+mod metered;
+pub mod s3;
 
 use std::sync::Arc;
 
@@ -12,9 +14,11 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
+use crate::config::S3Settings;
 use crate::error::{Error, Result};
 
 pub use lock::LakeLock;
+pub use metered::{MeteredStore, Traffic, TrafficTotals};
 
 /// Folder of landed change batches: `raw/<table>/batch_date=YYYY-MM-DD/*.parquet`.
 pub const RAW: &str = "raw";
@@ -35,31 +39,93 @@ pub struct Lake {
     store: Arc<dyn ObjectStore>,
     /// The lake root as a path inside `store`.
     root: Path,
+    /// What went through `store`.
+    traffic: Arc<Traffic>,
+    /// The S3 endpoint, for messages (`None` for a local lake).
+    endpoint: Option<String>,
 }
 
 impl Lake {
-    /// Opens the lake at `location`: a local path, a `file://` URL or (later) `s3://`.
-    pub fn open(location: &str) -> Result<Lake> {
+    /// Opens the lake at `location`: a local path, a `file://` URL or
+    /// `s3://bucket/prefix` (reached with `s3`). Nothing is contacted yet; see
+    /// [`Lake::check_reachable`].
+    pub fn open(location: &str, s3: &S3Settings) -> Result<Lake> {
         let url = parse_location(location)?;
-        match url.scheme() {
-            "file" => {
-                let root = Path::from_url_path(url.path()).map_err(|e| Error::LakeLocation {
-                    location: location.to_string(),
-                    reason: e.to_string(),
-                })?;
-                Ok(Lake {
-                    url,
-                    store: Arc::new(LocalFileSystem::new()),
-                    root,
-                })
+        let bad = |reason: String| Error::LakeLocation {
+            location: location.to_string(),
+            reason,
+        };
+        let traffic = Arc::new(Traffic::default());
+        let (store, root, endpoint): (Arc<dyn ObjectStore>, Path, Option<String>) =
+            match url.scheme() {
+                "file" => {
+                    let root = Path::from_url_path(url.path()).map_err(|e| bad(e.to_string()))?;
+                    (Arc::new(LocalFileSystem::new()), root, None)
+                }
+                "s3" | "s3a" => {
+                    let bucket = url
+                        .host_str()
+                        .filter(|b| !b.is_empty())
+                        .ok_or_else(|| bad("no bucket: use s3://bucket/prefix".to_string()))?;
+                    let root = Path::from_url_path(url.path()).map_err(|e| bad(e.to_string()))?;
+                    s3::register_delta_log_store();
+                    let store = s3::store(bucket, s3)?;
+                    (Arc::new(store), root, Some(s3::endpoint_name(s3)))
+                }
+                other => {
+                    return Err(bad(format!(
+                        "scheme `{other}` is not supported (use a local folder, file:// or s3://)"
+                    )));
+                }
+            };
+        let store = Arc::new(MeteredStore::new(store, root.clone(), Arc::clone(&traffic)));
+        Ok(Lake {
+            url,
+            store,
+            root,
+            traffic,
+            endpoint,
+        })
+    }
+
+    /// Fails fast, in plain words, when an S3 lake cannot be used: the endpoint
+    /// is unreachable, the credentials are refused or the bucket is missing. One
+    /// LIST request; a local lake needs no check.
+    pub async fn check_reachable(&self) -> Result<()> {
+        let Some(endpoint) = &self.endpoint else {
+            return Ok(());
+        };
+        match self.store.list_with_delimiter(Some(&self.root)).await {
+            Ok(_) => Ok(()),
+            Err(source) => {
+                let bucket = self.url.host_str().unwrap_or_default();
+                match s3::explain(&source, bucket, endpoint) {
+                    Some(problem) => Err(Error::Unreachable {
+                        lake: self.url.to_string(),
+                        problem,
+                    }),
+                    None => Err(Error::Store {
+                        path: self.url.to_string(),
+                        source,
+                    }),
+                }
             }
-            other => Err(Error::LakeLocation {
-                location: location.to_string(),
-                reason: format!(
-                    "scheme `{other}` is not supported by this build (use a local folder or file://)"
-                ),
-            }),
         }
+    }
+
+    /// Bytes and requests read from and written to the lake so far.
+    pub fn traffic(&self) -> TrafficTotals {
+        self.traffic.totals()
+    }
+
+    /// Bytes and GET requests so far per table folder, largest first.
+    pub fn read_by_table(&self) -> Vec<(String, u64, u64)> {
+        self.traffic.read_by_table()
+    }
+
+    /// Whether the lake is on the local file system.
+    pub fn is_local(&self) -> bool {
+        self.url.scheme() == "file"
     }
 
     /// The lake root URL, ending in `/`.
@@ -110,7 +176,7 @@ impl Lake {
     /// Makes sure the folder `relative` exists where the store needs folders to exist
     /// (a local file system); object stores have no folders, so it does nothing there.
     pub fn ensure_folder(&self, relative: &str) -> Result<()> {
-        if self.url.scheme() == "file"
+        if self.is_local()
             && let Ok(local) = self.folder_url(relative).to_file_path()
         {
             std::fs::create_dir_all(&local).map_err(|e| Error::LakeLocation {
@@ -194,7 +260,7 @@ mod tests {
 
     #[test]
     fn local_paths_become_file_urls_ending_in_slash() {
-        let lake = Lake::open("/tmp/some lake").expect("local path opens");
+        let lake = Lake::open("/tmp/some lake", &S3Settings::default()).expect("local path opens");
         assert_eq!(lake.url().as_str(), "file:///tmp/some%20lake/");
         assert_eq!(
             lake.model_url("fct_orders").as_str(),
@@ -209,7 +275,23 @@ mod tests {
 
     #[test]
     fn unsupported_scheme_names_the_location() {
-        let err = Lake::open("ftp://host/x").expect_err("ftp is refused");
+        let err = Lake::open("ftp://host/x", &S3Settings::default()).expect_err("ftp is refused");
         assert!(err.to_string().contains("ftp://host/x"), "{err}");
+    }
+
+    #[test]
+    fn s3_lakes_need_a_bucket_and_credentials_for_an_endpoint() {
+        let none = S3Settings::default();
+        let err = Lake::open("s3:///prefix", &none).expect_err("no bucket");
+        assert!(err.to_string().contains("no bucket"), "{err}");
+        let minio = S3Settings {
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            ..S3Settings::default()
+        };
+        let err = Lake::open("s3://b/p", &minio).expect_err("no credentials");
+        assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
+        let lake = Lake::open("s3://b/p", &none).expect("AWS with a role opens");
+        assert_eq!(lake.model_url("m").as_str(), "s3://b/p/warehouse/m/");
+        assert_eq!(lake.relative(&lake.path("raw/x")), "raw/x");
     }
 }

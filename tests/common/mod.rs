@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod s3;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -248,21 +252,57 @@ pub fn timestamp_in(zone: &str) -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some(zone.into()))
 }
 
+/// What tells stride where a lake is: `--lake` and, for S3, `--config`.
+pub trait LakeArgs {
+    /// The global arguments that select this lake.
+    fn lake_args(&self) -> Vec<OsString>;
+}
+
+impl LakeArgs for Path {
+    fn lake_args(&self) -> Vec<OsString> {
+        vec!["--lake".into(), self.into()]
+    }
+}
+
+impl LakeArgs for PathBuf {
+    fn lake_args(&self) -> Vec<OsString> {
+        self.as_path().lake_args()
+    }
+}
+
+/// A `stride` command on `lake`, with the caller's environment kept out of it.
+pub fn stride_command(lake: &(impl LakeArgs + ?Sized)) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stride"));
+    command.args(lake.lake_args());
+    for name in [
+        "STRIDE_LAKE",
+        "STRIDE_QUERIES",
+        "STRIDE_CONFIG",
+        "RUST_LOG",
+        "RUST_BACKTRACE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ALLOW_HTTP",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// Runs `stride --lake <lake> <args>` and returns its output.
-pub fn stride(lake: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stride"))
-        .arg("--lake")
-        .arg(lake)
+pub fn stride(lake: &(impl LakeArgs + ?Sized), args: &[&str]) -> Output {
+    stride_command(lake)
         .args(args)
-        .env_remove("STRIDE_LAKE")
-        .env_remove("STRIDE_QUERIES")
-        .env_remove("RUST_LOG")
         .output()
         .expect("the stride binary runs")
 }
 
 /// Runs stride and fails the test, with its stderr, unless it exits 0.
-pub fn stride_ok(lake: &Path, args: &[&str]) -> Output {
+pub fn stride_ok(lake: &(impl LakeArgs + ?Sized), args: &[&str]) -> Output {
     let out = stride(lake, args);
     assert!(
         out.status.success(),
@@ -274,7 +314,7 @@ pub fn stride_ok(lake: &Path, args: &[&str]) -> Output {
 }
 
 /// Runs `sql` through `stride query --format json` and returns the rows.
-pub fn query(lake: &Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
+pub fn query(lake: &(impl LakeArgs + ?Sized), sql: &str) -> Vec<serde_json::Map<String, Value>> {
     let out = stride_ok(lake, &["query", sql, "--format", "json"]);
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -325,7 +365,10 @@ pub fn temp_lake() -> tempfile::TempDir {
 }
 
 /// Runs `stride query <args> --format json` and returns the rows.
-pub fn query_args(lake: &Path, args: &[&str]) -> Vec<serde_json::Map<String, Value>> {
+pub fn query_args(
+    lake: &(impl LakeArgs + ?Sized),
+    args: &[&str],
+) -> Vec<serde_json::Map<String, Value>> {
     let mut all = vec!["query"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--format", "json"]);
@@ -379,4 +422,44 @@ pub fn order(id: i64, customer: i64, at: &'static str, status: &'static str) -> 
         V::S(status),
         V::M("4.95"),
     ]
+}
+
+/// Every mart as sorted CSV lines: equal maps mean equal marts, row for row.
+pub fn marts(lake: &(impl LakeArgs + ?Sized)) -> BTreeMap<&'static str, Vec<String>> {
+    MARTS
+        .iter()
+        .map(|mart| {
+            let out = stride_ok(
+                lake,
+                &["query", &format!("select * from {mart}"), "--format", "csv"],
+            );
+            let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            lines.sort();
+            (*mart, lines)
+        })
+        .collect()
+}
+
+/// Fails with the first rows that differ when two lakes' marts are not equal.
+#[track_caller]
+pub fn assert_same_marts(
+    actual: &BTreeMap<&'static str, Vec<String>>,
+    expected: &BTreeMap<&'static str, Vec<String>>,
+    when: &str,
+) {
+    for mart in MARTS {
+        let (a, e) = (&actual[mart], &expected[mart]);
+        if a != e {
+            let only_a: Vec<&String> = a.iter().filter(|l| !e.contains(l)).take(5).collect();
+            let only_e: Vec<&String> = e.iter().filter(|l| !a.contains(l)).take(5).collect();
+            panic!(
+                "{when}: {mart} differs ({} rows vs {}).\nfirst only: {only_a:#?}\nsecond only: {only_e:#?}",
+                a.len(),
+                e.len()
+            );
+        }
+    }
 }

@@ -1,0 +1,425 @@
+//! S3 lakes (SPEC section 1: `s3://bucket/prefix`) against a real S3-protocol
+//! server on loopback (`s3s-fs`, started by the tests): the whole pipeline gives
+//! the marts of a local lake fed the same batches; faults give one clear line and
+//! leave the lake consistent; two writers racing on one table cannot both commit.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::s3::{ACCESS_KEY, S3Lake, S3Server, SECRET_KEY};
+use common::{LakeArgs, assert_same_marts, marts, query, stride, stride_command, stride_ok};
+
+const GENERATE: [&str; 9] = [
+    "generate",
+    "--days",
+    "4",
+    "--scale",
+    "0.05",
+    "--seed",
+    "11",
+    "--max-lateness-days",
+    "3",
+];
+
+/// Every file under `folder`, relative, with its size: "unchanged" means equal.
+fn listing(folder: &Path) -> Vec<(String, u64)> {
+    let mut found = Vec::new();
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or_default();
+                let relative = path.strip_prefix(folder).unwrap_or(&path);
+                found.push((relative.display().to_string(), size));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The bytes of raw files a run says it read ("... requests (1.2 MiB of it raw
+/// files)").
+fn raw_bytes_read(out: &std::process::Output) -> f64 {
+    let text = stderr(out);
+    let after = text
+        .split(" requests (")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no traffic line in:\n{text}"));
+    let mut words = after.split_whitespace();
+    let value: f64 = words.next().and_then(|v| v.parse().ok()).expect("a number");
+    let unit = match words.next() {
+        Some("B") => 1.0,
+        Some("KiB") => 1024.0,
+        Some("MiB") => 1024.0 * 1024.0,
+        Some("GiB") => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("unit {other:?}"),
+    };
+    value * unit
+}
+
+#[test]
+fn an_s3_lake_gives_the_marts_of_a_local_lake_fed_the_same_batches() {
+    let server = S3Server::start();
+    let s3 = server.lake("lake", "shop/prod");
+    let local = common::temp_lake();
+    let local = local.path();
+
+    stride_ok(&s3, &GENERATE);
+    stride_ok(local, &GENERATE);
+    let bucket = server.bucket_folder("lake");
+    assert_eq!(
+        listing(&bucket.join("shop/prod/raw")),
+        listing(&local.join("raw")),
+        "generate lands the same files on S3 as on a local lake"
+    );
+
+    stride_ok(&s3, &["run"]);
+    stride_ok(local, &["run"]);
+    assert!(
+        bucket
+            .join("shop/prod/warehouse/fct_orders/_delta_log/00000000000000000000.json")
+            .is_file(),
+        "the Delta tables are in the bucket under the prefix"
+    );
+    assert_same_marts(&marts(&s3), &marts(local), "after the first run");
+
+    // Two more days, run incrementally on both.
+    let more = ["generate", "--days", "2"];
+    stride_ok(&s3, &more);
+    stride_ok(local, &more);
+    let incremental = stride_ok(&s3, &["run"]);
+    stride_ok(local, &["run"]);
+    assert_same_marts(&marts(&s3), &marts(local), "after an incremental run");
+    let rebuild = stride_ok(&s3, &["run", "--full-refresh"]);
+    assert!(
+        raw_bytes_read(&incremental) * 2.0 < raw_bytes_read(&rebuild),
+        "an incremental run reads only the new raw files:\n{}\n{}",
+        stderr(&incremental),
+        stderr(&rebuild)
+    );
+    assert_same_marts(&marts(&s3), &marts(local), "after a full refresh");
+
+    // Time travel and history read the same versions.
+    for args in [
+        vec![
+            "query",
+            "select count(*) as n from fct_orders",
+            "--version",
+            "0",
+        ],
+        vec![
+            "query",
+            "select order_id, net_revenue from fct_orders order by 1 limit 5",
+            "--version",
+            "0",
+        ],
+    ] {
+        let mut with_format = args.clone();
+        with_format.extend(["--format", "csv"]);
+        assert_eq!(
+            stride_ok(&s3, &with_format).stdout,
+            stride_ok(local, &with_format).stdout,
+            "{args:?}"
+        );
+    }
+    let history = |lake: &dyn LakeArgs| -> Vec<(String, String, String)> {
+        let out = stride_command(lake)
+            .args(["history", "stg_orders", "--format", "json"])
+            .output()
+            .expect("runs");
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+        rows.iter()
+            .map(|r| {
+                (
+                    r["version"].to_string(),
+                    r["operation"].to_string(),
+                    r["batches"].to_string(),
+                )
+            })
+            .collect()
+    };
+    stride_ok(local, &["run", "--full-refresh"]);
+    assert_eq!(history(&s3), history(&local.to_path_buf()));
+    assert_eq!(history(&s3).len(), 3, "{:?}", history(&s3));
+
+    // Maintenance works in the bucket and changes no answer.
+    stride_ok(&s3, &["optimize"]);
+    stride_ok(&s3, &["vacuum", "--retain-hours", "0"]);
+    assert_same_marts(&marts(&s3), &marts(local), "after optimize and vacuum");
+    let out = stride_ok(&s3, &["run"]);
+    assert!(stderr(&out).contains("0 committed"), "{}", stderr(&out));
+}
+
+#[test]
+fn secrets_never_reach_logs_errors_or_help() {
+    let server = S3Server::start();
+    let lake = server.lake("lake", "quiet");
+    let out = stride_ok(
+        &lake,
+        &["-vv", "generate", "--days", "1", "--scale", "0.02"],
+    );
+    let out2 = stride_ok(&lake, &["-v", "run"]);
+    let wrong = S3Lake::new(
+        "s3://lake/quiet",
+        &server.endpoint(),
+        ACCESS_KEY,
+        "wr0ng-but-also-secret",
+    );
+    let failed = stride(&wrong, &["-v", "run"]);
+    let help = stride_command(&lake)
+        .arg("--help")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .output()
+        .expect("runs");
+    for (what, text) in [
+        ("generate -vv", stderr(&out)),
+        ("run -v", stderr(&out2)),
+        ("--help", String::from_utf8_lossy(&help.stdout).into_owned()),
+    ] {
+        assert!(
+            !text.contains(SECRET_KEY),
+            "{what} printed the secret:\n{text}"
+        );
+    }
+    let text = stderr(&failed);
+    assert!(!text.contains("wr0ng-but-also-secret"), "{text}");
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_fast_with_one_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let lake = S3Lake::new("s3://lake/x", &endpoint, ACCESS_KEY, SECRET_KEY);
+    let started = Instant::now();
+    let out = stride(&lake, &["run"]);
+    let took = started.elapsed();
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(text.lines().count(), 1, "one line:\n{text}");
+    assert!(
+        text.starts_with("error: lake s3://lake/x/: cannot connect to http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+#[test]
+fn refused_credentials_and_a_missing_bucket_are_named_and_change_nothing() {
+    let server = S3Server::start();
+    let good = server.lake("lake", "p");
+    stride_ok(&good, &["generate", "--days", "1", "--scale", "0.02"]);
+    let bucket = server.bucket_folder("lake");
+    let before = listing(&bucket);
+
+    let wrong = S3Lake::new("s3://lake/p", &server.endpoint(), "nobody", SECRET_KEY);
+    for args in [vec!["run"], vec!["generate"], vec!["query", "select 1"]] {
+        let out = stride(&wrong, &args);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("refused the credentials") && text.contains("AWS_ACCESS_KEY_ID"),
+            "{args:?}: {text}"
+        );
+    }
+
+    let missing = server.lake("no-such-bucket", "p");
+    let out = stride(&missing, &["run"]);
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("bucket `no-such-bucket` does not exist"),
+        "{text}"
+    );
+    assert_eq!(listing(&bucket), before, "nothing was written");
+}
+
+#[test]
+fn a_server_that_dies_mid_run_leaves_a_lake_the_next_run_completes() {
+    let mut server = S3Server::start();
+    let lake = server.lake("lake", "p");
+    let local = common::temp_lake();
+    let local = local.path();
+    let generate = ["generate", "--days", "6", "--scale", "0.2", "--seed", "3"];
+    stride_ok(&lake, &generate);
+    stride_ok(local, &generate);
+    stride_ok(local, &["run"]);
+
+    // Stop the server at several points of a run; each time the run fails with
+    // one line (or finished first), and what it left stays readable.
+    let mut failures = 0;
+    for delay in [300, 900, 1500] {
+        let child = stride_command(&lake)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("stride runs");
+        std::thread::sleep(Duration::from_millis(delay));
+        server.stop();
+        let out = child.wait_with_output().expect("waits");
+        let text = stderr(&out);
+        if !out.status.success() {
+            failures += 1;
+            assert_eq!(out.status.code(), Some(1), "{text}");
+            let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+            assert_eq!(errors.len(), 1, "{text}");
+            assert!(
+                !text.contains("stack backtrace")
+                    && !text.lines().any(|l| l.starts_with("thread '")),
+                "no panic dump:\n{text}"
+            );
+        }
+        server.resume();
+        stride_ok(&lake, &["query", "select count(*) from raw.orders"]);
+    }
+    assert!(failures > 0, "no run was interrupted; make the lake bigger");
+
+    // The next run takes over the dead run's lock and ends where a run that was
+    // never interrupted ends.
+    stride_ok(&lake, &["run"]);
+    assert_same_marts(&marts(&lake), &marts(local), "after the interrupted runs");
+}
+
+#[test]
+fn an_endpoint_down_for_under_a_second_is_ridden_out() {
+    let mut server = S3Server::start();
+    let patient = server.lake("lake", "p").with_retries(8, 20);
+    stride_ok(&patient, &["generate", "--days", "1", "--scale", "0.02"]);
+    server.stop();
+    let child = stride_command(&patient)
+        .args([
+            "query",
+            "select count(*) as n from raw.orders",
+            "--format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stride runs");
+    std::thread::sleep(Duration::from_millis(500));
+    server.resume();
+    let out = child.wait_with_output().expect("waits");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = query(&patient, "select count(*) as n from raw.orders");
+    assert!(common::num(&rows[0], "n") > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_racing_on_one_table_cannot_both_commit() {
+    use deltalake::kernel::transaction::TransactionError;
+    use deltalake::logstore::CommitOrBytes;
+    use stride::config::S3Settings;
+
+    let server = S3Server::start();
+    let lake_args = server.lake("lake", "race");
+    stride_ok(&lake_args, &["generate", "--days", "2", "--scale", "0.02"]);
+    stride_ok(&lake_args, &["run", "--select", "stg_orders"]);
+
+    let settings: S3Settings = toml::from_str(&format!(
+        "endpoint = \"{}\"\nallow_http = true\naccess_key_id = \"{ACCESS_KEY}\"\n\
+         secret_access_key = \"{SECRET_KEY}\"\n",
+        server.endpoint()
+    ))
+    .expect("settings");
+    let lake = stride::lake::Lake::open(&lake_args.url, &settings).expect("lake opens");
+    let model = "stg_orders";
+
+    // Two stride commits from two writers that both read version 0.
+    let first = stride::delta::handle(&lake, model).await.expect("opens");
+    let second = stride::delta::handle(&lake, model).await.expect("opens");
+    assert_eq!(first.version(), Some(0));
+    let ctx = stride::engine::new_session();
+    let state = ctx.state();
+    let rows = |table: &deltalake::DeltaTable| {
+        let ctx = ctx.clone();
+        let state = state.clone();
+        let table = table.clone();
+        async move {
+            let provider = stride::delta::provider(&table, &state)
+                .await
+                .expect("provider");
+            ctx.read_table(provider)
+                .expect("frame")
+                .limit(0, Some(3))
+                .expect("limit")
+        }
+    };
+    let (frame_a, frame_b) = (rows(&first).await, rows(&second).await);
+    let info = serde_json::json!({"writer": "test"});
+    // The first commits version 1; the second, still at version 0, must not
+    // commit over it nor beside it.
+    let won = stride::delta::append(first, model, frame_a, &state, info.clone()).await;
+    let lost = stride::delta::append(second, model, frame_b, &state, info).await;
+    assert!(won.is_ok(), "{:?}", won.err());
+    let Err(loser) = lost else {
+        panic!("the second writer must fail")
+    };
+    let cause = std::error::Error::source(&loser).map(|s| s.to_string());
+    assert!(
+        loser.to_string().contains(model)
+            && cause
+                .as_deref()
+                .is_some_and(|c| c.contains("another writer committed")),
+        "{loser}: {cause:?}"
+    );
+
+    // Below delta-rs's own check: the store refuses to create a version that
+    // exists. This is the conditional put (If-None-Match) delta-rs commits with.
+    // s3s-fs checks and then writes, so the two puts are made one after the
+    // other here; MinIO and AWS S3 decide them atomically.
+    let table = stride::delta::handle(&lake, model).await.expect("opens");
+    assert_eq!(table.version(), Some(1));
+    let store = table.log_store();
+    let commit = |writer: &str| {
+        CommitOrBytes::LogBytes(
+            format!(
+                "{{\"commitInfo\":{{\"timestamp\":1,\"operation\":\"RACE\",\"writer\":\"{writer}\"}}}}\n"
+            )
+            .into(),
+        )
+    };
+    let op = uuid::Uuid::new_v4();
+    let x = store.write_commit_entry(2, commit("x"), op).await;
+    let y = store.write_commit_entry(2, commit("y"), op).await;
+    assert!(x.is_ok(), "{x:?}");
+    assert!(
+        matches!(y, Err(TransactionError::VersionAlreadyExists(2))),
+        "{y:?}"
+    );
+    let bytes = store
+        .read_commit_entry(2)
+        .await
+        .expect("reads")
+        .expect("version 2 exists");
+    assert!(
+        String::from_utf8_lossy(&bytes).contains("\"x\""),
+        "the first put stays"
+    );
+
+    // The table stays readable, with the winner's rows.
+    let n = query(&lake_args, "select count(*) as n from stg_orders");
+    let total = common::num(&n[0], "n");
+    let out = stride_ok(&lake_args, &["history", model, "--format", "json"]);
+    let history: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(history.len(), 3, "{history:?}");
+    assert!(total > 0.0);
+}
