@@ -1,0 +1,23 @@
+# stride in a small runtime image. Build stage: the Rust toolchain compiles the one
+# binary (the SQL project is embedded in it). Runtime stage: Debian slim with CA
+# certificates (for https endpoints) and the binary, run as an unprivileged user.
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY src src
+COPY queries queries
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin stride \
+    && cp target/release/stride /usr/local/bin/stride
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --create-home --home-dir /home/stride stride
+COPY --from=build /usr/local/bin/stride /usr/local/bin/stride
+USER stride
+WORKDIR /home/stride
+ENTRYPOINT ["stride"]
+CMD ["demo"]
