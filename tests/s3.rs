@@ -173,6 +173,8 @@ fn secrets_never_reach_logs_errors_or_help() {
         &["-vv", "generate", "--days", "1", "--scale", "0.02"],
     );
     let out2 = stride_ok(&lake, &["-v", "run"]);
+    // -vv logs every library at trace level, delta-rs's store setup included.
+    let out3 = stride_ok(&lake, &["-vv", "history", "fct_orders"]);
     let wrong = S3Lake::new(
         "s3://lake/quiet",
         &server.endpoint(),
@@ -188,6 +190,7 @@ fn secrets_never_reach_logs_errors_or_help() {
     for (what, text) in [
         ("generate -vv", stderr(&out)),
         ("run -v", stderr(&out2)),
+        ("history -vv", stderr(&out3)),
         ("--help", String::from_utf8_lossy(&help.stdout).into_owned()),
     ] {
         assert!(

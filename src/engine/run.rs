@@ -25,6 +25,7 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::DeltaTable;
+use futures::{StreamExt, TryStreamExt, stream};
 use tokio::task::JoinSet;
 
 use super::select::{descendants, select};
@@ -140,12 +141,21 @@ struct RunContext {
     stored_inputs_of: HashMap<String, BTreeSet<String>>,
 }
 
+/// How many listings or table logs a run reads at once.
+const CONCURRENT_READS: usize = 8;
+
 async fn run_locked(lake: &Lake, project: &Project, options: &RunOptions) -> Result<RunReport> {
     let models = project.models();
-    let mut files = BTreeMap::new();
-    for table in &sources::ALL {
-        files.insert(table.name, land::landed_files(lake, table).await?);
-    }
+    // Listings and log reads are independent requests: on S3 each costs a round
+    // trip, so they go out together (8 at a time) instead of one after another.
+    let files: BTreeMap<&'static str, Vec<LandedFile>> =
+        stream::iter(&sources::ALL)
+            .map(|table| async move {
+                Ok::<_, Error>((table.name, land::landed_files(lake, table).await?))
+            })
+            .buffer_unordered(CONCURRENT_READS)
+            .try_collect()
+            .await?;
     let to_run: BTreeSet<String> = match &options.select {
         Some(selection) => {
             let mut chosen = select(models, selection)?;
@@ -164,13 +174,19 @@ async fn run_locked(lake: &Lake, project: &Project, options: &RunOptions) -> Res
         BTreeSet::new()
     };
 
-    let mut found: HashMap<String, Found> = HashMap::new();
-    for model in models.iter().filter(|m| m.materialization.is_stored()) {
-        if let Some(table) = delta::open(lake, &model.name).await? {
+    let opened: Vec<Option<(String, Found)>> = stream::iter(models)
+        .filter(|m| std::future::ready(m.materialization.is_stored()))
+        .map(|model| async move {
+            let Some(table) = delta::open(lake, &model.name).await? else {
+                return Ok::<_, Error>(None);
+            };
             let last = last_commit(&table).await?;
-            found.insert(model.name.clone(), Found { table, last });
-        }
-    }
+            Ok(Some((model.name.clone(), Found { table, last })))
+        })
+        .buffer_unordered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    let found: HashMap<String, Found> = opened.into_iter().flatten().collect();
 
     let (sources_of, stored_inputs_of) = input_closure(models);
     // Check every file a model is about to read for the first time.
