@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::s3::{ACCESS_KEY, S3Lake, S3Server, SECRET_KEY};
+use common::s3::{ACCESS_KEY, FlakyProxy, S3Lake, S3Server, SECRET_KEY};
 use common::{LakeArgs, assert_same_marts, marts, query, stride, stride_command, stride_ok};
 
 const GENERATE: [&str; 9] = [
@@ -324,6 +324,29 @@ fn an_endpoint_down_for_under_a_second_is_ridden_out() {
     assert!(out.status.success(), "{}", stderr(&out));
     let rows = query(&patient, "select count(*) as n from raw.orders");
     assert!(common::num(&rows[0], "n") > 0.0);
+}
+
+#[test]
+fn server_errors_during_a_run_are_retried() {
+    let server = S3Server::start();
+    // Every third connection's first request gets a 503.
+    let proxy = FlakyProxy::start(server.port(), 3);
+    let flaky =
+        S3Lake::new("s3://lake/p", &proxy.endpoint(), ACCESS_KEY, SECRET_KEY).with_retries(6, 20);
+    let local = common::temp_lake();
+    let local = local.path();
+    let generate = ["generate", "--days", "3", "--scale", "0.05", "--seed", "5"];
+    stride_ok(&flaky, &generate);
+    stride_ok(local, &generate);
+    stride_ok(&flaky, &["run"]);
+    stride_ok(local, &["run"]);
+    stride_ok(&flaky, &["generate", "--days", "1"]);
+    stride_ok(local, &["generate", "--days", "1"]);
+    stride_ok(&flaky, &["run"]);
+    stride_ok(local, &["run"]);
+    eprintln!("503s injected: {}", proxy.injected());
+    assert!(proxy.injected() > 0, "no 503 was injected");
+    assert_same_marts(&marts(&flaky), &marts(local), "through a flaky endpoint");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,6 +100,11 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The folder behind bucket `bucket`, to look at what the server stored.
     pub fn bucket_folder(&self, bucket: &str) -> PathBuf {
         self.root.path().join(bucket)
@@ -181,4 +186,96 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("a free port")
+}
+
+/// A TCP proxy in front of an S3 server that answers the first request of every
+/// `every`-th connection with `503 Slow Down` itself (and closes it), and passes
+/// every other connection through untouched: transient server errors on demand.
+pub struct FlakyProxy {
+    port: u16,
+    injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FlakyProxy {
+    /// Starts the proxy for the server on `target` (a loopback port).
+    pub fn start(target: u16, every: usize) -> FlakyProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy binds");
+        let port = listener.local_addr().expect("address").port();
+        let injected = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&injected);
+        std::thread::spawn(move || {
+            for (n, client) in listener.incoming().enumerate() {
+                let Ok(client) = client else { continue };
+                if (n + 1) % every == 0 {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    std::thread::spawn(move || refuse_with_503(client));
+                } else {
+                    std::thread::spawn(move || pass_through(client, target));
+                }
+            }
+        });
+        FlakyProxy { port, injected }
+    }
+
+    /// The endpoint URL of the proxy.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How many requests were answered with a 503 so far.
+    pub fn injected(&self) -> usize {
+        self.injected.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Reads one request (head and `Content-Length` body), answers 503, closes.
+fn refuse_with_503(mut client: TcpStream) {
+    use std::io::{Read, Write};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match client.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length: usize = text
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    if client.read_exact(&mut body).is_err() {
+        return;
+    }
+    let reply = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>\
+                 <Message>injected by the test</Message></Error>";
+    let _ = write!(
+        client,
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+        reply.len()
+    );
+}
+
+/// Copies bytes both ways between `client` and the server until either side closes.
+fn pass_through(client: TcpStream, target: u16) {
+    let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+        return;
+    };
+    let (Ok(mut client_read), Ok(mut server_write)) = (client.try_clone(), server.try_clone())
+    else {
+        return;
+    };
+    let upstream = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_read, &mut server_write);
+        let _ = server_write.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut server_read, mut client_write) = (server, client);
+    let _ = std::io::copy(&mut server_read, &mut client_write);
+    let _ = client_write.shutdown(std::net::Shutdown::Write);
+    let _ = upstream.join();
 }
