@@ -280,18 +280,12 @@ pub async fn run_command(
         .filter(|m| m.action == engine::Action::Skipped)
         .count();
     let traffic = lake.traffic().since(&before);
-    let by_table = lake.read_by_table();
-    for (table, bytes, reads) in &by_table {
+    for (table, bytes, reads) in lake.read_by_table() {
         tracing::debug!(
             "read {:>10} in {reads:>5} requests from {table}",
-            output::bytes(*bytes)
+            output::bytes(bytes)
         );
     }
-    let raw_bytes: u64 = by_table
-        .iter()
-        .filter(|(table, _, _)| table.starts_with("raw/"))
-        .map(|(_, bytes, _)| bytes)
-        .sum();
     tracing::info!(
         "{} models: {} committed, {} already up to date; {} raw files ({} new) in {:.2}s; \
          lake traffic: read {} in {} requests ({} of it raw files), wrote {} in {}",
@@ -303,7 +297,7 @@ pub async fn run_command(
         started.elapsed().as_secs_f64(),
         output::bytes(traffic.bytes_read),
         traffic.reads,
-        output::bytes(raw_bytes),
+        output::bytes(traffic.raw_bytes_read),
         output::bytes(traffic.bytes_written),
         traffic.writes
     );

@@ -204,11 +204,8 @@ fn secrets_never_reach_logs_errors_or_help() {
 
 #[test]
 fn an_unreachable_endpoint_fails_fast_with_one_line() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
-    let endpoint = format!("http://127.0.0.1:{port}");
+    // A port nothing listens on.
+    let endpoint = format!("http://127.0.0.1:{}", common::s3::free_port());
     let lake = S3Lake::new("s3://lake/x", &endpoint, ACCESS_KEY, SECRET_KEY);
     let started = Instant::now();
     let out = stride(&lake, &["run"]);

@@ -199,3 +199,43 @@ fn host_name() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(pid: u32, process: &str) -> Holder {
+        Holder {
+            pid,
+            host: host_name(),
+            command: "stride run".to_string(),
+            since: "now".to_string(),
+            process: process.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_lock_with_this_pid_is_stale_only_when_an_earlier_process_wrote_it() {
+        let me = std::process::id();
+        assert!(
+            !is_gone(&holder(me, &process_id())),
+            "this process's own lock"
+        );
+        assert!(
+            is_gone(&holder(me, "1-12345")),
+            "a restarted container's old lock"
+        );
+        assert!(
+            !is_gone(&holder(me, "")),
+            "a lock from a stride without the field"
+        );
+        let other_host = Holder {
+            host: "elsewhere".to_string(),
+            ..holder(me, "1-12345")
+        };
+        assert!(
+            !is_gone(&other_host),
+            "another host's lock is never taken over"
+        );
+    }
+}

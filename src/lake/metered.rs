@@ -16,10 +16,14 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
 };
 
+/// How the table folders of raw files start (`raw/orders`).
+const RAW_PREFIX: &str = "raw/";
+
 /// Bytes and requests that went through a [`MeteredStore`].
 #[derive(Debug, Default)]
 pub struct Traffic {
     bytes_read: AtomicU64,
+    raw_bytes_read: AtomicU64,
     reads: AtomicU64,
     bytes_written: AtomicU64,
     writes: AtomicU64,
@@ -32,6 +36,8 @@ pub struct Traffic {
 pub struct TrafficTotals {
     /// Bytes fetched by GET requests (whole objects and ranges).
     pub bytes_read: u64,
+    /// The part of `bytes_read` that came from raw files (`raw/`).
+    pub raw_bytes_read: u64,
     /// GET requests (a `get_ranges` call counts once, as the store coalesces it).
     pub reads: u64,
     /// Bytes sent by PUT requests and multipart parts.
@@ -45,6 +51,7 @@ impl Traffic {
     pub fn totals(&self) -> TrafficTotals {
         TrafficTotals {
             bytes_read: self.bytes_read.load(Ordering::Relaxed),
+            raw_bytes_read: self.raw_bytes_read.load(Ordering::Relaxed),
             reads: self.reads.load(Ordering::Relaxed),
             bytes_written: self.bytes_written.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
@@ -66,6 +73,9 @@ impl Traffic {
     fn read(&self, table: String, bytes: u64) {
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
         self.reads.fetch_add(1, Ordering::Relaxed);
+        if table.starts_with(RAW_PREFIX) {
+            self.raw_bytes_read.fetch_add(bytes, Ordering::Relaxed);
+        }
         let mut by_table = self.read_by_table.lock().unwrap_or_else(|e| e.into_inner());
         let entry = by_table.entry(table).or_default();
         entry.0 += bytes;
@@ -83,6 +93,7 @@ impl TrafficTotals {
     pub fn since(&self, earlier: &TrafficTotals) -> TrafficTotals {
         TrafficTotals {
             bytes_read: self.bytes_read.saturating_sub(earlier.bytes_read),
+            raw_bytes_read: self.raw_bytes_read.saturating_sub(earlier.raw_bytes_read),
             reads: self.reads.saturating_sub(earlier.reads),
             bytes_written: self.bytes_written.saturating_sub(earlier.bytes_written),
             writes: self.writes.saturating_sub(earlier.writes),
