@@ -1,6 +1,8 @@
 # stride in a small runtime image. Build stage: the Rust toolchain compiles the one
 # binary (the SQL project is embedded in it). Runtime stage: Debian slim with CA
 # certificates (for https endpoints) and the binary, run as an unprivileged user.
+# `warehouse/` exists in the image, owned by that user, so a named volume mounted
+# there starts with that owner (the DuckDB file is published there, issue 5).
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
@@ -15,7 +17,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --create-home --home-dir /home/stride stride
+    && useradd --system --create-home --home-dir /home/stride stride \
+    && install -d -o stride -g stride /home/stride/warehouse
 COPY --from=build /usr/local/bin/stride /usr/local/bin/stride
 USER stride
 WORKDIR /home/stride
