@@ -203,6 +203,48 @@ fn secrets_never_reach_logs_errors_or_help() {
 }
 
 #[test]
+fn the_aws_variables_alone_reach_the_lake_as_in_docker_compose() {
+    let server = S3Server::start();
+    let env = [
+        ("AWS_ENDPOINT_URL", server.endpoint()),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+    ];
+    let with_env = |args: &[&str]| {
+        let out = stride_command("s3://lake/env")
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        out
+    };
+    with_env(&["generate", "--days", "2", "--scale", "0.02"]);
+    with_env(&["run"]);
+    let out = with_env(&[
+        "query",
+        "select count(*) as n from fct_orders",
+        "--format",
+        "csv",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let n: u64 = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("a count");
+    assert!(n > 0, "{text}");
+    assert!(
+        server
+            .bucket_folder("lake")
+            .join("env/warehouse/fct_orders/_delta_log")
+            .is_dir()
+    );
+}
+
+#[test]
 fn an_unreachable_endpoint_fails_fast_with_one_line() {
     // A port nothing listens on.
     let endpoint = format!("http://127.0.0.1:{}", common::s3::free_port());

@@ -264,6 +264,12 @@ impl LakeArgs for Path {
     }
 }
 
+impl LakeArgs for str {
+    fn lake_args(&self) -> Vec<OsString> {
+        vec!["--lake".into(), self.into()]
+    }
+}
+
 impl LakeArgs for PathBuf {
     fn lake_args(&self) -> Vec<OsString> {
         self.as_path().lake_args()
