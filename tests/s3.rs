@@ -153,8 +153,9 @@ fn an_s3_lake_gives_the_marts_of_a_local_lake_fed_the_same_batches() {
             .collect()
     };
     stride_ok(local, &["run", "--full-refresh"]);
-    assert_eq!(history(&s3), history(&local.to_path_buf()));
-    assert_eq!(history(&s3).len(), 3, "{:?}", history(&s3));
+    let s3_history = history(&s3);
+    assert_eq!(s3_history, history(&local.to_path_buf()));
+    assert_eq!(s3_history.len(), 3, "{s3_history:?}");
 
     // Maintenance works in the bucket and changes no answer.
     stride_ok(&s3, &["optimize"]);

@@ -125,45 +125,31 @@ impl LogStoreFactory for ConditionalPutLogStore {
 /// the server refuses, a bucket that does not exist.
 pub fn explain(error: &object_store::Error, bucket: &str, endpoint: &str) -> Option<String> {
     let text = chain_text(error);
-    let code = [
-        "NoSuchBucket",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "NotSignedUp",
-        "AccessDenied",
-    ]
-    .into_iter()
-    .find(|code| text.contains(code));
-    match code {
-        Some("NoSuchBucket") => {
-            return Some(format!(
-                "bucket `{bucket}` does not exist at {endpoint} (NoSuchBucket)"
-            ));
-        }
-        Some(code @ ("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "NotSignedUp")) => {
-            return Some(format!(
-                "{endpoint} refused the credentials ({code}): check AWS_ACCESS_KEY_ID \
-                 and AWS_SECRET_ACCESS_KEY"
-            ));
-        }
-        Some(code) => {
-            return Some(format!(
-                "{endpoint} denied access to bucket `{bucket}` ({code})"
-            ));
-        }
-        None => {}
+    // The S3 error code when the server sent one, for the message.
+    let code = |codes: &[&'static str]| codes.iter().find(|code| text.contains(*code)).copied();
+    let with_code = |code: Option<&str>| code.map(|c| format!(" ({c})")).unwrap_or_default();
+    if let Some(code) = code(&["NoSuchBucket"]) {
+        return Some(format!(
+            "bucket `{bucket}` does not exist at {endpoint} ({code})"
+        ));
     }
-    match error {
-        object_store::Error::Unauthenticated { .. } => {
-            return Some(format!(
-                "{endpoint} refused the credentials: check AWS_ACCESS_KEY_ID and \
-                 AWS_SECRET_ACCESS_KEY"
-            ));
-        }
-        object_store::Error::PermissionDenied { .. } => {
-            return Some(format!("{endpoint} denied access to bucket `{bucket}`"));
-        }
-        _ => {}
+    // A code the server sent decides before the HTTP status object_store mapped.
+    let refused = code(&["InvalidAccessKeyId", "SignatureDoesNotMatch", "NotSignedUp"]);
+    let denied = code(&["AccessDenied"]);
+    if refused.is_some()
+        || (denied.is_none() && matches!(error, object_store::Error::Unauthenticated { .. }))
+    {
+        return Some(format!(
+            "{endpoint} refused the credentials{}: check AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY",
+            with_code(refused)
+        ));
+    }
+    if denied.is_some() || matches!(error, object_store::Error::PermissionDenied { .. }) {
+        return Some(format!(
+            "{endpoint} denied access to bucket `{bucket}`{}",
+            with_code(denied)
+        ));
     }
     let http = sources(error).find_map(|e| e.downcast_ref::<HttpError>())?;
     let tries = retries_said(&text);
