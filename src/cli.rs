@@ -2,7 +2,7 @@
 //! Errors become `anyhow` errors with context here, at the edge.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -18,6 +18,7 @@ use crate::generate::{self, Request};
 use crate::lake::{Lake, LakeLock};
 use crate::models::{Project, ProjectSource};
 use crate::output::{self, Format};
+use crate::publish::{self, DEFAULT_DUCKDB};
 
 /// The lake used when neither `--lake`, `STRIDE_LAKE` nor the config file names one.
 pub const DEFAULT_LAKE: &str = "./lake";
@@ -79,11 +80,18 @@ pub enum Command {
         /// what reads it), separated by spaces or commas.
         #[arg(long, short, value_name = "SEL")]
         select: Option<String>,
+        /// Do not publish the marts to the DuckDB file after the run.
+        #[arg(long)]
+        no_sync: bool,
+        /// The DuckDB file the marts are published to.
+        #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
+        duckdb: PathBuf,
     },
     /// Run SQL over the sources (raw.<table>) and the models (by name).
     ///
     /// `table_at('model', N)` (or a timestamp instead of N) reads one model at
-    /// another version, next to the others.
+    /// another version, next to the others. With `--engine duckdb` the SQL runs on
+    /// the published DuckDB file instead (the marts only, read-only).
     Query {
         /// The SQL to run.
         sql: String,
@@ -96,6 +104,19 @@ pub enum Command {
         /// Read every model as of this time (2026-11-27T10:00:00Z).
         #[arg(long, value_name = "TIMESTAMP")]
         as_of: Option<String>,
+        /// Where the SQL runs: DataFusion over the lake, or DuckDB over the published file.
+        #[arg(long, value_enum, default_value_t = QueryEngine::Datafusion,
+              conflicts_with_all = ["version", "as_of"])]
+        engine: QueryEngine,
+        /// The DuckDB file `--engine duckdb` reads.
+        #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
+        duckdb: PathBuf,
+    },
+    /// Publish the marts to the DuckDB file Metabase reads (a new file swapped in whole).
+    Sync {
+        /// The DuckDB file.
+        #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
+        duckdb: PathBuf,
     },
     /// The Delta versions of a model: version, time, operation, rows, batches consumed.
     History {
@@ -125,6 +146,16 @@ pub enum Command {
     Demo,
 }
 
+/// Which engine `stride query` runs the SQL on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum QueryEngine {
+    /// Apache DataFusion over the lake's sources and Delta tables.
+    #[default]
+    Datafusion,
+    /// DuckDB over the published file.
+    Duckdb,
+}
+
 /// Sets up logging to stderr: info for stride by default, more with -v or RUST_LOG.
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
@@ -145,6 +176,19 @@ pub fn init_logging(verbose: u8) {
 
 /// Runs the parsed command.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    // The published file needs no lake (Metabase's host may not reach it).
+    if let Command::Query {
+        sql,
+        format,
+        engine: QueryEngine::Duckdb,
+        duckdb,
+        ..
+    } = &cli.command
+    {
+        let batches = publish::query(duckdb, sql)?;
+        print!("{}", output::render(&batches, *format)?);
+        return Ok(());
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     let location = cli
         .lake
@@ -176,19 +220,31 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             full_refresh,
             select,
+            no_sync,
+            duckdb,
         } => {
             let project = Project::load(&source)?;
             let options = RunOptions {
                 full_refresh,
                 select,
             };
-            run_command(&lake, &project, &options).await
+            let publish_to = (!no_sync).then_some(duckdb.as_path());
+            run_command(&lake, &project, &options, publish_to).await
+        }
+        Command::Sync { duckdb } => {
+            let project = Project::load(&source)?;
+            let lock = LakeLock::acquire(&lake, "stride sync").await?;
+            let published = publish::publish(&lake, &project, &duckdb).await;
+            lock.release().await?;
+            report_publish(&published?);
+            Ok(())
         }
         Command::Query {
             sql,
             format,
             version,
             as_of,
+            ..
         } => {
             let project = Project::load(&source)?;
             let as_of = match (version, as_of) {
@@ -262,17 +318,27 @@ pub async fn generate_command(lake: &Lake, request: &Request) -> anyhow::Result<
     Ok(())
 }
 
-/// `stride run`.
+/// `stride run`, then (unless `publish_to` is `None`) the publish of the marts to that
+/// DuckDB file, under the same lake lock so the file holds this run's versions.
 pub async fn run_command(
     lake: &Lake,
     project: &Project,
     options: &RunOptions,
+    publish_to: Option<&Path>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let before = lake.traffic();
-    let report = engine::run(lake, project, options)
+    let lock = LakeLock::acquire(lake, "stride run").await?;
+    let report = engine::run_with_lock(lake, project, options, &lock)
         .await
-        .with_context(|| format!("run on {}", lake.url()))?;
+        .with_context(|| format!("run on {}", lake.url()));
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            lock.release().await?;
+            return Err(e);
+        }
+    };
     let committed = report.models.iter().filter(|m| m.version.is_some()).count();
     let up_to_date = report
         .models
@@ -301,5 +367,64 @@ pub async fn run_command(
         output::bytes(traffic.bytes_written),
         traffic.writes
     );
+    let published = match publish_to {
+        Some(file) => publish_if_changed(lake, project, file).await,
+        None => Ok(None),
+    };
+    lock.release().await?;
+    if let Some(report) =
+        published.context("the run's models are committed; `stride sync` publishes them")?
+    {
+        report_publish(&report);
+    }
     Ok(())
+}
+
+/// Publishes the marts to `file` unless it already holds their current versions, or
+/// some mart has no table yet (a first run limited by `--select`).
+async fn publish_if_changed(
+    lake: &Lake,
+    project: &Project,
+    file: &Path,
+) -> crate::Result<Option<publish::PublishReport>> {
+    let versions = publish::mart_versions(lake, project).await?;
+    let missing: Vec<&str> = versions
+        .iter()
+        .filter(|(_, version)| version.is_none())
+        .map(|(mart, _)| mart.as_str())
+        .collect();
+    if !missing.is_empty() {
+        tracing::warn!(
+            "not publishing to {}: no table yet for {} (a run without --select builds them)",
+            file.display(),
+            missing.join(", ")
+        );
+        return Ok(None);
+    }
+    if publish::is_current(file, &versions) {
+        tracing::info!("{} already holds these mart versions", file.display());
+        return Ok(None);
+    }
+    publish::publish(lake, project, file).await.map(Some)
+}
+
+/// Logs what a publish did.
+fn report_publish(report: &publish::PublishReport) {
+    let rows: u64 = report.marts.iter().map(|m| m.rows).sum();
+    tracing::info!(
+        "published {} marts ({} rows, {}) to {} in {:.2}s",
+        report.marts.len(),
+        rows,
+        output::bytes(report.bytes),
+        report.file.display(),
+        report.elapsed.as_secs_f64()
+    );
+    for mart in &report.marts {
+        tracing::debug!(
+            "{:<28} version {:>4} {:>10} rows",
+            mart.mart,
+            mart.version,
+            mart.rows
+        );
+    }
 }

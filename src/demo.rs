@@ -2,6 +2,8 @@
 //! the lake is empty, runs every model, and prints the headline answers from the
 //! saved analyses in `queries/analyses/`.
 
+use std::path::Path;
+
 use anyhow::Context;
 
 use crate::cli::{generate_command, run_command};
@@ -11,6 +13,7 @@ use crate::generate::{self, Request};
 use crate::lake::Lake;
 use crate::models::Project;
 use crate::output;
+use crate::publish::DEFAULT_DUCKDB;
 
 /// The analyses the demo prints, with their titles.
 const HEADLINES: [(&str, &str); 3] = [
@@ -38,7 +41,13 @@ pub async fn demo(lake: &Lake, project: &Project) -> anyhow::Result<()> {
         };
         generate_command(lake, &request).await?;
     }
-    run_command(lake, project, &RunOptions::default()).await?;
+    run_command(
+        lake,
+        project,
+        &RunOptions::default(),
+        Some(Path::new(DEFAULT_DUCKDB)),
+    )
+    .await?;
     let session = engine::query_session(lake, project, AsOf::Latest).await?;
     for (name, title) in HEADLINES {
         let analysis = project

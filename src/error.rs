@@ -73,6 +73,15 @@ pub enum Error {
     #[error("a model task stopped unexpectedly: {0}")]
     Task(String),
 
+    /// Publishing the marts to the DuckDB file failed; the file served before is
+    /// unchanged.
+    #[error("publish to {file}: {problem} (the file served before is unchanged)")]
+    Publish { file: String, problem: String },
+
+    /// The published DuckDB file cannot be opened or read.
+    #[error("DuckDB file {file}: {problem}")]
+    DuckDbFile { file: String, problem: String },
+
     /// A query given on the command line failed.
     #[error("query")]
     Query(#[source] Box<Error>),

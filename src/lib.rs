@@ -3,7 +3,8 @@
 //! The modules follow the data's path: [`generate`] makes raw change batches,
 //! [`land`] puts them in the [`lake`] and checks them, [`models`] reads the SQL
 //! project and its graph, [`engine`] executes it on DataFusion, [`delta`] commits
-//! each model as a Delta table, and [`output`] prints answers. [`cli`] is the
+//! each model as a Delta table, [`publish`] copies the marts into the DuckDB file
+//! Metabase reads, and [`output`] prints answers. [`cli`] is the
 //! command line on top.
 
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod land;
 pub mod models;
 pub mod output;
 pub mod progress;
+pub mod publish;
 pub mod sources;
 
 pub use error::{Error, Result};

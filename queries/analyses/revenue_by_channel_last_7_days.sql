@@ -1,9 +1,11 @@
 -- Attributed revenue by channel over the last 7 order dates, one column per model.
+-- Plain SQL on the marts: `stride query` runs it on DataFusion or (--engine duckdb) on
+-- the published file, and it pastes as is into a Metabase native question.
 
 with last_week as (
     select *
-    from {{ ref('mart_channel_daily') }}
-    where order_date > (select max(order_date) from {{ ref('mart_channel_daily') }}) - interval '7 days'
+    from mart_channel_daily
+    where order_date > (select max(order_date) from mart_channel_daily) - interval '7 days'
 )
 
 select

@@ -115,7 +115,7 @@ pub struct RunReport {
 /// Runs the models of `project` on the lake, holding the lake's lock.
 pub async fn run(lake: &Lake, project: &Project, options: &RunOptions) -> Result<RunReport> {
     let lock = LakeLock::acquire(lake, "stride run").await?;
-    let result = run_locked(lake, project, options).await;
+    let result = run_with_lock(lake, project, options, &lock).await;
     let released = lock.release().await;
     let report = result?;
     released?;
@@ -144,7 +144,14 @@ struct RunContext {
 /// How many listings or table logs a run reads at once.
 const CONCURRENT_READS: usize = 8;
 
-async fn run_locked(lake: &Lake, project: &Project, options: &RunOptions) -> Result<RunReport> {
+/// Runs the models of `project` on the lake while the caller holds its lock (so the
+/// caller can publish the marts before anyone else commits).
+pub async fn run_with_lock(
+    lake: &Lake,
+    project: &Project,
+    options: &RunOptions,
+    _lock: &LakeLock,
+) -> Result<RunReport> {
     let models = project.models();
     // Listings and log reads are independent requests: on S3 each costs a round
     // trip, so they go out together (8 at a time) instead of one after another.

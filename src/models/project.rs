@@ -27,7 +27,8 @@ pub enum ProjectSource {
     Folder(PathBuf),
 }
 
-/// A saved query under `analyses/` (rendered with `ref()`, never materialized).
+/// A saved query under `analyses/`, never materialized. stride's own analyses are
+/// plain SQL on the marts (so they paste into Metabase); `ref()` still renders.
 #[derive(Debug, Clone)]
 pub struct Analysis {
     /// The file stem.
