@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Wall time and peak memory of `stride generate` and `stride run` on a fresh lake.
+# Wall time and peak memory of `stride generate` and `stride run` (which ends by
+# publishing the marts to DuckDB) on a fresh lake.
 #   benches/pipeline.sh [SCALE] [DAYS]      (defaults: 1 30)
 # Builds the release binary, then runs each step under /usr/bin/time -v.
 set -euo pipefail
@@ -11,6 +12,7 @@ cargo build --release --quiet
 stride="$CARGO_TARGET_DIR/release/stride"
 lake="$(mktemp -d)/lake"
 trap 'rm -rf "$(dirname "$lake")"' EXIT
+export STRIDE_DUCKDB="$(dirname "$lake")/stride.duckdb"
 
 # shellcheck source=benches/measure.sh
 . benches/measure.sh
@@ -19,3 +21,4 @@ measure "generate $days days, scale $scale" "$stride" --lake "$lake" generate --
 echo "raw size: $(du -sh "$lake/raw" | cut -f1)"
 measure "run (full build)" "$stride" --lake "$lake" run
 echo "warehouse size: $(du -sh "$lake/warehouse" | cut -f1)"
+echo "DuckDB file size: $(du -sh "$STRIDE_DUCKDB" | cut -f1)"

@@ -6,12 +6,13 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use V::{D, I, M, S, Ts};
 use common::{
-    V, assert_same_marts, land, marts, order, query, stride, stride_ok, temp_lake, touch,
+    V, assert_same_marts, land, marts, marts_via, order, query, stride, stride_command, stride_ok,
+    temp_lake, touch,
 };
 
 /// The marts one full run over a copy of `lake`'s raw files gives.
@@ -615,11 +616,8 @@ fn runs_killed_at_any_point_end_like_an_uninterrupted_run() {
     for delay_ms in [
         0, 15, 30, 60, 90, 120, 160, 200, 250, 300, 400, 500, 700, 1000,
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stride"))
-            .arg("--lake")
-            .arg(lake.path())
+        let mut child = stride_command(lake.path())
             .arg("run")
-            .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -637,6 +635,12 @@ fn runs_killed_at_any_point_end_like_an_uninterrupted_run() {
     assert!(finished < 14, "no kill landed inside a run");
     stride_ok(lake.path(), &["run"]);
     assert_same_marts(&marts(lake.path()), &expected, "after the kills");
+    // Kills also landed in publishes; the file holds the same marts.
+    assert_same_marts(
+        &marts_via(lake.path(), &["--engine", "duckdb"]),
+        &expected,
+        "the DuckDB file after the kills",
+    );
 
     // Deterministic crash points: abort right after each model's commit in turn,
     // with a new batch each time, then let the next run finish.
@@ -650,9 +654,7 @@ fn runs_killed_at_any_point_end_like_an_uninterrupted_run() {
         "dim_customers",
     ] {
         stride_ok(lake.path(), &["generate", "--scale", "0.05", "--days", "1"]);
-        let out = Command::new(env!("CARGO_BIN_EXE_stride"))
-            .arg("--lake")
-            .arg(lake.path())
+        let out = stride_command(lake.path())
             .arg("run")
             .env("STRIDE_ABORT_AFTER_COMMIT", model)
             .output()
@@ -695,9 +697,7 @@ fn a_second_writer_is_refused_while_the_lake_is_locked() {
     // Two runs started together: they never interleave; every one that fails says
     // why, and the lake ends as one run leaves it.
     let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_stride"))
-            .arg("--lake")
-            .arg(lake.path())
+        stride_command(lake.path())
             .arg("run")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -6,64 +6,21 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 
-use common::{MARTS, query, stride_ok};
+use common::{MARTS, python, query, stride_ok};
 
 const PYTHON_PACKAGES: [&str; 2] = ["pyarrow==26.0.1", "deltalake==1.6.6"];
 
-/// A Python interpreter with pyarrow and deltalake, made once per build folder.
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
-        let python = venv.join("bin/python");
-        let ready = || {
-            Command::new(&python)
-                .args(["-c", "import pyarrow, deltalake"])
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !ready() {
-            let made = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .expect("python3 runs");
-            assert!(made.success(), "python3 -m venv {}", venv.display());
-            let installed = Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(PYTHON_PACKAGES)
-                .status()
-                .expect("pip runs");
-            assert!(installed.success(), "pip install {PYTHON_PACKAGES:?}");
-            assert!(ready(), "pyarrow and deltalake import after install");
-        }
-        python
-    })
-}
-
+/// Runs `script` with `args` in a virtualenv with pyarrow and deltalake.
 fn run_python(script: &str, args: &[&Path]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let python = python::python(
+        "interop-venv",
+        &PYTHON_PACKAGES,
+        "import pyarrow, deltalake",
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    python::run(&python, script, &args)
 }
 
 /// Rewrites every raw file of lake argv[1] into lake argv[2] the way another writer

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod python;
 pub mod s3;
 
 use std::collections::BTreeMap;
@@ -256,11 +257,20 @@ pub fn timestamp_in(zone: &str) -> DataType {
 pub trait LakeArgs {
     /// The global arguments that select this lake.
     fn lake_args(&self) -> Vec<OsString>;
+
+    /// The DuckDB file `run` and `sync` publish this lake's marts to (`STRIDE_DUCKDB`),
+    /// so tests never write to `./warehouse/` of the working folder.
+    fn duckdb_file(&self) -> PathBuf;
 }
 
 impl LakeArgs for Path {
     fn lake_args(&self) -> Vec<OsString> {
         vec!["--lake".into(), self.into()]
+    }
+
+    /// Inside the (temporary) lake folder, outside the lake's own layout.
+    fn duckdb_file(&self) -> PathBuf {
+        self.join("stride.duckdb")
     }
 }
 
@@ -268,11 +278,24 @@ impl LakeArgs for str {
     fn lake_args(&self) -> Vec<OsString> {
         vec!["--lake".into(), self.into()]
     }
+
+    /// One file per lake URL under the build folder's test space, reused by reruns.
+    fn duckdb_file(&self) -> PathBuf {
+        let name: String = self
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.duckdb"))
+    }
 }
 
 impl LakeArgs for PathBuf {
     fn lake_args(&self) -> Vec<OsString> {
         self.as_path().lake_args()
+    }
+
+    fn duckdb_file(&self) -> PathBuf {
+        self.as_path().duckdb_file()
     }
 }
 
@@ -296,6 +319,7 @@ pub fn stride_command(lake: &(impl LakeArgs + ?Sized)) -> Command {
     ] {
         command.env_remove(name);
     }
+    command.env("STRIDE_DUCKDB", lake.duckdb_file());
     command
 }
 
@@ -375,9 +399,9 @@ pub fn query_args(
     lake: &(impl LakeArgs + ?Sized),
     args: &[&str],
 ) -> Vec<serde_json::Map<String, Value>> {
-    let mut all = vec!["query"];
+    // `--format` first, so `args` may end with `-- SQL`.
+    let mut all = vec!["query", "--format", "json"];
     all.extend_from_slice(args);
-    all.extend_from_slice(&["--format", "json"]);
     let out = stride_ok(lake, &all);
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json rows");
     rows.into_iter()
@@ -432,13 +456,21 @@ pub fn order(id: i64, customer: i64, at: &'static str, status: &'static str) -> 
 
 /// Every mart as sorted CSV lines: equal maps mean equal marts, row for row.
 pub fn marts(lake: &(impl LakeArgs + ?Sized)) -> BTreeMap<&'static str, Vec<String>> {
+    marts_via(lake, &[])
+}
+
+/// [`marts`] with more `stride query` arguments (`--engine duckdb`).
+pub fn marts_via(
+    lake: &(impl LakeArgs + ?Sized),
+    query_args: &[&str],
+) -> BTreeMap<&'static str, Vec<String>> {
     MARTS
         .iter()
         .map(|mart| {
-            let out = stride_ok(
-                lake,
-                &["query", &format!("select * from {mart}"), "--format", "csv"],
-            );
+            let sql = format!("select * from {mart}");
+            let mut args = vec!["query", sql.as_str(), "--format", "csv"];
+            args.extend_from_slice(query_args);
+            let out = stride_ok(lake, &args);
             let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
                 .lines()
                 .map(str::to_string)

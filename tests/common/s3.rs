@@ -134,6 +134,8 @@ pub struct S3Lake {
     config: tempfile::NamedTempFile,
     /// The config file without the retry limits.
     settings: String,
+    /// Holds the DuckDB file the marts are published to.
+    serving: tempfile::TempDir,
 }
 
 impl S3Lake {
@@ -152,6 +154,7 @@ impl S3Lake {
                  access_key_id = \"{access_key}\"\nsecret_access_key = \"{secret_key}\"\n\
                  connect_timeout_secs = 2\n"
             ),
+            serving: tempfile::tempdir().expect("temp dir"),
         };
         lake.with_retries(2, 5)
     }
@@ -178,6 +181,10 @@ impl LakeArgs for S3Lake {
             "--config".into(),
             self.config.path().into(),
         ]
+    }
+
+    fn duckdb_file(&self) -> std::path::PathBuf {
+        self.serving.path().join("stride.duckdb")
     }
 }
 

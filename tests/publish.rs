@@ -1,0 +1,649 @@
+//! Publishing the marts to DuckDB (issue 5): the file holds every mart exactly as its
+//! Delta table, with the SPEC types; it is swapped in whole, so a reader holding the
+//! old file is never blocked and a publish killed halfway leaves the old file; and it
+//! opens in the DuckDB release Metabase's driver bundles (checked with that release's
+//! own Python package, not with stride's DuckDB).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{
+    LakeArgs, MARTS, assert_same_marts, marts, marts_via, python, query, query_args, stride,
+    stride_command, stride_ok, temp_lake,
+};
+use serde_json::Value;
+
+/// The DuckDB of the Metabase driver pinned in docker-compose.yml
+/// (motherduckdb/metabase_duckdb_driver 1.5.3.0 bundles duckdb_jdbc 1.5.3.0).
+const METABASE_DUCKDB: &str = "duckdb==1.5.3";
+
+fn duckdb_python() -> PathBuf {
+    python::python("duckdb-venv", &[METABASE_DUCKDB], "import duckdb")
+}
+
+/// A small lake, generated and run (which publishes).
+fn published_lake(days: &str, scale: &str) -> tempfile::TempDir {
+    let lake = temp_lake();
+    stride_ok(
+        lake.path(),
+        &["generate", "--days", days, "--scale", scale, "--seed", "5"],
+    );
+    stride_ok(lake.path(), &["run"]);
+    assert!(
+        lake.path().duckdb_file().is_file(),
+        "run published the file"
+    );
+    lake
+}
+
+/// Rows of `sql` on the published file.
+fn duck(lake: &Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
+    query_args(lake, &[sql, "--engine", "duckdb"])
+}
+
+/// mart -> (Delta version, rows) as the file's sync table records them.
+fn synced(lake: &Path) -> BTreeMap<String, (i64, i64)> {
+    duck(
+        lake,
+        "select mart, delta_version, row_count from _stride_sync",
+    )
+    .iter()
+    .map(|row| {
+        (
+            row["mart"].as_str().unwrap_or_default().to_string(),
+            (
+                row["delta_version"].as_i64().unwrap_or(-1),
+                row["row_count"].as_i64().unwrap_or(-1),
+            ),
+        )
+    })
+    .collect()
+}
+
+/// mart -> latest Delta version, from `stride history`.
+fn delta_versions(lake: &Path) -> BTreeMap<String, i64> {
+    MARTS
+        .iter()
+        .map(|mart| {
+            let out = stride_ok(lake, &["history", mart, "--format", "json"]);
+            let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("history json");
+            let latest = rows
+                .iter()
+                .filter_map(|r| r["version"].as_i64())
+                .max()
+                .expect("a version");
+            (mart.to_string(), latest)
+        })
+        .collect()
+}
+
+fn sha(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read file")
+}
+
+#[test]
+fn every_mart_in_the_duckdb_file_equals_its_delta_table_row_for_row() {
+    let lake = published_lake("5", "0.05");
+    assert_same_marts(
+        &marts_via(lake.path(), &["--engine", "duckdb"]),
+        &marts(lake.path()),
+        "DuckDB file vs Delta tables",
+    );
+    // The sync table names the version each mart was read at, and its rows.
+    let versions = delta_versions(lake.path());
+    for (mart, (version, rows)) in synced(lake.path()) {
+        assert_eq!(Some(&version), versions.get(&mart), "{mart} version");
+        let count = query(lake.path(), &format!("select count(*) as n from {mart}"));
+        assert_eq!(count[0]["n"].as_i64(), Some(rows), "{mart} rows");
+    }
+    assert_eq!(synced(lake.path()).len(), MARTS.len());
+}
+
+#[test]
+fn row_counts_and_column_sums_match_on_a_larger_lake() {
+    let lake = published_lake("12", "0.3");
+    // Numeric columns of each mart (money and counts exact, floats to 1e-6 relative).
+    let numeric: [(&str, &[&str]); 8] = [
+        (
+            "fct_orders",
+            &[
+                "order_id",
+                "customer_id",
+                "item_count",
+                "gross_revenue",
+                "discount_amount",
+                "net_revenue",
+                "shipping_amount",
+            ],
+        ),
+        (
+            "fct_attribution",
+            &[
+                "order_id",
+                "touchpoint_id",
+                "campaign_id",
+                "credit",
+                "attributed_revenue",
+            ],
+        ),
+        ("mart_channel_daily", &["conversions", "attributed_revenue"]),
+        (
+            "mart_campaign_performance",
+            &[
+                "campaign_id",
+                "spend",
+                "impressions",
+                "clicks",
+                "conversions",
+                "attributed_revenue",
+                "roas",
+                "cpa",
+            ],
+        ),
+        (
+            "dim_customers",
+            &["customer_id", "lifetime_orders", "lifetime_revenue"],
+        ),
+        ("dim_products", &["product_id", "list_price"]),
+        ("dim_campaigns", &["campaign_id", "daily_budget"]),
+        (
+            "mart_acquisition_ltv",
+            &["customers", "lifetime_revenue", "avg_lifetime_revenue"],
+        ),
+    ];
+    for (mart, columns) in numeric {
+        let sums: Vec<String> = columns
+            .iter()
+            .map(|c| format!("cast(sum({c}) as double) as {c}"))
+            .collect();
+        let sql = format!("select count(*) as n, {} from {mart}", sums.join(", "));
+        let delta = &query(lake.path(), &sql)[0];
+        let duck = &duck(lake.path(), &sql)[0];
+        assert_eq!(delta["n"], duck["n"], "{mart} rows");
+        assert!(
+            delta["n"].as_i64().unwrap_or_default() > 0,
+            "{mart} has rows"
+        );
+        for column in columns.iter() {
+            let (a, b) = (delta[*column].as_f64(), duck[*column].as_f64());
+            match (a, b) {
+                (Some(a), Some(b)) => assert!(
+                    (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+                    "{mart}.{column}: Delta {a} vs DuckDB {b}"
+                ),
+                _ => assert_eq!(delta.get(*column), duck.get(*column), "{mart}.{column}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn mart_columns_have_the_duckdb_type_of_their_spec_type() {
+    let lake = published_lake("3", "0.05");
+    // SPEC section 2/4 types and their DuckDB types: Int64 -> BIGINT, Utf8 -> VARCHAR,
+    // Timestamp(us, "UTC") -> TIMESTAMP WITH TIME ZONE, Date32 -> DATE, money
+    // Decimal(p,2) -> DECIMAL(p,2), Float64 (credit, attributed revenue, ratios) ->
+    // DOUBLE, flags -> BOOLEAN.
+    const TS: &str = "TIMESTAMP WITH TIME ZONE";
+    let expected: [(&str, &[(&str, &str)]); 8] = [
+        (
+            "fct_orders",
+            &[
+                ("order_id", "BIGINT"),
+                ("customer_id", "BIGINT"),
+                ("ordered_at", TS),
+                ("order_date", "DATE"),
+                ("status", "VARCHAR"),
+                ("item_count", "BIGINT"),
+                ("gross_revenue", "DECIMAL(18,2)"),
+                ("discount_amount", "DECIMAL(18,2)"),
+                ("net_revenue", "DECIMAL(18,2)"),
+                ("shipping_amount", "DECIMAL(18,2)"),
+                ("is_eligible", "BOOLEAN"),
+                ("is_first_order", "BOOLEAN"),
+            ],
+        ),
+        (
+            "fct_attribution",
+            &[
+                ("order_id", "BIGINT"),
+                ("order_date", "DATE"),
+                ("model", "VARCHAR"),
+                ("touchpoint_id", "BIGINT"),
+                ("channel", "VARCHAR"),
+                ("campaign_id", "BIGINT"),
+                ("credit", "DOUBLE"),
+                ("attributed_revenue", "DOUBLE"),
+            ],
+        ),
+        (
+            "mart_channel_daily",
+            &[
+                ("order_date", "DATE"),
+                ("channel", "VARCHAR"),
+                ("model", "VARCHAR"),
+                ("conversions", "DOUBLE"),
+                ("attributed_revenue", "DOUBLE"),
+            ],
+        ),
+        (
+            "mart_campaign_performance",
+            &[
+                ("campaign_id", "BIGINT"),
+                ("campaign_name", "VARCHAR"),
+                ("channel", "VARCHAR"),
+                ("model", "VARCHAR"),
+                ("spend", "DECIMAL(18,2)"),
+                ("impressions", "BIGINT"),
+                ("clicks", "BIGINT"),
+                ("conversions", "DOUBLE"),
+                ("attributed_revenue", "DOUBLE"),
+                ("roas", "DOUBLE"),
+                ("cpa", "DOUBLE"),
+            ],
+        ),
+        (
+            "dim_customers",
+            &[
+                ("customer_id", "BIGINT"),
+                ("email", "VARCHAR"),
+                ("first_name", "VARCHAR"),
+                ("last_name", "VARCHAR"),
+                ("country", "VARCHAR"),
+                ("city", "VARCHAR"),
+                ("loyalty_tier", "VARCHAR"),
+                ("signup_at", TS),
+                ("first_order_at", TS),
+                ("acquisition_channel", "VARCHAR"),
+                ("lifetime_orders", "BIGINT"),
+                ("lifetime_revenue", "DECIMAL(18,2)"),
+            ],
+        ),
+        (
+            "dim_products",
+            &[
+                ("product_id", "BIGINT"),
+                ("sku", "VARCHAR"),
+                ("product_name", "VARCHAR"),
+                ("category", "VARCHAR"),
+                ("subcategory", "VARCHAR"),
+                ("gender", "VARCHAR"),
+                ("list_price", "DECIMAL(12,2)"),
+                ("launched_on", "DATE"),
+            ],
+        ),
+        (
+            "dim_campaigns",
+            &[
+                ("campaign_id", "BIGINT"),
+                ("campaign_name", "VARCHAR"),
+                ("channel", "VARCHAR"),
+                ("start_date", "DATE"),
+                ("end_date", "DATE"),
+                ("daily_budget", "DECIMAL(12,2)"),
+            ],
+        ),
+        (
+            "mart_acquisition_ltv",
+            &[
+                ("acquisition_channel", "VARCHAR"),
+                ("customers", "BIGINT"),
+                ("lifetime_revenue", "DECIMAL(18,2)"),
+                ("avg_lifetime_revenue", "DOUBLE"),
+            ],
+        ),
+    ];
+    for (mart, columns) in expected {
+        let rows = duck(
+            lake.path(),
+            &format!(
+                "select column_name, data_type from information_schema.columns \
+                 where table_schema = 'main' and table_name = '{mart}' order by ordinal_position"
+            ),
+        );
+        let actual: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["column_name"].as_str().unwrap_or_default().to_string(),
+                    r["data_type"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String)> = columns
+            .iter()
+            .map(|(c, t)| (c.to_string(), t.to_string()))
+            .collect();
+        assert_eq!(actual, expected, "{mart}");
+    }
+}
+
+/// Holds the published file open read-only (as Metabase does) with a query half
+/// read, until told to go on; then reopens it. Prints `ready <rows in the sync
+/// table's fct_attribution row>`, then `read <rows fetched>`, then `reopened <versions>`.
+const SLOW_READER: &str = r#"
+import sys, duckdb
+path = sys.argv[1]
+con = duckdb.connect(path, read_only=True)
+expected = con.execute("select row_count from _stride_sync where mart = 'fct_attribution'").fetchone()[0]
+cur = con.execute("select * from fct_attribution")
+fetched = len(cur.fetchmany(100))
+print("ready", expected, flush=True)
+sys.stdin.readline()
+while True:
+    rows = cur.fetchmany(10000)
+    if not rows:
+        break
+    fetched += len(rows)
+print("read", fetched, flush=True)
+con.close()
+con = duckdb.connect(path, read_only=True)
+versions = con.execute("select string_agg(mart || '=' || delta_version, ',' order by mart) from _stride_sync").fetchone()[0]
+print("reopened", versions, flush=True)
+"#;
+
+/// Holds the file open read-write (DuckDB's exclusive lock) until stdin closes.
+const LOCKING_WRITER: &str = r#"
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("locked", flush=True)
+sys.stdin.readline()
+"#;
+
+fn versions_text(lake: &Path) -> String {
+    synced(lake)
+        .iter()
+        .map(|(mart, (version, _))| format!("{mart}={version}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn a_reader_holding_the_old_file_neither_blocks_nor_breaks_a_run() {
+    let lake = published_lake("4", "0.1");
+    let file = lake.path().duckdb_file();
+    let before = versions_text(lake.path());
+
+    let mut reader = Command::new(duckdb_python())
+        .arg("-c")
+        .arg(SLOW_READER)
+        .arg(&file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let mut lines = BufReader::new(reader.stdout.take().expect("stdout")).lines();
+    let ready = lines.next().expect("a line").expect("utf-8");
+    let expected_rows: i64 = ready
+        .strip_prefix("ready ")
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("reader said {ready:?}"));
+
+    // A run that commits new versions publishes while the reader is mid-query.
+    stride_ok(lake.path(), &["generate", "--days", "1"]);
+    let run = stride_ok(lake.path(), &["run"]);
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("published 8 marts"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let after = versions_text(lake.path());
+    assert_ne!(before, after, "the run published new versions");
+
+    // The reader finishes its query on the old file, then sees the new one.
+    let mut stdin = reader.stdin.take().expect("stdin");
+    writeln!(stdin, "go").expect("write to reader");
+    let read = lines.next().expect("a line").expect("utf-8");
+    assert_eq!(
+        read,
+        format!("read {expected_rows}"),
+        "the old query completes on the old marts"
+    );
+    let reopened = lines.next().expect("a line").expect("utf-8");
+    assert_eq!(reopened, format!("reopened {after}"));
+    assert!(reader.wait().expect("reader exits").success());
+
+    // A process holding the file read-write (an exclusive DuckDB lock) does not
+    // block a publish either.
+    let mut writer = Command::new(duckdb_python())
+        .arg("-c")
+        .arg(LOCKING_WRITER)
+        .arg(&file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let mut lines = BufReader::new(writer.stdout.take().expect("stdout")).lines();
+    assert_eq!(lines.next().expect("a line").expect("utf-8"), "locked");
+    stride_ok(lake.path(), &["generate", "--days", "1"]);
+    stride_ok(lake.path(), &["run"]);
+    drop(writer.stdin.take());
+    assert!(writer.wait().expect("writer exits").success());
+    assert_ne!(versions_text(lake.path()), after);
+    assert_same_marts(
+        &marts_via(lake.path(), &["--engine", "duckdb"]),
+        &marts(lake.path()),
+        "after publishing past a locked file",
+    );
+}
+
+#[test]
+fn a_publish_killed_halfway_leaves_the_old_file_and_the_next_one_cleans_up() {
+    let lake = published_lake("3", "0.05");
+    let file = lake.path().duckdb_file();
+    let old = sha(&file);
+    let old_versions = versions_text(lake.path());
+    stride_ok(lake.path(), &["generate", "--days", "1"]);
+    stride_ok(lake.path(), &["run", "--no-sync"]);
+    assert_eq!(sha(&file), old, "--no-sync leaves the file");
+
+    let killed = stride_command(lake.path())
+        .args(["sync"])
+        .env("STRIDE_ABORT_PUBLISH_AFTER", "fct_attribution")
+        .output()
+        .expect("stride runs");
+    assert!(!killed.status.success(), "the hook aborts the publish");
+    assert_eq!(sha(&file), old, "the old file is untouched");
+    assert_eq!(versions_text(lake.path()), old_versions, "and still opens");
+    let leftovers = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("lake folder")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with(".stride.duckdb."))
+            .collect()
+    };
+    assert!(
+        !leftovers(lake.path()).is_empty(),
+        "the killed publish was halfway"
+    );
+
+    stride_ok(lake.path(), &["sync"]);
+    assert!(
+        leftovers(lake.path()).is_empty(),
+        "{:?}",
+        leftovers(lake.path())
+    );
+    assert_ne!(versions_text(lake.path()), old_versions);
+    assert_same_marts(
+        &marts_via(lake.path(), &["--engine", "duckdb"]),
+        &marts(lake.path()),
+        "after the next sync",
+    );
+}
+
+#[test]
+fn a_publish_that_cannot_write_names_the_file_and_keeps_the_run() {
+    let lake = published_lake("2", "0.05");
+    // The folder of the DuckDB file is a regular file.
+    let blocker = lake.path().join("not-a-folder");
+    std::fs::write(&blocker, b"x").expect("write");
+    let target = blocker.join("stride.duckdb");
+    stride_ok(lake.path(), &["generate", "--days", "1"]);
+    let out = stride_command(lake.path())
+        .args(["run", "--duckdb"])
+        .arg(&target)
+        .output()
+        .expect("stride runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(&*target.to_string_lossy()), "{stderr}");
+    assert!(errors[0].contains("stride sync"), "{stderr}");
+    // The models were committed: a second run has nothing to do, and a sync to the
+    // usual file publishes the new versions.
+    let again = stride_ok(lake.path(), &["run", "--no-sync"]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("0 committed"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    stride_ok(lake.path(), &["sync"]);
+    assert_eq!(
+        versions_text(lake.path()),
+        delta_versions(lake.path())
+            .iter()
+            .map(|(m, v)| format!("{m}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+}
+
+#[test]
+fn a_run_with_nothing_new_leaves_the_published_file_alone() {
+    let lake = published_lake("2", "0.05");
+    let file = lake.path().duckdb_file();
+    let old = sha(&file);
+    let modified = std::fs::metadata(&file)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let out = stride_ok(lake.path(), &["run"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already holds these mart versions"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha(&file), old);
+    assert_eq!(
+        std::fs::metadata(&file).and_then(|m| m.modified()).ok(),
+        Some(modified)
+    );
+}
+
+#[test]
+fn the_file_opens_read_only_in_the_duckdb_release_metabase_bundles() {
+    let lake = published_lake("3", "0.05");
+    let script = r#"
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("select library_version from pragma_version()").fetchone()[0])
+for (mart,) in con.execute("select mart from _stride_sync order by mart").fetchall():
+    print(mart, con.execute(f"select count(*) from {mart}").fetchone()[0])
+"#;
+    let file = lake.path().duckdb_file();
+    let out = python::run(&duckdb_python(), script, &[file.as_os_str()]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("v1.5.3"), "{out}");
+    let counted: BTreeMap<String, i64> = lines
+        .filter_map(|l| l.split_once(' '))
+        .map(|(m, n)| (m.to_string(), n.parse().unwrap_or(-1)))
+        .collect();
+    let recorded: BTreeMap<String, i64> = synced(lake.path())
+        .into_iter()
+        .map(|(m, (_, rows))| (m, rows))
+        .collect();
+    assert_eq!(counted, recorded);
+    assert_eq!(counted.len(), MARTS.len());
+}
+
+#[test]
+fn the_saved_analyses_give_the_same_answers_on_both_engines() {
+    let lake = published_lake("10", "0.1");
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/analyses");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&folder).expect("analyses") {
+        let path = entry.expect("entry").path();
+        let sql = std::fs::read_to_string(&path).expect("read analysis");
+        assert!(
+            !sql.contains("{{"),
+            "{} pastes into Metabase as is",
+            path.display()
+        );
+        // The files start with `--` comments, so the SQL goes after `--`.
+        let delta = query_args(lake.path(), &["--", &sql]);
+        let duck = query_args(lake.path(), &["--engine", "duckdb", "--", &sql]);
+        assert!(!delta.is_empty(), "{} has rows", path.display());
+        assert_eq!(delta.len(), duck.len(), "{}", path.display());
+        for (a, b) in delta.iter().zip(&duck) {
+            assert_eq!(
+                a.keys().collect::<Vec<_>>(),
+                b.keys().collect::<Vec<_>>(),
+                "{}",
+                path.display()
+            );
+            for (column, value) in a {
+                let other = &b[column];
+                let as_number = |v: &Value| match v {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.parse::<f64>().ok(),
+                    _ => None,
+                };
+                match (as_number(value), as_number(other)) {
+                    // Sums of doubles in another order may round to the other cent.
+                    (Some(x), Some(y)) => {
+                        assert!(
+                            (x - y).abs() <= 0.011,
+                            "{} {column}: {x} vs {y}",
+                            path.display()
+                        )
+                    }
+                    _ => assert_eq!(value, other, "{} {column}", path.display()),
+                }
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}
+
+#[test]
+fn query_on_a_missing_duckdb_file_says_how_to_make_it() {
+    let lake = temp_lake();
+    let out = stride(lake.path(), &["query", "select 1", "--engine", "duckdb"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stride sync"), "{stderr}");
+    assert!(
+        stderr.contains(&*lake.path().duckdb_file().to_string_lossy()),
+        "{stderr}"
+    );
+    let usage = stride(
+        lake.path(),
+        &["query", "select 1", "--engine", "duckdb", "--version", "1"],
+    );
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "time travel is for the lake's tables"
+    );
+}
+
+#[test]
+fn a_first_run_limited_to_some_models_publishes_nothing_and_succeeds() {
+    let lake = temp_lake();
+    stride_ok(lake.path(), &["generate", "--days", "2", "--scale", "0.05"]);
+    let out = stride_ok(lake.path(), &["run", "--select", "stg_orders"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not publishing"), "{stderr}");
+    assert!(stderr.contains("fct_orders"), "{stderr}");
+    assert!(!lake.path().duckdb_file().exists());
+    // `sync` asked for explicitly is an error naming the missing mart.
+    let sync = stride(lake.path(), &["sync"]);
+    assert_eq!(sync.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&sync.stderr).contains("has no Delta table yet"));
+}
