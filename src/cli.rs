@@ -235,9 +235,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let project = Project::load(&source)?;
             let lock = LakeLock::acquire(&lake, "stride sync").await?;
             let published = publish::publish(&lake, &project, &duckdb).await;
-            lock.release().await?;
+            let released = lock.release().await;
             report_publish(&published?);
-            Ok(())
+            Ok(released?)
         }
         Command::Query {
             sql,
@@ -335,7 +335,10 @@ pub async fn run_command(
     let report = match report {
         Ok(report) => report,
         Err(e) => {
-            lock.release().await?;
+            // The run's own error is the one to report.
+            if let Err(released) = lock.release().await {
+                tracing::warn!("{released}");
+            }
             return Err(e);
         }
     };
@@ -371,13 +374,13 @@ pub async fn run_command(
         Some(file) => publish_if_changed(lake, project, file).await,
         None => Ok(None),
     };
-    lock.release().await?;
+    let released = lock.release().await;
     if let Some(report) =
         published.context("the run's models are committed; `stride sync` publishes them")?
     {
         report_publish(&report);
     }
-    Ok(())
+    Ok(released?)
 }
 
 /// Publishes the marts to `file` unless it already holds their current versions, or

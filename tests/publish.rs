@@ -81,18 +81,24 @@ fn delta_versions(lake: &Path) -> BTreeMap<String, i64> {
         .collect()
 }
 
-fn sha(path: &Path) -> Vec<u8> {
+fn bytes_of(path: &Path) -> Vec<u8> {
     std::fs::read(path).expect("read file")
+}
+
+/// Fails unless every mart in the published file equals its Delta table, row for row.
+#[track_caller]
+fn assert_file_equals_tables(lake: &Path, when: &str) {
+    assert_same_marts(
+        &marts_via(lake, &["--engine", "duckdb"]),
+        &marts(lake),
+        when,
+    );
 }
 
 #[test]
 fn every_mart_in_the_duckdb_file_equals_its_delta_table_row_for_row() {
     let lake = published_lake("5", "0.05");
-    assert_same_marts(
-        &marts_via(lake.path(), &["--engine", "duckdb"]),
-        &marts(lake.path()),
-        "DuckDB file vs Delta tables",
-    );
+    assert_file_equals_tables(lake.path(), "DuckDB file vs Delta tables");
     // The sync table names the version each mart was read at, and its rows.
     let versions = delta_versions(lake.path());
     for (mart, (version, rows)) in synced(lake.path()) {
@@ -424,22 +430,18 @@ fn a_reader_holding_the_old_file_neither_blocks_nor_breaks_a_run() {
     drop(writer.stdin.take());
     assert!(writer.wait().expect("writer exits").success());
     assert_ne!(versions_text(lake.path()), after);
-    assert_same_marts(
-        &marts_via(lake.path(), &["--engine", "duckdb"]),
-        &marts(lake.path()),
-        "after publishing past a locked file",
-    );
+    assert_file_equals_tables(lake.path(), "after publishing past a locked file");
 }
 
 #[test]
 fn a_publish_killed_halfway_leaves_the_old_file_and_the_next_one_cleans_up() {
     let lake = published_lake("3", "0.05");
     let file = lake.path().duckdb_file();
-    let old = sha(&file);
+    let old = bytes_of(&file);
     let old_versions = versions_text(lake.path());
     stride_ok(lake.path(), &["generate", "--days", "1"]);
     stride_ok(lake.path(), &["run", "--no-sync"]);
-    assert_eq!(sha(&file), old, "--no-sync leaves the file");
+    assert_eq!(bytes_of(&file), old, "--no-sync leaves the file");
 
     let killed = stride_command(lake.path())
         .args(["sync"])
@@ -447,7 +449,7 @@ fn a_publish_killed_halfway_leaves_the_old_file_and_the_next_one_cleans_up() {
         .output()
         .expect("stride runs");
     assert!(!killed.status.success(), "the hook aborts the publish");
-    assert_eq!(sha(&file), old, "the old file is untouched");
+    assert_eq!(bytes_of(&file), old, "the old file is untouched");
     assert_eq!(versions_text(lake.path()), old_versions, "and still opens");
     let leftovers = |dir: &Path| -> Vec<String> {
         std::fs::read_dir(dir)
@@ -469,11 +471,7 @@ fn a_publish_killed_halfway_leaves_the_old_file_and_the_next_one_cleans_up() {
         leftovers(lake.path())
     );
     assert_ne!(versions_text(lake.path()), old_versions);
-    assert_same_marts(
-        &marts_via(lake.path(), &["--engine", "duckdb"]),
-        &marts(lake.path()),
-        "after the next sync",
-    );
+    assert_file_equals_tables(lake.path(), "after the next sync");
 }
 
 #[test]
@@ -518,7 +516,7 @@ fn a_publish_that_cannot_write_names_the_file_and_keeps_the_run() {
 fn a_run_with_nothing_new_leaves_the_published_file_alone() {
     let lake = published_lake("2", "0.05");
     let file = lake.path().duckdb_file();
-    let old = sha(&file);
+    let old = bytes_of(&file);
     let modified = std::fs::metadata(&file)
         .and_then(|m| m.modified())
         .expect("mtime");
@@ -528,7 +526,7 @@ fn a_run_with_nothing_new_leaves_the_published_file_alone() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(sha(&file), old);
+    assert_eq!(bytes_of(&file), old);
     assert_eq!(
         std::fs::metadata(&file).and_then(|m| m.modified()).ok(),
         Some(modified)

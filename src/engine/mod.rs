@@ -13,6 +13,6 @@ mod state;
 pub use history::{HistoryRow, history, history_batch};
 pub use maintain::{Maintained, optimize, vacuum};
 pub use query::{QuerySession, parse_time, query, query_session};
-pub use run::{Action, ModelOutcome, RunOptions, RunReport, run, run_with_lock};
+pub use run::{Action, ModelOutcome, RunOptions, RunReport, run_with_lock};
 pub use session::new_session;
 pub use state::ModelState;

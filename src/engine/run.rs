@@ -112,16 +112,6 @@ pub struct RunReport {
     pub models: Vec<ModelOutcome>,
 }
 
-/// Runs the models of `project` on the lake, holding the lake's lock.
-pub async fn run(lake: &Lake, project: &Project, options: &RunOptions) -> Result<RunReport> {
-    let lock = LakeLock::acquire(lake, "stride run").await?;
-    let result = run_with_lock(lake, project, options, &lock).await;
-    let released = lock.release().await;
-    let report = result?;
-    released?;
-    Ok(report)
-}
-
 /// A stored model's table as the run found it.
 #[derive(Debug, Clone)]
 struct Found {
@@ -144,8 +134,8 @@ struct RunContext {
 /// How many listings or table logs a run reads at once.
 const CONCURRENT_READS: usize = 8;
 
-/// Runs the models of `project` on the lake while the caller holds its lock (so the
-/// caller can publish the marts before anyone else commits).
+/// Runs the models of `project` on the lake. The caller holds the lake's lock (and
+/// can publish the marts under it before anyone else commits).
 pub async fn run_with_lock(
     lake: &Lake,
     project: &Project,
