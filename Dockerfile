@@ -1,9 +1,14 @@
 # stride in a small runtime image. Build stage: the Rust toolchain compiles the one
 # binary (the SQL project is embedded in it). Runtime stage: Debian slim with CA
-# certificates (for https endpoints) and the binary, run as an unprivileged user.
+# certificates (for https endpoints), the C++ runtime (DuckDB is linked in) and the
+# binary, run as an unprivileged user.
 # `warehouse/` exists in the image, owned by that user, so a named volume mounted
-# there starts with that owner (the DuckDB file is published there, issue 5).
+# there starts with that owner (the DuckDB file is published there).
 FROM rust:1.95-slim-bookworm AS build
+# DuckDB (the `duckdb` crate's bundled C++) needs a C++ compiler.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends g++ \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
@@ -15,7 +20,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /home/stride stride \
     && install -d -o stride -g stride /home/stride/warehouse
