@@ -8,18 +8,15 @@
 # Runs use --no-sync: the DuckDB publish is timed by benches/publish.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/measure.sh
+. benches/measure.sh
 scale="${1:-1}"
 days="${2:-30}"
 repeats="${3:-3}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stride/target}"
-cargo build --release --quiet
-stride="$CARGO_TARGET_DIR/release/stride"
+build_stride
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export RUST_LOG=stride=warn
-
-# shellcheck source=benches/measure.sh
-. benches/measure.sh
 
 "$stride" --lake "$work/base" generate --days "$days" --scale "$scale"
 "$stride" --lake "$work/base" run --no-sync

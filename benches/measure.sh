@@ -1,3 +1,11 @@
+# build_stride: builds the release binary into the shared build folder and sets
+# $stride to it.
+build_stride() {
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stride/target}"
+    cargo build --release --quiet
+    stride="$CARGO_TARGET_DIR/release/stride"
+}
+
 # measure LABEL COMMAND...: runs COMMAND under /usr/bin/time -v and prints its wall
 # time and peak resident memory. Sourced by the benchmark scripts.
 measure() {

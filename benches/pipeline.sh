@@ -5,17 +5,14 @@
 # Builds the release binary, then runs each step under /usr/bin/time -v.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/measure.sh
+. benches/measure.sh
 scale="${1:-1}"
 days="${2:-30}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stride/target}"
-cargo build --release --quiet
-stride="$CARGO_TARGET_DIR/release/stride"
+build_stride
 lake="$(mktemp -d)/lake"
 trap 'rm -rf "$(dirname "$lake")"' EXIT
 export STRIDE_DUCKDB="$(dirname "$lake")/stride.duckdb"
-
-# shellcheck source=benches/measure.sh
-. benches/measure.sh
 
 measure "generate $days days, scale $scale" "$stride" --lake "$lake" generate --days "$days" --scale "$scale"
 echo "raw size: $(du -sh "$lake/raw" | cut -f1)"

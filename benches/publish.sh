@@ -1,24 +1,21 @@
 #!/usr/bin/env bash
 # The time to publish every mart to the DuckDB file (`stride sync`).
 #   benches/publish.sh [SCALE] [DAYS] [REPEATS]      (defaults: 1 30 3)
-# Builds a DAYS-day lake with one `run --no-sync`, then times REPEATS `stride sync`
-# into a new file each (the first) or over the previous one (the others), under
+# Builds a DAYS-day lake with one `run --no-sync`, then times REPEATS `stride sync`,
+# into a new file (the first) or over the previous one (the others), under
 # /usr/bin/time -v, and prints the file's size and the rows published.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/measure.sh
+. benches/measure.sh
 scale="${1:-1}"
 days="${2:-30}"
 repeats="${3:-3}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stride/target}"
-cargo build --release --quiet
-stride="$CARGO_TARGET_DIR/release/stride"
+build_stride
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export RUST_LOG=stride=warn
 export STRIDE_DUCKDB="$work/stride.duckdb"
-
-# shellcheck source=benches/measure.sh
-. benches/measure.sh
 
 "$stride" --lake "$work/lake" generate --days "$days" --scale "$scale"
 "$stride" --lake "$work/lake" run --no-sync

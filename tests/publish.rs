@@ -7,9 +7,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use common::{
     LakeArgs, MARTS, assert_same_marts, marts, marts_via, python, query, query_args, stride,
@@ -360,6 +360,20 @@ print("locked", flush=True)
 sys.stdin.readline()
 "#;
 
+/// Starts `script` on `file` with DuckDB 1.5.3, stdin piped, and its stdout as lines.
+fn spawn_duckdb_python(script: &str, file: &Path) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = Command::new(duckdb_python())
+        .arg("-c")
+        .arg(script)
+        .arg(file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    (child, lines)
+}
+
 fn versions_text(lake: &Path) -> String {
     synced(lake)
         .iter()
@@ -374,15 +388,7 @@ fn a_reader_holding_the_old_file_neither_blocks_nor_breaks_a_run() {
     let file = lake.path().duckdb_file();
     let before = versions_text(lake.path());
 
-    let mut reader = Command::new(duckdb_python())
-        .arg("-c")
-        .arg(SLOW_READER)
-        .arg(&file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python runs");
-    let mut lines = BufReader::new(reader.stdout.take().expect("stdout")).lines();
+    let (mut reader, mut lines) = spawn_duckdb_python(SLOW_READER, &file);
     let ready = lines.next().expect("a line").expect("utf-8");
     let expected_rows: i64 = ready
         .strip_prefix("ready ")
@@ -415,15 +421,7 @@ fn a_reader_holding_the_old_file_neither_blocks_nor_breaks_a_run() {
 
     // A process holding the file read-write (an exclusive DuckDB lock) does not
     // block a publish either.
-    let mut writer = Command::new(duckdb_python())
-        .arg("-c")
-        .arg(LOCKING_WRITER)
-        .arg(&file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python runs");
-    let mut lines = BufReader::new(writer.stdout.take().expect("stdout")).lines();
+    let (mut writer, mut lines) = spawn_duckdb_python(LOCKING_WRITER, &file);
     assert_eq!(lines.next().expect("a line").expect("utf-8"), "locked");
     stride_ok(lake.path(), &["generate", "--days", "1"]);
     stride_ok(lake.path(), &["run"]);
