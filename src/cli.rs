@@ -371,44 +371,28 @@ pub async fn run_command(
         traffic.writes
     );
     let published = match publish_to {
-        Some(file) => publish_if_changed(lake, project, file).await,
+        Some(file) => publish::publish_if_changed(lake, project, file)
+            .await
+            .map(|outcome| (file, outcome))
+            .map(Some),
         None => Ok(None),
     };
     let released = lock.release().await;
-    if let Some(report) =
-        published.context("the run's models are committed; `stride sync` publishes them")?
-    {
-        report_publish(&report);
-    }
-    Ok(released?)
-}
-
-/// Publishes the marts to `file` unless it already holds their current versions, or
-/// some mart has no table yet (a first run limited by `--select`).
-async fn publish_if_changed(
-    lake: &Lake,
-    project: &Project,
-    file: &Path,
-) -> crate::Result<Option<publish::PublishReport>> {
-    let versions = publish::mart_versions(lake, project).await?;
-    let missing: Vec<&str> = versions
-        .iter()
-        .filter(|(_, version)| version.is_none())
-        .map(|(mart, _)| mart.as_str())
-        .collect();
-    if !missing.is_empty() {
-        tracing::warn!(
+    let published =
+        published.context("the run's models are committed; `stride sync` publishes them")?;
+    match published {
+        Some((_, publish::Outcome::Published(report))) => report_publish(&report),
+        Some((file, publish::Outcome::AlreadyCurrent)) => {
+            tracing::info!("{} already holds these mart versions", file.display());
+        }
+        Some((file, publish::Outcome::MissingMarts(missing))) => tracing::warn!(
             "not publishing to {}: no table yet for {} (a run without --select builds them)",
             file.display(),
             missing.join(", ")
-        );
-        return Ok(None);
+        ),
+        None => {}
     }
-    if publish::is_current(file, &versions) {
-        tracing::info!("{} already holds these mart versions", file.display());
-        return Ok(None);
-    }
-    publish::publish(lake, project, file).await.map(Some)
+    Ok(released?)
 }
 
 /// Logs what a publish did.

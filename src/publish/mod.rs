@@ -81,24 +81,57 @@ struct MartTable {
     version: u64,
 }
 
-/// The latest Delta version of every mart; `None` for a mart with no table yet.
-pub async fn mart_versions(
-    lake: &Lake,
-    project: &Project,
-) -> Result<BTreeMap<String, Option<u64>>> {
-    let mut versions = BTreeMap::new();
-    for model in marts_of(project) {
-        let table = delta::open(lake, &model.name).await?;
-        versions.insert(model.name.clone(), table.as_ref().map(delta::version_of));
-    }
-    Ok(versions)
+/// What [`publish_if_changed`] did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A new file was swapped in.
+    Published(PublishReport),
+    /// The file already holds every mart at its current version.
+    AlreadyCurrent,
+    /// These marts have no table yet (a first run limited by `--select`).
+    MissingMarts(Vec<String>),
 }
 
 /// Publishes every mart of `project` to the DuckDB file `target`. The caller holds
 /// the lake lock, so the marts are read at one consistent set of versions.
 pub async fn publish(lake: &Lake, project: &Project, target: &Path) -> Result<PublishReport> {
-    let started = Instant::now();
     let marts = open_marts(lake, project, target).await?;
+    if let Some(missing) = missing(&marts).first() {
+        return Err(failure(
+            target,
+            format!("mart {missing} has no Delta table yet (run `stride run` first)"),
+        ));
+    }
+    write_file(
+        lake,
+        marts.into_iter().filter_map(|(_, t)| t).collect(),
+        target,
+    )
+    .await
+}
+
+/// [`publish`], unless the file already holds the marts' current versions or some
+/// mart has no table yet; the marts' tables are opened once for both.
+pub async fn publish_if_changed(lake: &Lake, project: &Project, target: &Path) -> Result<Outcome> {
+    let marts = open_marts(lake, project, target).await?;
+    let missing = missing(&marts);
+    if !missing.is_empty() {
+        return Ok(Outcome::MissingMarts(missing));
+    }
+    let tables: Vec<MartTable> = marts.into_iter().filter_map(|(_, t)| t).collect();
+    let versions: BTreeMap<String, u64> =
+        tables.iter().map(|m| (m.name.clone(), m.version)).collect();
+    if is_current(target, &versions) {
+        return Ok(Outcome::AlreadyCurrent);
+    }
+    write_file(lake, tables, target)
+        .await
+        .map(Outcome::Published)
+}
+
+/// Writes `marts` into a new file and swaps it in for `target`.
+async fn write_file(lake: &Lake, marts: Vec<MartTable>, target: &Path) -> Result<PublishReport> {
+    let started = Instant::now();
     let staging = Staging::new(target)?;
     let (sender, receiver) = mpsc::channel(CHANNEL_DEPTH);
     let path = staging.path().to_path_buf();
@@ -145,14 +178,9 @@ pub async fn publish(lake: &Lake, project: &Project, target: &Path) -> Result<Pu
 }
 
 /// Whether the file at `target` already holds exactly these mart versions.
-pub fn is_current(target: &Path, versions: &BTreeMap<String, Option<u64>>) -> bool {
+fn is_current(target: &Path, versions: &BTreeMap<String, u64>) -> bool {
     match published_versions(target) {
-        Ok(Some(held)) => {
-            held.len() == versions.len()
-                && held
-                    .iter()
-                    .all(|(mart, v)| versions.get(mart) == Some(&Some(*v)))
-        }
+        Ok(Some(held)) => held == *versions,
         Ok(None) => false,
         Err(e) => {
             tracing::debug!("{}: {e}", target.display());
@@ -161,7 +189,13 @@ pub fn is_current(target: &Path, versions: &BTreeMap<String, Option<u64>>) -> bo
     }
 }
 
-async fn open_marts(lake: &Lake, project: &Project, target: &Path) -> Result<Vec<MartTable>> {
+/// Every model under `queries/marts/` with its table at the latest version, `None`
+/// when it has no table yet.
+async fn open_marts(
+    lake: &Lake,
+    project: &Project,
+    target: &Path,
+) -> Result<Vec<(String, Option<MartTable>)>> {
     let mut marts = Vec::new();
     for model in project
         .models()
@@ -177,21 +211,14 @@ async fn open_marts(lake: &Lake, project: &Project, target: &Path) -> Result<Vec
                 ),
             ));
         }
-        let Some(table) = delta::open(lake, &model.name).await? else {
-            return Err(failure(
-                target,
-                format!(
-                    "mart {} has no Delta table yet (run `stride run` first)",
-                    model.name
-                ),
-            ));
-        };
-        let version = delta::version_of(&table);
-        marts.push(MartTable {
-            name: model.name.clone(),
-            table,
-            version,
-        });
+        let table = delta::open(lake, &model.name)
+            .await?
+            .map(|table| MartTable {
+                name: model.name.clone(),
+                version: delta::version_of(&table),
+                table,
+            });
+        marts.push((model.name.clone(), table));
     }
     if marts.is_empty() {
         return Err(failure(
@@ -202,12 +229,13 @@ async fn open_marts(lake: &Lake, project: &Project, target: &Path) -> Result<Vec
     Ok(marts)
 }
 
-/// The models under `queries/marts/`.
-fn marts_of(project: &Project) -> impl Iterator<Item = &crate::models::Model> {
-    project
-        .models()
+/// The marts without a table.
+fn missing(marts: &[(String, Option<MartTable>)]) -> Vec<String> {
+    marts
         .iter()
-        .filter(|m| m.file.starts_with(MARTS_FOLDER))
+        .filter(|(_, table)| table.is_none())
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// Streams every mart, then the sync table, to the writer. Returns the rows read per
