@@ -374,10 +374,19 @@ fn spawn_duckdb_python(script: &str, file: &Path) -> (Child, Lines<BufReader<Chi
     (child, lines)
 }
 
-fn versions_text(lake: &Path) -> String {
+/// mart -> Delta version, as the file's sync table records them.
+fn synced_versions(lake: &Path) -> BTreeMap<String, i64> {
     synced(lake)
+        .into_iter()
+        .map(|(mart, (version, _))| (mart, version))
+        .collect()
+}
+
+/// [`synced_versions`] as `mart=version,...` (sorted), the reader script's format.
+fn versions_text(lake: &Path) -> String {
+    synced_versions(lake)
         .iter()
-        .map(|(mart, (version, _))| format!("{mart}={version}"))
+        .map(|(mart, version)| format!("{mart}={version}"))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -500,14 +509,7 @@ fn a_publish_that_cannot_write_names_the_file_and_keeps_the_run() {
         String::from_utf8_lossy(&again.stderr)
     );
     stride_ok(lake.path(), &["sync"]);
-    assert_eq!(
-        versions_text(lake.path()),
-        delta_versions(lake.path())
-            .iter()
-            .map(|(m, v)| format!("{m}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    assert_eq!(synced_versions(lake.path()), delta_versions(lake.path()));
 }
 
 #[test]
