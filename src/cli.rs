@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Settings;
+use crate::contracts::{Contracts, ContractsSource, Status};
 use crate::delta::AsOf;
 use crate::demo;
 use crate::engine::{self, RunOptions};
@@ -19,6 +20,7 @@ use crate::lake::{Lake, LakeLock};
 use crate::models::{Project, ProjectSource};
 use crate::output::{self, Format};
 use crate::publish::{self, DEFAULT_DUCKDB};
+use crate::quarantine::{self, TableCheck};
 
 /// The lake used when neither `--lake`, `STRIDE_LAKE` nor the config file names one.
 pub const DEFAULT_LAKE: &str = "./lake";
@@ -40,6 +42,11 @@ pub struct Cli {
     /// Read the SQL project from this folder instead of the copy built into the binary.
     #[arg(long, global = true, env = "STRIDE_QUERIES", value_name = "DIR")]
     pub queries: Option<PathBuf>,
+
+    /// Read the data contracts (`*.toml`) from this folder instead of the copy of
+    /// `data_contracts/` built into the binary.
+    #[arg(long, global = true, env = "STRIDE_CONTRACTS", value_name = "DIR")]
+    pub contracts: Option<PathBuf>,
 
     /// More log output (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -69,6 +76,14 @@ pub enum Command {
         /// The most days a touchpoint may arrive after it happened (default 3).
         #[arg(long)]
         max_lateness_days: Option<u32>,
+        /// Also land bad input, for the data contracts to catch: this share of each
+        /// table's rows as extra rows that break a rule (null keys, negative
+        /// quantities, unknown products, conflicting duplicates, values out of their
+        /// set), and one bad file a day (truncated, wrong type, `+00:00` time zone,
+        /// extra or missing column, empty, not Parquet). The good rows are those of
+        /// the same lake without faults.
+        #[arg(long, value_name = "RATE")]
+        faults: Option<f64>,
     },
     /// Bring every model up to date with all landed batches; commit Delta versions.
     Run {
@@ -142,8 +157,52 @@ pub enum Command {
         #[arg(long, short, value_name = "SEL")]
         select: Option<String>,
     },
+    /// Run the data contracts on the current tables and print each rule's outcome.
+    Test {
+        /// Only these: model selectors (see `run --select`) and `raw.<table>` or
+        /// `source:<table>` for sources.
+        #[arg(long, short, value_name = "SEL")]
+        select: Option<String>,
+        /// How to print the outcomes.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The rows and files the source contracts set aside, and their replay.
+    Quarantine {
+        #[command(subcommand)]
+        action: QuarantineAction,
+    },
     /// The main job: generate 30 days if the lake is empty, run, print the headline answers.
-    Demo,
+    Demo {
+        /// Generate with bad input mixed in (see `generate --faults`).
+        #[arg(long, value_name = "RATE")]
+        faults: Option<f64>,
+    },
+}
+
+/// `stride quarantine` actions.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineAction {
+    /// Per landed file with quarantined rows or refused whole: rows read, loaded,
+    /// quarantined, and why.
+    List {
+        /// Only this raw table.
+        #[arg(long)]
+        table: Option<String>,
+        /// Every checked file, clean ones too.
+        #[arg(long)]
+        all: bool,
+        /// How to print the list.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Judge the quarantined rows and refused files again with the contracts as they
+    /// are now; what passes is loaded by the next run.
+    Replay {
+        /// Only this raw table.
+        #[arg(long)]
+        table: Option<String>,
+    },
 }
 
 /// Which engine `stride query` runs the SQL on.
@@ -200,6 +259,15 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Some(dir) => ProjectSource::Folder(dir.clone()),
         None => ProjectSource::Embedded,
     };
+    let contracts_source = match &cli.contracts {
+        Some(dir) => ContractsSource::Folder(dir.clone()),
+        None => ContractsSource::Embedded,
+    };
+    let load = || -> anyhow::Result<(Project, Contracts)> {
+        let project = Project::load(&source)?;
+        let contracts = Contracts::load(&contracts_source, &project)?;
+        Ok((project, contracts))
+    };
     match cli.command {
         Command::Generate {
             days,
@@ -207,6 +275,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             scale,
             seed,
             max_lateness_days,
+            faults,
         } => {
             let request = Request {
                 days,
@@ -214,6 +283,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 scale,
                 start_date,
                 max_lateness_days,
+                faults,
             };
             generate_command(&lake, &request).await
         }
@@ -223,13 +293,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             no_sync,
             duckdb,
         } => {
-            let project = Project::load(&source)?;
+            let (project, contracts) = load()?;
             let options = RunOptions {
                 full_refresh,
                 select,
             };
             let publish_to = (!no_sync).then_some(duckdb.as_path());
-            run_command(&lake, &project, &options, publish_to).await
+            run_command(&lake, &project, &contracts, &options, publish_to).await
         }
         Command::Sync { duckdb } => {
             let project = Project::load(&source)?;
@@ -287,9 +357,61 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Demo => {
-            let project = Project::load(&source)?;
-            demo::demo(&lake, &project).await
+        Command::Test { select, format } => {
+            let (project, contracts) = load()?;
+            let outcomes = engine::test(&lake, &project, &contracts, select.as_deref()).await?;
+            print!(
+                "{}",
+                output::render(&[engine::outcomes_batch(&outcomes)?], format)?
+            );
+            let failed: Vec<String> = outcomes
+                .iter()
+                .filter(|o| o.is_blocking())
+                .map(|o| format!("{} {}", o.table, o.rule))
+                .collect();
+            let warned = outcomes.iter().filter(|o| o.status == Status::Warn).count();
+            tracing::info!(
+                "{} rules: {} passed, {} warned, {} failed",
+                outcomes.len(),
+                outcomes.len() - failed.len() - warned,
+                warned,
+                failed.len()
+            );
+            if !failed.is_empty() {
+                anyhow::bail!("data tests failed: {}", failed.join(", "));
+            }
+            Ok(())
+        }
+        Command::Quarantine { action } => match action {
+            QuarantineAction::List { table, all, format } => {
+                let ledgers = quarantine::ledgers(&lake, table.as_deref()).await?;
+                print!(
+                    "{}",
+                    output::render(&[quarantine::list_batch(&ledgers, all)?], format)?
+                );
+                Ok(())
+            }
+            QuarantineAction::Replay { table } => {
+                let (_, contracts) = load()?;
+                let lock = LakeLock::acquire(&lake, "stride quarantine replay").await?;
+                let replayed = quarantine::replay(&lake, &contracts, table.as_deref()).await;
+                let released = lock.release().await;
+                for done in replayed? {
+                    tracing::info!(
+                        "raw.{}: {} rows released, {} files admitted; {} rows still quarantined, {} files still refused",
+                        done.table,
+                        done.rows_released,
+                        done.files_admitted,
+                        done.rows_quarantined,
+                        done.files_refused
+                    );
+                }
+                Ok(released?)
+            }
+        },
+        Command::Demo { faults } => {
+            let (project, contracts) = load()?;
+            demo::demo(&lake, &project, &contracts, faults).await
         }
     }
 }
@@ -323,13 +445,14 @@ pub async fn generate_command(lake: &Lake, request: &Request) -> anyhow::Result<
 pub async fn run_command(
     lake: &Lake,
     project: &Project,
+    contracts: &Contracts,
     options: &RunOptions,
     publish_to: Option<&Path>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let before = lake.traffic();
     let lock = LakeLock::acquire(lake, "stride run").await?;
-    let report = engine::run_with_lock(lake, project, options, &lock)
+    let report = engine::run_with_lock(lake, project, contracts, options, &lock)
         .await
         .with_context(|| format!("run on {}", lake.url()));
     let report = match report {
@@ -342,6 +465,7 @@ pub async fn run_command(
             return Err(e);
         }
     };
+    report_checks(&report.checked);
     let committed = report.models.iter().filter(|m| m.version.is_some()).count();
     let up_to_date = report
         .models
@@ -393,6 +517,45 @@ pub async fn run_command(
         None => {}
     }
     Ok(released?)
+}
+
+/// Logs, per raw table with new files, rows read = loaded + quarantined.
+fn report_checks(checked: &[TableCheck]) {
+    for check in checked {
+        let mut line = format!(
+            "raw.{:<12} {} new file{}: {} rows read = {} loaded + {} quarantined",
+            check.table,
+            check.files,
+            if check.files == 1 { "" } else { "s" },
+            check.rows_read,
+            check.rows_loaded,
+            check.rows_quarantined
+        );
+        if !check.rules.is_empty() {
+            let rules: Vec<String> = check
+                .rules
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            line.push_str(&format!(" ({})", rules.join(", ")));
+        }
+        match check.refused.len() {
+            0 => {}
+            1 => line.push_str("; 1 file refused whole"),
+            n => line.push_str(&format!("; {n} files refused whole")),
+        }
+        if check.rows_quarantined > 0 {
+            tracing::warn!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+        for (rule, n) in &check.warnings {
+            tracing::warn!(
+                "raw.{}: {n} loaded rows break the warn rule {rule}",
+                check.table
+            );
+        }
+    }
 }
 
 /// Logs what a publish did.

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::cli::{generate_command, run_command};
+use crate::contracts::Contracts;
 use crate::delta::AsOf;
 use crate::engine::{self, RunOptions};
 use crate::generate::{self, Request};
@@ -32,11 +33,17 @@ const HEADLINES: [(&str, &str); 3] = [
 ];
 
 /// Runs the demo on `lake`.
-pub async fn demo(lake: &Lake, project: &Project) -> anyhow::Result<()> {
+pub async fn demo(
+    lake: &Lake,
+    project: &Project,
+    contracts: &Contracts,
+    faults: Option<f64>,
+) -> anyhow::Result<()> {
     if !generate::lake_has_raw_data(lake).await? {
         tracing::info!("{} is empty: generating 30 days at scale 1", lake.url());
         let request = Request {
             days: 30,
+            faults,
             ..Request::default()
         };
         generate_command(lake, &request).await?;
@@ -44,6 +51,7 @@ pub async fn demo(lake: &Lake, project: &Project) -> anyhow::Result<()> {
     run_command(
         lake,
         project,
+        contracts,
         &RunOptions::default(),
         Some(Path::new(DEFAULT_DUCKDB)),
     )

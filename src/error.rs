@@ -38,6 +38,15 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A contract file under `data_contracts/` cannot be read or does not fit the
+    /// tables it guards.
+    #[error("contract file {file}: {problem}")]
+    Contract { file: String, problem: String },
+
+    /// A model's result broke an `error` rule of its contract; it was not committed.
+    #[error("contract {file}: {problem} (not committed; the models that read it were skipped)")]
+    ContractViolation { file: String, problem: String },
+
     /// A model was asked for that the project does not have.
     #[error("unknown model `{0}`")]
     UnknownModel(String),

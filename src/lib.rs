@@ -1,14 +1,16 @@
 //! stride: an e-commerce marketing-attribution lakehouse in one binary.
 //!
 //! The modules follow the data's path: [`generate`] makes raw change batches,
-//! [`land`] puts them in the [`lake`] and checks them, [`models`] reads the SQL
-//! project and its graph, [`engine`] executes it on DataFusion, [`delta`] commits
-//! each model as a Delta table, [`publish`] copies the marts into the DuckDB file
-//! Metabase reads, and [`output`] prints answers. [`cli`] is the
-//! command line on top.
+//! [`land`] puts them in the [`lake`], [`quarantine`] checks each landed file once
+//! against its [`contracts`] and sets aside what breaks them, [`models`] reads the
+//! SQL project and its graph, [`engine`] executes it on DataFusion and checks each
+//! result against its contract, [`delta`] commits each model as a Delta table,
+//! [`publish`] copies the marts into the DuckDB file Metabase reads, and [`output`]
+//! prints answers. [`cli`] is the command line on top.
 
 pub mod cli;
 pub mod config;
+pub mod contracts;
 pub mod delta;
 pub mod demo;
 pub mod engine;
@@ -20,6 +22,7 @@ pub mod models;
 pub mod output;
 pub mod progress;
 pub mod publish;
+pub mod quarantine;
 pub mod sources;
 
 pub use error::{Error, Result};

@@ -1,7 +1,9 @@
 //! Execution on Apache DataFusion: the session that sees raw sources and models,
 //! the run that brings every model up to date (with the lake lock, selection and
-//! the per-model record of what was consumed), history and ad-hoc queries.
+//! the per-model record of what was consumed), the data tests, history and ad-hoc
+//! queries.
 
+mod data_tests;
 mod history;
 mod maintain;
 mod query;
@@ -10,6 +12,7 @@ mod select;
 mod session;
 mod state;
 
+pub use data_tests::{outcomes_batch, test};
 pub use history::{HistoryRow, history, history_batch};
 pub use maintain::{Maintained, optimize, vacuum};
 pub use query::{QuerySession, parse_time, query, query_session};

@@ -29,17 +29,19 @@ use futures::{StreamExt, TryStreamExt, stream};
 use tokio::task::JoinSet;
 
 use super::select::{descendants, select};
-use super::session::{files_table, new_session, register_pinned_sources};
+use super::session::{new_session, register_pinned_sources};
 use super::state::{LastCommit, ModelState, commits_after, last_commit};
+use crate::contracts::{self, Contract, Contracts};
 use crate::delta::{self, Committed};
 use crate::error::{Error, Result};
+use crate::lake::Lake;
 use crate::lake::LakeLock;
-use crate::lake::{Lake, RAW};
 use crate::land::{self, LandedFile};
 use crate::models::{
     CHANGES_SCHEMA, Materialization, Model, Project, RenderContext, Strategy, changes_table,
 };
 use crate::progress;
+use crate::quarantine::{self, TableCheck, admitted_table, file_key};
 use crate::sources::{self, SOURCE_SCHEMA};
 
 /// How many models may execute at once. DataFusion already spreads one query over
@@ -106,8 +108,10 @@ pub struct ModelOutcome {
 pub struct RunReport {
     /// Raw files landed when the run started.
     pub raw_files: usize,
-    /// Raw files no model had read before (checked before the models ran).
+    /// Raw files checked against their contracts by this run (new since the last).
     pub new_raw_files: usize,
+    /// Per raw table with new files: rows read = loaded + quarantined.
+    pub checked: Vec<TableCheck>,
     /// The models that finished, in the order they finished.
     pub models: Vec<ModelOutcome>,
 }
@@ -124,6 +128,11 @@ struct RunContext {
     ctx: SessionContext,
     lake: Lake,
     files: BTreeMap<&'static str, Vec<LandedFile>>,
+    /// Per raw table, the `_seq` of its quarantined rows (left out of every read).
+    quarantined: BTreeMap<&'static str, Arc<Vec<i64>>>,
+    /// Per raw table, the replays of its quarantine so far.
+    replays: BTreeMap<String, u64>,
+    contracts: Contracts,
     full_refresh: BTreeSet<String>,
     /// Per model, the raw tables it reads directly or through views.
     sources_of: HashMap<String, BTreeSet<String>>,
@@ -139,13 +148,14 @@ const CONCURRENT_READS: usize = 8;
 pub async fn run_with_lock(
     lake: &Lake,
     project: &Project,
+    contracts: &Contracts,
     options: &RunOptions,
     _lock: &LakeLock,
 ) -> Result<RunReport> {
     let models = project.models();
     // Listings and log reads are independent requests: on S3 each costs a round
     // trip, so they go out together (8 at a time) instead of one after another.
-    let files: BTreeMap<&'static str, Vec<LandedFile>> =
+    let landed: BTreeMap<&'static str, Vec<LandedFile>> =
         stream::iter(&sources::ALL)
             .map(|table| async move {
                 Ok::<_, Error>((table.name, land::landed_files(lake, table).await?))
@@ -186,54 +196,32 @@ pub async fn run_with_lock(
     let found: HashMap<String, Found> = opened.into_iter().flatten().collect();
 
     let (sources_of, stored_inputs_of) = input_closure(models);
-    // Check every file a model is about to read for the first time.
-    let mut unread: BTreeMap<String, LandedFile> = BTreeMap::new();
-    for model in models.iter().filter(|m| to_run.contains(&m.name)) {
-        let consumed = found
-            .get(&model.name)
-            .and_then(|f| f.last.as_ref())
-            .filter(|_| !full_refresh.contains(&model.name));
-        for table in sources_of.get(&model.name).into_iter().flatten() {
-            for file in files.get(table.as_str()).into_iter().flatten() {
-                let name = file_name(lake, file);
-                let seen = consumed
-                    .and_then(|c| c.state.sources.get(table))
-                    .is_some_and(|s| s.contains(&name));
-                if !seen {
-                    unread.insert(lake.relative(&file.path), file.clone());
-                }
-            }
-        }
-    }
-    let unread: Vec<LandedFile> = unread.into_values().collect();
-    land::validate_files(lake, &unread).await?;
+    // Every landed file is checked once against its contract before any model
+    // reads it; models read only what the check loaded.
+    let admitted = quarantine::admit(lake, contracts, &landed).await?;
+    let files = admitted.files.clone();
+    let new_raw_files = admitted.checked.iter().map(|c| c.files).sum();
 
     let ctx = new_session();
-    register_pinned_sources(&ctx, lake, &files)?;
+    register_pinned_sources(&ctx, lake, &files, &admitted.quarantined)?;
     let run = Arc::new(RunContext {
         ctx,
         lake: lake.clone(),
         files: files.clone(),
+        quarantined: admitted.quarantined.clone(),
+        replays: admitted.replays.clone(),
+        contracts: contracts.clone(),
         full_refresh,
         sources_of,
         stored_inputs_of,
     });
     let outcomes = execute_graph(&run, models, &to_run, found).await?;
     Ok(RunReport {
-        raw_files: files.values().map(Vec::len).sum(),
-        new_raw_files: unread.len(),
+        raw_files: landed.values().map(Vec::len).sum(),
+        new_raw_files,
+        checked: admitted.checked,
         models: outcomes,
     })
-}
-
-/// A raw file's name relative to its table folder (`batch_date=…/x.parquet`).
-fn file_name(lake: &Lake, file: &LandedFile) -> String {
-    let relative = lake.relative(&file.path);
-    let prefix = format!("{RAW}/{}/", file.table);
-    relative
-        .strip_prefix(&prefix)
-        .map(str::to_string)
-        .unwrap_or(relative)
 }
 
 /// For each model, the raw tables and the stored models it reads, looking through
@@ -341,7 +329,7 @@ async fn execute_graph(
                 }
             }
             Err(error) => {
-                bar.suspend(|| tracing::error!("model {name} failed: {error}"));
+                bar.suspend(|| tracing::error!("model {name} failed: {}", chain(&error)));
                 for dependent in descendants(models, &name) {
                     bar.suspend(|| tracing::warn!("model {dependent} skipped: {name} failed"));
                     blocked.insert(dependent);
@@ -355,6 +343,21 @@ async fn execute_graph(
         Some(first) => Err(first),
         None => Ok(outcomes),
     }
+}
+
+/// An error with its causes, as the CLI prints it (`a: b: c`), less the first
+/// `model X` (the log line names the model already).
+fn chain(error: &Error) -> String {
+    let mut causes: Vec<String> = Vec::new();
+    let mut current: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = current {
+        causes.push(e.to_string());
+        current = e.source();
+    }
+    if matches!(error, Error::Model { .. }) && causes.len() > 1 {
+        causes.remove(0);
+    }
+    causes.join(": ")
 }
 
 /// Makes a model that is not selected readable by the selected ones: its table at
@@ -561,13 +564,14 @@ async fn plan_model(
 
     let mut sources = BTreeMap::new();
     let mut new_files = BTreeMap::new();
+    let mut source_replays = BTreeMap::new();
     for table in source_tables {
         let files = run.files.get(table.as_str()).cloned().unwrap_or_default();
         let read = last.and_then(|l| l.state.sources.get(table));
         let mut unread = Vec::new();
         let mut names = BTreeSet::new();
         for file in files {
-            let name = file_name(&run.lake, &file);
+            let name = file_key(&run.lake, &file);
             if !read.is_some_and(|r| r.contains(&name)) {
                 batches.insert(file.batch_date.to_string());
                 unread.push(file);
@@ -577,6 +581,15 @@ async fn plan_model(
         if read.is_some_and(|r| !r.is_subset(&names)) {
             reasons.push(format!("files of raw.{table} it read are gone"));
         }
+        let replays = run.replays.get(table).copied().unwrap_or_default();
+        let replays_read = last
+            .and_then(|l| l.state.replays.get(table))
+            .copied()
+            .unwrap_or_default();
+        if last.is_some() && replays != replays_read {
+            reasons.push(format!("quarantined rows of raw.{table} were replayed"));
+        }
+        source_replays.insert(table.clone(), replays);
         if !unread.is_empty() {
             inputs_changed = true;
         }
@@ -608,6 +621,7 @@ async fn plan_model(
         sources,
         refs,
         batches,
+        replays: source_replays,
     };
     Ok(Some(ModelPlan {
         incremental: !full,
@@ -637,9 +651,13 @@ async fn execute(
         is_incremental: plan.incremental,
     })?;
     let frame = run.ctx.sql(&sql).await.map_err(fail)?;
+    let has_op = frame.schema().has_column_with_unqualified_name(OP_COLUMN);
+    let frame = match run.contracts.get(&model.name) {
+        Some(contract) => check_result(run, model, contract, frame, has_op).await?,
+        None => frame,
+    };
     let state = run.ctx.state();
     let info = plan.state.to_json()?;
-    let has_op = frame.schema().has_column_with_unqualified_name(OP_COLUMN);
     let table = current.map(|f| f.table);
     match (plan.incremental, table) {
         (true, Some(table)) => match model.strategy {
@@ -676,6 +694,67 @@ async fn execute(
             .await
         }
     }
+}
+
+/// Runs the model's contract on its result before the commit. The result is
+/// computed once, into memory, then checked (deletion rows left out) and handed on
+/// to the commit. An `error` rule that fails stops the model here, so nothing of
+/// it is committed and the models that read it are skipped.
+async fn check_result(
+    run: &RunContext,
+    model: &Model,
+    contract: &Contract,
+    frame: DataFrame,
+    has_op: bool,
+) -> Result<DataFrame> {
+    let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
+    let started = Instant::now();
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await.map_err(fail)?;
+    let result = Arc::new(MemTable::try_new(schema, vec![batches]).map_err(fail)?);
+    let checked = without_deletions(run.ctx.read_table(result.clone()).map_err(fail)?, has_op)
+        .map_err(fail)?;
+    let name = format!("__checked_{}", model.name);
+    let mut outcomes = vec![contracts::check_types(
+        contract,
+        checked.schema().as_arrow(),
+    )];
+    run.ctx
+        .register_table(name.as_str(), checked.into_view())
+        .map_err(fail)?;
+    outcomes.extend(contracts::check_table(&run.ctx, contract, &format!("\"{name}\"")).await);
+    run.ctx.deregister_table(name.as_str()).map_err(fail)?;
+    tracing::debug!(
+        "{}: {} contract rules checked in {:.2}s",
+        model.name,
+        outcomes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for warned in outcomes
+        .iter()
+        .filter(|o| o.status == contracts::Status::Warn)
+    {
+        tracing::warn!("model {}: {}", model.name, warned.describe());
+    }
+    let blocking: Vec<&contracts::RuleOutcome> =
+        outcomes.iter().filter(|o| o.is_blocking()).collect();
+    if let Some(first) = blocking.first() {
+        for other in &blocking[1..] {
+            tracing::error!("model {}: {}", model.name, other.describe());
+        }
+        let more = match blocking.len() {
+            1 => String::new(),
+            n => format!(" (and {} more rules, logged above)", n - 1),
+        };
+        return Err(Error::in_model(
+            &model.name,
+            Error::ContractViolation {
+                file: contract.file.clone(),
+                problem: format!("{}{more}", first.describe()),
+            },
+        ));
+    }
+    run.ctx.read_table(result).map_err(fail)
 }
 
 /// Keeps the deletions (`_op = 'd'`) only for keys the table holds. delta-rs 1.1
@@ -821,7 +900,12 @@ async fn register_changes(
     if let Some(table) = input.strip_prefix(&format!("{SOURCE_SCHEMA}.")) {
         let source = sources::find(table).ok_or_else(|| Error::UnknownModel(input.to_string()))?;
         let files = plan.new_files.get(table).cloned().unwrap_or_default();
-        let provider = files_table(&run.lake, &source, &files)?;
+        let quarantined = run
+            .quarantined
+            .get(source.name)
+            .cloned()
+            .unwrap_or_default();
+        let provider = admitted_table(&run.ctx, &run.lake, &source, &files, &quarantined)?;
         run.ctx.register_table(name, provider).map_err(fail)?;
         return Ok(());
     }

@@ -14,14 +14,15 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 
-use datafusion::catalog::TableProvider;
-use datafusion::datasource::MemTable;
+use std::collections::BTreeMap;
+
+use crate::quarantine::admitted_table;
 
 use crate::error::Result;
 use crate::lake::Lake;
 use crate::land::LandedFile;
 use crate::models::CHANGES_SCHEMA;
-use crate::sources::{self, PARTITION_COLUMN, SOURCE_SCHEMA, SourceTable};
+use crate::sources::{self, PARTITION_COLUMN, SOURCE_SCHEMA};
 
 /// A session configured for stride, with delta-rs's query planner so Delta writes
 /// can plan their own nodes. Strings stay `Utf8` (not `Utf8View`) so that model
@@ -72,13 +73,14 @@ pub async fn register_sources(ctx: &SessionContext, lake: &Lake) -> Result<()> {
     Ok(())
 }
 
-/// Registers every raw table as `raw.<table>` over exactly `files` (the files found
-/// when the run started), so a batch landing mid-run waits for the next run. Also
+/// Registers every raw table as `raw.<table>` over the loaded rows of exactly `files`
+/// (the files found when the run started), so a batch landing mid-run waits for the next run. Also
 /// creates the schema for the models' `changes()` tables.
 pub fn register_pinned_sources(
     ctx: &SessionContext,
     lake: &Lake,
-    files: &std::collections::BTreeMap<&'static str, Vec<LandedFile>>,
+    files: &BTreeMap<&'static str, Vec<LandedFile>>,
+    quarantined: &BTreeMap<&'static str, Arc<Vec<i64>>>,
 ) -> Result<()> {
     let catalog = ctx
         .catalog("datafusion")
@@ -88,30 +90,9 @@ pub fn register_pinned_sources(
     ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
     for table in &sources::ALL {
         let landed = files.get(table.name).map(Vec::as_slice).unwrap_or_default();
-        let provider = files_table(lake, table, landed)?;
+        let skipped = quarantined.get(table.name).cloned().unwrap_or_default();
+        let provider = admitted_table(ctx, lake, table, landed, &skipped)?;
         ctx.register_table(TableReference::partial(SOURCE_SCHEMA, table.name), provider)?;
     }
     Ok(())
-}
-
-/// A table over exactly `files` of the raw table `table` (an empty table when there
-/// are none).
-pub fn files_table(
-    lake: &Lake,
-    table: &SourceTable,
-    files: &[LandedFile],
-) -> Result<Arc<dyn TableProvider>> {
-    if files.is_empty() {
-        return Ok(Arc::new(MemTable::try_new(table.schema(), vec![vec![]])?));
-    }
-    let urls = files
-        .iter()
-        .map(|f| ListingTableUrl::parse(lake.object_url(&f.path)))
-        .collect::<datafusion::error::Result<Vec<_>>>()?;
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(options)
-        .with_schema(table.schema());
-    Ok(Arc::new(ListingTable::try_new(config)?))
 }

@@ -31,6 +31,10 @@ pub struct ModelState {
     pub refs: BTreeMap<String, u64>,
     /// The batch dates whose data first reached this model in this version.
     pub batches: BTreeSet<String>,
+    /// Per raw table it reads, the quarantine replays it has seen (a replay since
+    /// means a rebuild, to load the released rows).
+    #[serde(default)]
+    pub replays: BTreeMap<String, u64>,
 }
 
 impl ModelState {

@@ -6,6 +6,7 @@
 //! are the same rows, byte for byte.
 
 mod buffer;
+mod faults;
 mod world;
 
 use chrono::NaiveDate;
@@ -57,6 +58,9 @@ pub struct Request {
     pub scale: Option<f64>,
     pub start_date: Option<NaiveDate>,
     pub max_lateness_days: Option<u32>,
+    /// Bad input to add (see [`faults`]): the share of extra bad rows per table,
+    /// plus one bad file a day. Not recorded: each call chooses.
+    pub faults: Option<f64>,
 }
 
 /// The generator's record in the lake.
@@ -108,22 +112,38 @@ pub async fn generate(lake: &Lake, request: &Request) -> Result<Report> {
     let first = state.batches_landed + 1;
     let last = state.batches_landed + request.days;
     let mut rows: Vec<(&'static str, usize)> = sources::ALL.iter().map(|t| (t.name, 0)).collect();
+    let fault_rate = match request.faults {
+        Some(rate) if !(0.0..=1.0).contains(&rate) => {
+            return Err(Error::Setting {
+                setting: "--faults".into(),
+                reason: format!("{rate} is not a share between 0 and 1"),
+            });
+        }
+        other => other.filter(|rate| *rate > 0.0),
+    };
     let bar = progress::bar(u64::from(request.days), "generate");
     for day in first..=last {
         let mut batch = world.simulate_day(day);
+        let mut bad_file = None;
         for (index, table) in sources::ALL.iter().enumerate() {
             let buffer = &mut batch.tables[index];
             if buffer.is_empty() {
                 continue;
             }
             rows[index].1 += buffer.len();
-            let record_batch = buffer.finish()?;
-            let file = format!(
-                "{}/part-{:06}.parquet",
-                land::batch_folder(table.name, batch.date),
-                batch.batch_id
-            );
+            let mut record_batch = buffer.finish()?;
+            let folder = land::batch_folder(table.name, batch.date);
+            if let Some(rate) = fault_rate {
+                if bad_file.is_none() || index == (day as usize * 3) % sources::ALL.len() {
+                    bad_file = Some((folder.clone(), faults::bad_file(table, &record_batch, day)?));
+                }
+                record_batch = faults::with_bad_rows(table, record_batch, day, rate)?;
+            }
+            let file = format!("{folder}/part-{:06}.parquet", batch.batch_id);
             land::put_parquet(lake, &file, &record_batch).await?;
+        }
+        if let Some((folder, (name, bytes))) = bad_file {
+            lake.put(&format!("{folder}/{name}"), bytes).await?;
         }
         write_state(
             lake,

@@ -228,6 +228,18 @@ impl Lake {
         }
     }
 
+    /// Deletes the object at `relative`; an object already gone is not an error.
+    pub async fn delete(&self, relative: &str) -> Result<()> {
+        let path = self.path(relative);
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(Error::Store {
+                path: self.object_url(&path),
+                source,
+            }),
+        }
+    }
+
     /// The URL of one object, for messages that must name a file exactly.
     pub fn object_url(&self, path: &Path) -> String {
         format!("{}{}", self.url, self.relative(path))

@@ -306,6 +306,7 @@ pub fn stride_command(lake: &(impl LakeArgs + ?Sized)) -> Command {
     for name in [
         "STRIDE_LAKE",
         "STRIDE_QUERIES",
+        "STRIDE_CONTRACTS",
         "STRIDE_CONFIG",
         "RUST_LOG",
         "RUST_BACKTRACE",

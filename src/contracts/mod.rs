@@ -1,0 +1,176 @@
+//! Data contracts: the files in `data_contracts/`, one per raw source and one per
+//! mart, that say what a table must hold. A source's rules decide which landed rows
+//! are loaded and which are quarantined ([`crate::quarantine`]); a model's rules run
+//! on its result before the Delta commit ([`check`]); `stride test` runs them all on
+//! the current tables.
+//!
+//! The format is TOML, documented in `data_contracts/README.md`.
+
+mod check;
+mod file;
+mod sql;
+
+pub use check::{RuleOutcome, Status, check_table, check_types, freshness_outcome};
+pub use file::{Contracts, ContractsSource};
+pub use sql::{failing_rows_sql, reason_sql};
+
+use arrow::datatypes::DataType;
+
+/// What a broken rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Sources: the row is quarantined. Models: the result is not committed.
+    #[default]
+    Error,
+    /// Reported only.
+    Warn,
+}
+
+impl Severity {
+    /// The word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warn => "warn",
+        }
+    }
+}
+
+/// Whether a contract guards a raw source or a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A raw table of SPEC section 2.
+    Source,
+    /// A model of the SQL project.
+    Model,
+}
+
+/// One table's contract.
+#[derive(Debug, Clone)]
+pub struct Contract {
+    /// The source table or model it guards.
+    pub name: String,
+    /// Source or model.
+    pub subject: Subject,
+    /// The contract file, relative to `data_contracts/`.
+    pub file: String,
+    /// Every column, in order, with its type and whether it may be null.
+    pub columns: Vec<Column>,
+    /// The rules, `not_null` ones (from the columns) first.
+    pub rules: Vec<Rule>,
+    /// Sources: how old the newest batch may be.
+    pub freshness: Option<Freshness>,
+}
+
+/// A column of a contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its Arrow type.
+    pub data_type: DataType,
+    /// The type as written in the contract (`decimal(12,2)`).
+    pub type_name: String,
+    /// Whether it may be null.
+    pub nullable: bool,
+}
+
+/// One rule of a contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Its name, unique in the contract (`quantity_positive`, `not_null(order_id)`).
+    pub name: String,
+    /// What breaking it does.
+    pub severity: Severity,
+    /// What it checks.
+    pub kind: RuleKind,
+}
+
+/// What a rule checks. Every kind but [`RuleKind::Check`] judges single rows, so a
+/// source row that breaks it can be quarantined on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleKind {
+    /// The column is never null.
+    NotNull { column: String },
+    /// Models: no two rows share these columns. Sources: rows of one batch that
+    /// share these columns carry the same payload (a redelivery), else all of them
+    /// break the rule.
+    Unique { columns: Vec<String> },
+    /// The column is null or one of these values.
+    AcceptedValues { column: String, values: Vec<String> },
+    /// The column is null or within the bounds.
+    Range { column: String, bounds: Bounds },
+    /// The column is null or found in `to.field` (a source or a model).
+    Relationship {
+        column: String,
+        to: String,
+        field: String,
+    },
+    /// A SQL expression over one row that must not be false.
+    Expression { sql: String },
+    /// Models only: a SQL query over `{{ this }}` (and `{{ ref('model') }}`) whose
+    /// rows are the failures, like a dbt singular test.
+    Check { sql: String },
+}
+
+/// The bounds of a range rule; each is optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bounds {
+    /// `column >= min`.
+    pub min: Option<f64>,
+    /// `column <= max`.
+    pub max: Option<f64>,
+    /// `column > greater_than`.
+    pub greater_than: Option<f64>,
+    /// `column < less_than`.
+    pub less_than: Option<f64>,
+}
+
+impl Bounds {
+    /// The bounds as SQL comparisons on `column` (`quantity > 0 and quantity <= 100`).
+    pub fn describe(&self, column: &str) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = self.min {
+            parts.push(format!("{column} >= {}", number(v)));
+        }
+        if let Some(v) = self.greater_than {
+            parts.push(format!("{column} > {}", number(v)));
+        }
+        if let Some(v) = self.max {
+            parts.push(format!("{column} <= {}", number(v)));
+        }
+        if let Some(v) = self.less_than {
+            parts.push(format!("{column} < {}", number(v)));
+        }
+        parts.join(" and ")
+    }
+}
+
+/// A number as a SQL literal (`0`, `1.000000001`).
+pub(crate) fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value}")
+    }
+}
+
+/// How old a source's newest batch may be, in days (like dbt's source freshness).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freshness {
+    /// Older than this: a warning.
+    pub warn_after_days: Option<u32>,
+    /// Older than this: an error.
+    pub error_after_days: Option<u32>,
+}
+
+impl Contract {
+    /// The rules whose failures can be told row by row (all but `check`).
+    pub fn row_rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules
+            .iter()
+            .filter(|r| !matches!(r.kind, RuleKind::Check { .. }))
+    }
+}

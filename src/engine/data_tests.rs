@@ -1,0 +1,208 @@
+//! `stride test`: every contract run on the current tables, like `dbt test`: the
+//! rules of each source on the rows models read (plus its freshness and what its
+//! quarantine holds), and the rules of each model on its latest Delta version.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::Utc;
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::TableReference;
+
+use super::select::select;
+use super::session::new_session;
+use crate::contracts::{
+    Contract, Contracts, RuleOutcome, Severity, Status, Subject, check_table, check_types,
+    freshness_outcome,
+};
+use crate::delta;
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::land;
+use crate::models::{Project, RenderContext};
+use crate::quarantine::{self, admitted_table, file_key};
+use crate::sources::{self, SOURCE_SCHEMA};
+
+/// Runs the contracts `selection` picks (all without one): model names with dbt's
+/// `+` operators, and sources as `raw.<table>` or `source:<table>`.
+pub async fn test(
+    lake: &Lake,
+    project: &Project,
+    contracts: &Contracts,
+    selection: Option<&str>,
+) -> Result<Vec<RuleOutcome>> {
+    let chosen = chosen(project, contracts, selection)?;
+    let ctx = new_session();
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| datafusion::error::DataFusionError::Plan("no default catalog".into()))?;
+    catalog.register_schema(SOURCE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
+    ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
+
+    let mut outcomes = Vec::new();
+    for table in &sources::ALL {
+        let landed = land::landed_files(lake, table).await?;
+        let ledger = quarantine::read_ledger(lake, table.name).await?;
+        // Files no run has checked yet are not loaded yet either.
+        let loaded: Vec<_> = landed
+            .iter()
+            .filter(|f| {
+                ledger
+                    .files
+                    .get(&file_key(lake, f))
+                    .is_some_and(quarantine::FileEntry::is_loaded)
+            })
+            .cloned()
+            .collect();
+        ctx.register_table(
+            TableReference::partial(SOURCE_SCHEMA, table.name),
+            admitted_table(&ctx, lake, table, &loaded, &ledger.quarantined_seqs())?,
+        )?;
+        let Some(contract) = contracts
+            .get(table.name)
+            .filter(|c| chosen.contains(&c.name))
+        else {
+            continue;
+        };
+        let name = format!("{SOURCE_SCHEMA}.{}", table.name);
+        outcomes.extend(check_table(&ctx, contract, &name).await);
+        let newest = loaded.iter().map(|f| f.batch_date).max();
+        outcomes.extend(freshness_outcome(contract, newest, Utc::now().date_naive()));
+        outcomes.push(quarantine_outcome(contract, &ledger));
+    }
+
+    let state = ctx.state();
+    for model in project.models() {
+        if model.materialization.is_stored() {
+            if let Some(table) = delta::open(lake, &model.name).await? {
+                let provider = delta::provider(&table, &state).await?;
+                ctx.register_table(model.name.as_str(), provider)?;
+            }
+        } else if let Ok(frame) = ctx.sql(&model.render(&RenderContext::default())?).await {
+            ctx.register_table(model.name.as_str(), frame.into_view())?;
+        }
+        let Some(contract) = contracts
+            .get(&model.name)
+            .filter(|c| c.subject == Subject::Model && chosen.contains(&c.name))
+        else {
+            continue;
+        };
+        let table_name = format!("\"{}\"", model.name);
+        match ctx.table(table_name.as_str()).await {
+            Ok(frame) => {
+                outcomes.push(check_types(contract, frame.schema().as_arrow()));
+                outcomes.extend(check_table(&ctx, contract, &table_name).await);
+            }
+            Err(_) => outcomes.push(RuleOutcome {
+                table: model.name.clone(),
+                rule: "table exists".into(),
+                severity: Severity::Error,
+                status: Status::Error,
+                failing: 0,
+                sample: vec!["no table yet: `stride run` builds it".into()],
+                elapsed: Default::default(),
+            }),
+        }
+    }
+    Ok(outcomes)
+}
+
+/// The names of the contracts to run.
+fn chosen(
+    project: &Project,
+    contracts: &Contracts,
+    selection: Option<&str>,
+) -> Result<BTreeSet<String>> {
+    let Some(selection) = selection else {
+        return Ok(contracts.all().iter().map(|c| c.name.clone()).collect());
+    };
+    let mut names = BTreeSet::new();
+    let mut models = Vec::new();
+    for selector in selection.split([' ', ',']).filter(|s| !s.is_empty()) {
+        let source = selector
+            .strip_prefix("source:")
+            .or_else(|| selector.strip_prefix(&format!("{SOURCE_SCHEMA}.")));
+        match source {
+            Some(table) if sources::find(table).is_some() => {
+                names.insert(table.to_string());
+            }
+            Some(_) => return Err(Error::Select(format!("`{selector}` names no raw table"))),
+            None => models.push(selector),
+        }
+    }
+    if !models.is_empty() {
+        names.extend(select(project.models(), &models.join(" "))?);
+    }
+    Ok(names)
+}
+
+/// What the source's quarantine holds: a warning while rows or files sit there.
+fn quarantine_outcome(contract: &Contract, ledger: &quarantine::Ledger) -> RuleOutcome {
+    let started = Instant::now();
+    let rows: u64 = ledger.files.values().map(|e| e.rows_quarantined).sum();
+    let refused = ledger.files.values().filter(|e| !e.is_loaded()).count();
+    let mut sample = Vec::new();
+    match refused {
+        0 => {}
+        1 => sample.push("1 file refused whole".into()),
+        n => sample.push(format!("{n} files refused whole")),
+    }
+    if rows > 0 {
+        sample.push("see `stride quarantine list`".to_string());
+    }
+    RuleOutcome {
+        table: contract.name.clone(),
+        rule: "quarantine is empty".into(),
+        severity: Severity::Warn,
+        status: if rows > 0 || refused > 0 {
+            Status::Warn
+        } else {
+            Status::Pass
+        },
+        failing: rows,
+        sample,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// The outcomes as rows: rule, model, status, failing rows, seconds, detail.
+pub fn outcomes_batch(outcomes: &[RuleOutcome]) -> Result<RecordBatch> {
+    let text = |f: &dyn Fn(&RuleOutcome) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(outcomes.iter().map(f)))
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("model", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("failing_rows", DataType::UInt64, false),
+        Field::new("seconds", DataType::Float64, false),
+        Field::new("detail", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        text(&|o| o.rule.clone()),
+        text(&|o| match sources::find(&o.table) {
+            Some(_) => format!("{SOURCE_SCHEMA}.{}", o.table),
+            None => o.table.clone(),
+        }),
+        text(&|o| o.status.as_str().to_string()),
+        Arc::new(UInt64Array::from_iter_values(
+            outcomes.iter().map(|o| o.failing),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            outcomes
+                .iter()
+                .map(|o| (o.elapsed.as_secs_f64() * 1000.0).round() / 1000.0),
+        )),
+        text(&|o| {
+            let mut detail = o.sample.join("; ");
+            if detail.chars().count() > 160 {
+                detail = detail.chars().take(157).collect::<String>() + "...";
+            }
+            detail
+        }),
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
+}

@@ -1,0 +1,389 @@
+//! Checking the landed files no run has checked yet, before any model reads them:
+//! refused files and rows breaking an `error` rule go to `quarantine/<table>/`,
+//! the rest is loaded, and the ledger records the decision once and for all.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::{NaiveDate, Utc};
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::TableReference;
+use datafusion::prelude::SessionContext;
+use futures::{StreamExt, TryStreamExt, stream};
+
+use super::file::{FileRead, read_file};
+use super::ledger::{FileEntry, Ledger, read_ledger, write_ledger};
+use super::rows::{Verdicts, judge};
+use super::view::admitted_table;
+use crate::contracts::{Contract, Contracts};
+use crate::engine::new_session;
+use crate::error::{Error, Result};
+use crate::lake::{Lake, QUARANTINE, RAW};
+use crate::land::{self, LandedFile};
+use crate::sources::{self, SOURCE_SCHEMA, SourceTable};
+
+/// How many landed files are read at once.
+const CONCURRENT_FILES: usize = 8;
+/// Rows judged together; more files wait for the next chunk (bounds memory).
+const CHUNK_ROWS: usize = 2_000_000;
+
+/// The columns a quarantined row carries after its own.
+pub const RULE_COLUMN: &str = "_rule";
+/// Why the row broke the rule.
+pub const REASON_COLUMN: &str = "_reason";
+/// The landed file it came from (relative to the lake root).
+pub const FILE_COLUMN: &str = "_file";
+/// The batch date of that file.
+pub const BATCH_DATE_COLUMN: &str = "_batch_date";
+
+/// What the raw tables hold for the models after the check.
+#[derive(Debug, Clone, Default)]
+pub struct Admitted {
+    /// Per raw table, the landed files models read (refused files left out).
+    pub files: BTreeMap<&'static str, Vec<LandedFile>>,
+    /// Per raw table, the `_seq` of its quarantined rows.
+    pub quarantined: BTreeMap<&'static str, Arc<Vec<i64>>>,
+    /// Per raw table, how many replays released rows (see [`Ledger::replays`]).
+    pub replays: BTreeMap<String, u64>,
+    /// What this check did, for the tables that had new files.
+    pub checked: Vec<TableCheck>,
+}
+
+/// What one check did to one raw table: rows read = loaded + quarantined.
+#[derive(Debug, Clone, Default)]
+pub struct TableCheck {
+    /// The raw table.
+    pub table: &'static str,
+    /// New files checked.
+    pub files: usize,
+    /// Files refused whole, with the reason.
+    pub refused: Vec<(String, String)>,
+    /// Rows in the new files (as their footers say, for refused files).
+    pub rows_read: u64,
+    /// Rows loaded.
+    pub rows_loaded: u64,
+    /// Rows quarantined (all rows of refused files included).
+    pub rows_quarantined: u64,
+    /// Rows quarantined per rule (rows of refused files not included).
+    pub rules: BTreeMap<String, u64>,
+    /// Loaded rows that broke a `warn` rule, per rule.
+    pub warnings: BTreeMap<String, u64>,
+}
+
+/// A file's name relative to its table folder (`batch_date=…/x.parquet`), the key
+/// of the ledger and of the models' records.
+pub fn file_key(lake: &Lake, file: &LandedFile) -> String {
+    let relative = lake.relative(&file.path);
+    let prefix = format!("{RAW}/{}/", file.table);
+    relative
+        .strip_prefix(&prefix)
+        .map(str::to_string)
+        .unwrap_or(relative)
+}
+
+/// Checks every landed file the ledgers do not know yet (tables in SPEC order, so
+/// a relationship sees the rows its target table loaded in the same check), writes
+/// the quarantine and the ledgers, and returns what models may read.
+pub async fn admit(
+    lake: &Lake,
+    contracts: &Contracts,
+    landed: &BTreeMap<&'static str, Vec<LandedFile>>,
+) -> Result<Admitted> {
+    let ctx = check_session(lake)?;
+    let mut admitted = Admitted::default();
+    for table in &sources::ALL {
+        let files = landed
+            .get(table.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut ledger = read_ledger(lake, table.name).await?;
+        let new: Vec<&LandedFile> = files
+            .iter()
+            .filter(|f| !ledger.files.contains_key(&file_key(lake, f)))
+            .collect();
+        if !new.is_empty() {
+            let check = check_files(
+                lake,
+                &ctx,
+                table,
+                contracts.get(table.name),
+                &new,
+                &mut ledger,
+            )
+            .await?;
+            write_ledger(lake, &ledger).await?;
+            admitted.checked.push(check);
+        }
+        let loaded: Vec<LandedFile> = files
+            .iter()
+            .filter(|f| {
+                ledger
+                    .files
+                    .get(&file_key(lake, f))
+                    .is_some_and(FileEntry::is_loaded)
+            })
+            .cloned()
+            .collect();
+        let quarantined = ledger.quarantined_seqs();
+        ctx.register_table(
+            TableReference::partial(SOURCE_SCHEMA, table.name),
+            admitted_table(&ctx, lake, table, &loaded, &quarantined)?,
+        )?;
+        admitted.files.insert(table.name, loaded);
+        admitted
+            .quarantined
+            .insert(table.name, Arc::new(quarantined));
+        admitted
+            .replays
+            .insert(table.name.to_string(), ledger.replays);
+    }
+    Ok(admitted)
+}
+
+/// A session with the lake's store and an empty `raw` schema.
+pub(super) fn check_session(lake: &Lake) -> Result<SessionContext> {
+    let ctx = new_session();
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| datafusion::error::DataFusionError::Plan("no default catalog".into()))?;
+    catalog.register_schema(SOURCE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
+    ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
+    Ok(ctx)
+}
+
+/// One readable file waiting to be judged.
+struct Readable<'a> {
+    file: &'a LandedFile,
+    rows: RecordBatch,
+}
+
+async fn check_files(
+    lake: &Lake,
+    ctx: &SessionContext,
+    table: &SourceTable,
+    contract: Option<&Contract>,
+    new: &[&LandedFile],
+    ledger: &mut Ledger,
+) -> Result<TableCheck> {
+    let mut check = TableCheck {
+        table: table.name,
+        files: new.len(),
+        ..TableCheck::default()
+    };
+    let schema = table.schema();
+    let reads: Vec<(usize, FileRead)> = stream::iter(new.iter().enumerate())
+        .map(|(i, file)| async move { Ok::<_, Error>((i, read_file(lake, table, file).await?)) })
+        .buffer_unordered(CONCURRENT_FILES)
+        .try_collect()
+        .await?;
+    let mut reads = reads;
+    reads.sort_by_key(|(i, _)| *i);
+    let mut chunk: Vec<Readable> = Vec::new();
+    let mut chunk_rows = 0;
+    for (i, read) in reads {
+        let file = new[i];
+        match read {
+            FileRead::Refused { reason, rows } => {
+                let entry = refuse(lake, file, &reason, rows).await?;
+                check.rows_read += rows;
+                check.rows_quarantined += rows;
+                check.refused.push((file_key(lake, file), reason));
+                ledger.files.insert(file_key(lake, file), entry);
+            }
+            FileRead::Rows(batches) => {
+                let rows = concat_batches(&schema, &batches)?;
+                chunk_rows += rows.num_rows();
+                chunk.push(Readable { file, rows });
+                if chunk_rows >= CHUNK_ROWS {
+                    judge_chunk(lake, ctx, &schema, contract, &chunk, ledger, &mut check).await?;
+                    chunk.clear();
+                    chunk_rows = 0;
+                }
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        judge_chunk(lake, ctx, &schema, contract, &chunk, ledger, &mut check).await?;
+    }
+    Ok(check)
+}
+
+/// The ledger entry of a refused file, after copying it to `quarantine/<table>/refused/`.
+async fn refuse(lake: &Lake, file: &LandedFile, reason: &str, rows: u64) -> Result<FileEntry> {
+    let key = file_key(lake, file);
+    let copy = format!("{QUARANTINE}/{}/refused/{key}", file.table);
+    let raw = lake.relative(&file.path);
+    let copied = match lake.get(&raw).await? {
+        Some(bytes) => {
+            lake.put(&copy, bytes.to_vec()).await?;
+            Some(copy)
+        }
+        None => None,
+    };
+    tracing::warn!("raw file {} refused: {reason}", lake.object_url(&file.path));
+    Ok(FileEntry {
+        batch_date: file.batch_date.to_string(),
+        rows_read: rows,
+        rows_loaded: 0,
+        rows_quarantined: rows,
+        refused: Some(reason.to_string()),
+        refused_copy: copied,
+        checked_at: Utc::now().to_rfc3339(),
+        ..FileEntry::default()
+    })
+}
+
+/// Judges the rows of several files together and writes each file's quarantined
+/// rows and ledger entry.
+async fn judge_chunk(
+    lake: &Lake,
+    ctx: &SessionContext,
+    schema: &SchemaRef,
+    contract: Option<&Contract>,
+    chunk: &[Readable<'_>],
+    ledger: &mut Ledger,
+    check: &mut TableCheck,
+) -> Result<()> {
+    let batches: Vec<RecordBatch> = chunk.iter().map(|r| r.rows.clone()).collect();
+    let all = concat_batches(schema, &batches)?;
+    let verdicts = match contract {
+        Some(contract) => judge(ctx, contract, &all).await?,
+        None => Verdicts::default(),
+    };
+    let mut start = 0;
+    for readable in chunk {
+        let end = start + readable.rows.num_rows();
+        let entry = record_file(lake, readable, start..end, &verdicts).await?;
+        check.rows_read += entry.rows_read;
+        check.rows_loaded += entry.rows_loaded;
+        check.rows_quarantined += entry.rows_quarantined;
+        for (rule, n) in &entry.rules {
+            *check.rules.entry(rule.clone()).or_default() += n;
+        }
+        for (rule, n) in &entry.warnings {
+            *check.warnings.entry(rule.clone()).or_default() += n;
+        }
+        ledger.files.insert(file_key(lake, readable.file), entry);
+        start = end;
+    }
+    Ok(())
+}
+
+/// Writes the quarantined rows of one file (rows `range` of the chunk) and returns
+/// its ledger entry.
+async fn record_file(
+    lake: &Lake,
+    readable: &Readable<'_>,
+    range: std::ops::Range<usize>,
+    verdicts: &Verdicts,
+) -> Result<FileEntry> {
+    let file = readable.file;
+    let rejected: Vec<(usize, &(String, String))> = verdicts
+        .rejected
+        .range(range.clone())
+        .map(|(row, verdict)| (row - range.start, verdict))
+        .collect();
+    let mut rules: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, (rule, _)) in &rejected {
+        *rules.entry(rule.clone()).or_default() += 1;
+    }
+    let warnings: BTreeMap<String, u64> = verdicts
+        .warned
+        .iter()
+        .map(|(rule, rows)| (rule.clone(), rows.range(range.clone()).count() as u64))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let key = file_key(lake, file);
+    let rows_read = readable.rows.num_rows() as u64;
+    let mut entry = FileEntry {
+        batch_date: file.batch_date.to_string(),
+        rows_read,
+        rows_loaded: rows_read - rejected.len() as u64,
+        rows_quarantined: rejected.len() as u64,
+        rules,
+        warnings,
+        checked_at: Utc::now().to_rfc3339(),
+        ..FileEntry::default()
+    };
+    if !rejected.is_empty() {
+        let quarantined = quarantine_rows(
+            &readable.rows,
+            &rejected,
+            &lake.relative(&file.path),
+            file.batch_date,
+        )?;
+        entry.quarantined_seqs = seqs_of(&quarantined);
+        let path = rows_file(file.table, &key, None);
+        land::put_parquet(lake, &path, &quarantined).await?;
+        entry.rows_file = Some(path);
+        tracing::debug!(
+            "raw file {}: {} of {} rows quarantined",
+            lake.object_url(&file.path),
+            rejected.len(),
+            rows_read
+        );
+    }
+    Ok(entry)
+}
+
+/// Where the quarantined rows of the file `key` of `table` go; a replay writes a
+/// new file (`generation`) before the ledger points at it.
+pub(super) fn rows_file(table: &str, key: &str, generation: Option<u64>) -> String {
+    let stem = key.strip_suffix(".parquet").unwrap_or(key);
+    match generation {
+        None => format!("{QUARANTINE}/{table}/rows/{stem}.parquet"),
+        Some(n) => format!("{QUARANTINE}/{table}/rows/{stem}.replay-{n}.parquet"),
+    }
+}
+
+/// The schema of a quarantine file: the table's columns, then rule, reason, file
+/// and batch date.
+pub fn quarantine_schema(table: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = table.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(RULE_COLUMN, DataType::Utf8, false));
+    fields.push(Field::new(REASON_COLUMN, DataType::Utf8, false));
+    fields.push(Field::new(FILE_COLUMN, DataType::Utf8, false));
+    fields.push(Field::new(BATCH_DATE_COLUMN, DataType::Date32, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// The rows `rejected` of `rows`, with their rule, reason, file and batch date.
+pub(super) fn quarantine_rows(
+    rows: &RecordBatch,
+    rejected: &[(usize, &(String, String))],
+    file: &str,
+    batch_date: NaiveDate,
+) -> Result<RecordBatch> {
+    let indices = UInt32Array::from_iter_values(rejected.iter().map(|(row, _)| *row as u32));
+    let taken = take_record_batch(rows, &indices)?;
+    let n = rejected.len();
+    let days = (batch_date - chrono::DateTime::UNIX_EPOCH.date_naive()).num_days() as i32;
+    let mut columns: Vec<ArrayRef> = taken.columns().to_vec();
+    columns.push(Arc::new(StringArray::from_iter_values(
+        rejected.iter().map(|(_, (rule, _))| rule.as_str()),
+    )));
+    columns.push(Arc::new(StringArray::from_iter_values(
+        rejected.iter().map(|(_, (_, reason))| reason.as_str()),
+    )));
+    columns.push(Arc::new(StringArray::from_iter_values(
+        std::iter::repeat_n(file, n),
+    )));
+    columns.push(Arc::new(Date32Array::from(vec![days; n])));
+    Ok(RecordBatch::try_new(
+        quarantine_schema(&rows.schema()),
+        columns,
+    )?)
+}
+
+/// The non-null `_seq` values of quarantined rows.
+pub(super) fn seqs_of(rows: &RecordBatch) -> Vec<i64> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+    rows.column_by_name("_seq")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .map(|seqs| seqs.iter().flatten().collect())
+        .unwrap_or_default()
+}

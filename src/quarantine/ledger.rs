@@ -1,0 +1,107 @@
+//! The ledger of one raw table (`quarantine/<table>/_ledger.json`): every landed
+//! file checked so far, what was loaded from it and what was quarantined. A file is
+//! checked once; every later run, incremental or full, loads exactly what the
+//! ledger says, so a contract change or a late product never makes two runs
+//! disagree. The ledger is written in one put after the quarantine files it names,
+//! so it is the commit point of a check.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::lake::{Lake, QUARANTINE};
+
+/// What stride decided about each landed file of one raw table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Ledger {
+    /// The raw table.
+    pub table: String,
+    /// How many replays released rows or files; a staging model that read the
+    /// table before a replay is rebuilt.
+    #[serde(default)]
+    pub replays: u64,
+    /// Per file (relative to `raw/<table>/`), the decision.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+/// The decision about one landed file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    /// Its `batch_date` partition (YYYY-MM-DD).
+    pub batch_date: String,
+    /// Rows in the file (0 when it could not be read).
+    pub rows_read: u64,
+    /// Rows models read.
+    pub rows_loaded: u64,
+    /// Rows set aside: in the quarantine file, or all of them when the file is refused.
+    pub rows_quarantined: u64,
+    /// Why the whole file was refused (never loaded at all), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// A copy of a refused file, relative to the lake root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_copy: Option<String>,
+    /// The Parquet file of its quarantined rows, relative to the lake root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_file: Option<String>,
+    /// Quarantined rows per rule.
+    #[serde(default)]
+    pub rules: BTreeMap<String, u64>,
+    /// Rows of `warn` rules, loaded but reported.
+    #[serde(default)]
+    pub warnings: BTreeMap<String, u64>,
+    /// The `_seq` of each quarantined row that has one: models leave these out.
+    #[serde(default)]
+    pub quarantined_seqs: Vec<i64>,
+    /// When it was checked (RFC 3339).
+    pub checked_at: String,
+}
+
+impl FileEntry {
+    /// Whether models read this file at all.
+    pub fn is_loaded(&self) -> bool {
+        self.refused.is_none()
+    }
+}
+
+/// The ledger's place, relative to the lake root.
+pub fn ledger_path(table: &str) -> String {
+    format!("{QUARANTINE}/{table}/_ledger.json")
+}
+
+/// Reads the ledger of `table` (empty when nothing was checked yet).
+pub async fn read_ledger(lake: &Lake, table: &str) -> Result<Ledger> {
+    let path = ledger_path(table);
+    match lake.get(&path).await? {
+        None => Ok(Ledger {
+            table: table.to_string(),
+            ..Ledger::default()
+        }),
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::RawFile {
+            file: lake.object_url(&lake.path(&path)),
+            problem: format!("the quarantine ledger cannot be read ({e})"),
+        }),
+    }
+}
+
+/// Writes the ledger of its table in one put.
+pub async fn write_ledger(lake: &Lake, ledger: &Ledger) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(ledger)?;
+    lake.put(&ledger_path(&ledger.table), bytes).await
+}
+
+impl Ledger {
+    /// The `_seq` of every quarantined row of loaded files.
+    pub fn quarantined_seqs(&self) -> Vec<i64> {
+        let mut seqs: Vec<i64> = self
+            .files
+            .values()
+            .filter(|e| e.is_loaded())
+            .flat_map(|e| e.quarantined_seqs.iter().copied())
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs
+    }
+}

@@ -1,0 +1,265 @@
+//! `stride quarantine replay`: judges the quarantined rows and refused files again
+//! with the contracts as they are now (after a fix to a contract, or once a late
+//! product has landed). What passes is released: the ledger stops excluding it, and
+//! the next run rebuilds the staging models of that table so it reaches the marts.
+
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use chrono::{NaiveDate, Utc};
+use datafusion::common::TableReference;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::admit::{check_session, file_key, quarantine_rows, rows_file, seqs_of};
+use super::file::{FileRead, read_file};
+use super::ledger::{FileEntry, read_ledger, write_ledger};
+use super::rows::{Verdicts, judge};
+use super::view::admitted_table;
+use crate::contracts::{Contract, Contracts};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::land::{self, LandedFile};
+use crate::sources::{self, SOURCE_SCHEMA, SourceTable};
+
+/// What a replay did to one raw table.
+#[derive(Debug, Clone, Default)]
+pub struct Replayed {
+    /// The raw table.
+    pub table: String,
+    /// Quarantined rows that now pass and will be loaded.
+    pub rows_released: u64,
+    /// Rows still quarantined.
+    pub rows_quarantined: u64,
+    /// Refused files that can now be read (their rows judged like new ones).
+    pub files_admitted: usize,
+    /// Files still refused.
+    pub files_refused: usize,
+}
+
+/// Replays the quarantine of every raw table, or of `only`.
+pub async fn replay(
+    lake: &Lake,
+    contracts: &Contracts,
+    only: Option<&str>,
+) -> Result<Vec<Replayed>> {
+    if let Some(table) = only
+        && sources::find(table).is_none()
+    {
+        return Err(Error::Setting {
+            setting: "--table".into(),
+            reason: format!("`{table}` is not a raw table"),
+        });
+    }
+    let ctx = check_session(lake)?;
+    let mut report = Vec::new();
+    for table in &sources::ALL {
+        let landed = land::landed_files(lake, table).await?;
+        let mut ledger = read_ledger(lake, table.name).await?;
+        if only.is_none_or(|t| t == table.name) {
+            let contract = contracts.get(table.name);
+            let mut done = Replayed {
+                table: table.name.to_string(),
+                ..Replayed::default()
+            };
+            let mut replaced = Vec::new();
+            let generation = ledger.replays + 1;
+            let keys: Vec<String> = ledger.files.keys().cloned().collect();
+            for key in keys {
+                let Some(entry) = ledger.files.get(&key).cloned() else {
+                    continue;
+                };
+                let updated = if entry.refused.is_some() {
+                    let file = landed.iter().find(|f| file_key(lake, f) == key);
+                    match file {
+                        Some(file) => replay_refused(lake, &ctx, table, contract, file).await?,
+                        None => None,
+                    }
+                } else if let Some(rows_path) = &entry.rows_file {
+                    replay_rows(
+                        lake, &ctx, table, contract, &key, rows_path, &entry, generation,
+                    )
+                    .await?
+                } else {
+                    None
+                };
+                if let Some(new_entry) = updated {
+                    if entry.refused.is_some() && new_entry.refused.is_none() {
+                        done.files_admitted += 1;
+                    } else {
+                        done.rows_released += entry.rows_quarantined - new_entry.rows_quarantined;
+                    }
+                    if let Some(old) = &entry.rows_file
+                        && new_entry.rows_file.as_ref() != Some(old)
+                    {
+                        replaced.push(old.clone());
+                    }
+                    ledger.files.insert(key, new_entry);
+                }
+            }
+            if done.rows_released > 0 || done.files_admitted > 0 {
+                ledger.replays = generation;
+                write_ledger(lake, &ledger).await?;
+                for old in replaced {
+                    lake.delete(&old).await?;
+                }
+            }
+            done.rows_quarantined = ledger
+                .files
+                .values()
+                .filter(|e| e.is_loaded())
+                .map(|e| e.rows_quarantined)
+                .sum();
+            done.files_refused = ledger.files.values().filter(|e| !e.is_loaded()).count();
+            report.push(done);
+        }
+        let loaded: Vec<LandedFile> = landed
+            .iter()
+            .filter(|f| {
+                ledger
+                    .files
+                    .get(&file_key(lake, f))
+                    .is_some_and(FileEntry::is_loaded)
+            })
+            .cloned()
+            .collect();
+        ctx.register_table(
+            TableReference::partial(SOURCE_SCHEMA, table.name),
+            admitted_table(&ctx, lake, table, &loaded, &ledger.quarantined_seqs())?,
+        )?;
+    }
+    Ok(report)
+}
+
+/// A refused file read again: a new entry when it can be read now.
+async fn replay_refused(
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    table: &SourceTable,
+    contract: Option<&Contract>,
+    file: &LandedFile,
+) -> Result<Option<FileEntry>> {
+    let FileRead::Rows(batches) = read_file(lake, table, file).await? else {
+        return Ok(None);
+    };
+    let rows = concat_batches(&table.schema(), &batches)?;
+    let verdicts = verdicts(ctx, contract, &rows).await?;
+    let key = file_key(lake, file);
+    let new_entry = entry_for(
+        lake,
+        table,
+        &key,
+        &rows,
+        &verdicts,
+        &lake.relative(&file.path),
+        file.batch_date,
+        None,
+    )
+    .await?;
+    Ok(Some(new_entry))
+}
+
+/// The quarantined rows of one file judged again: a new entry when some now pass.
+#[allow(clippy::too_many_arguments)]
+async fn replay_rows(
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    table: &SourceTable,
+    contract: Option<&Contract>,
+    key: &str,
+    rows_path: &str,
+    entry: &FileEntry,
+    generation: u64,
+) -> Result<Option<FileEntry>> {
+    let Some(bytes) = lake.get(rows_path).await? else {
+        return Err(Error::RawFile {
+            file: lake.object_url(&lake.path(rows_path)),
+            problem: "the quarantine ledger names this file, but it is gone".into(),
+        });
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+    let schema = table.schema();
+    let mut batches = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        batches.push(batch.project(&(0..schema.fields().len()).collect::<Vec<_>>())?);
+    }
+    let rows = concat_batches(&schema, &batches)?;
+    let verdicts = verdicts(ctx, contract, &rows).await?;
+    if verdicts.rejected.len() as u64 == entry.rows_quarantined {
+        return Ok(None);
+    }
+    let batch_date = NaiveDate::parse_from_str(&entry.batch_date, "%Y-%m-%d").unwrap_or_default();
+    let raw = format!("{}/{}/{key}", crate::lake::RAW, table.name);
+    let mut new_entry = entry_for(
+        lake,
+        table,
+        key,
+        &rows,
+        &verdicts,
+        &raw,
+        batch_date,
+        Some(generation),
+    )
+    .await?;
+    let released = entry.rows_quarantined - new_entry.rows_quarantined;
+    new_entry.rows_read = entry.rows_read;
+    new_entry.rows_loaded = entry.rows_loaded + released;
+    new_entry.warnings = entry.warnings.clone();
+    Ok(Some(new_entry))
+}
+
+async fn verdicts(
+    ctx: &datafusion::prelude::SessionContext,
+    contract: Option<&Contract>,
+    rows: &RecordBatch,
+) -> Result<Verdicts> {
+    match contract {
+        Some(contract) => judge(ctx, contract, rows).await,
+        None => Ok(Verdicts::default()),
+    }
+}
+
+/// A ledger entry for `rows` judged as `verdicts`, writing the rows still
+/// quarantined to a new quarantine file.
+#[allow(clippy::too_many_arguments)]
+async fn entry_for(
+    lake: &Lake,
+    table: &SourceTable,
+    key: &str,
+    rows: &RecordBatch,
+    verdicts: &Verdicts,
+    raw_file: &str,
+    batch_date: NaiveDate,
+    generation: Option<u64>,
+) -> Result<FileEntry> {
+    let rejected: Vec<(usize, &(String, String))> =
+        verdicts.rejected.iter().map(|(r, v)| (*r, v)).collect();
+    let mut rules: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, (rule, _)) in &rejected {
+        *rules.entry(rule.clone()).or_default() += 1;
+    }
+    let rows_read = rows.num_rows() as u64;
+    let mut entry = FileEntry {
+        batch_date: batch_date.to_string(),
+        rows_read,
+        rows_loaded: rows_read - rejected.len() as u64,
+        rows_quarantined: rejected.len() as u64,
+        rules,
+        warnings: verdicts
+            .warned
+            .iter()
+            .map(|(rule, rows)| (rule.clone(), rows.len() as u64))
+            .collect(),
+        checked_at: Utc::now().to_rfc3339(),
+        ..FileEntry::default()
+    };
+    if !rejected.is_empty() {
+        let quarantined = quarantine_rows(rows, &rejected, raw_file, batch_date)?;
+        entry.quarantined_seqs = seqs_of(&quarantined);
+        let path = rows_file(table.name, key, generation);
+        land::put_parquet(lake, &path, &quarantined).await?;
+        entry.rows_file = Some(path);
+    }
+    Ok(entry)
+}
