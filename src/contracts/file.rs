@@ -263,12 +263,22 @@ fn parse(file: &str, text: &str, project: &Project) -> Result<Contract> {
         }
         if let RuleKind::Relationship { to, .. } = &kind
             && sources::find(to).is_none()
-            && project.model(to).is_err()
         {
-            return Err(invalid(format!(
-                "rule `{}`: `{to}` is neither a raw table nor a model",
-                rule.name
-            )));
+            if project.model(to).is_err() {
+                return Err(invalid(format!(
+                    "rule `{}`: `{to}` is neither a raw table nor a model",
+                    rule.name
+                )));
+            }
+            // Checked before its commit, a model can only be compared with what
+            // the run has already brought up to date: the models it reads.
+            if subject == Subject::Model && !reads(project, &name, to) {
+                return Err(invalid(format!(
+                    "rule `{}`: {name} does not read `{to}` (directly or through other \
+                     models), so `{to}` may not be up to date when {name} is checked",
+                    rule.name
+                )));
+            }
         }
         if rules.iter().any(|r| r.name == rule.name) {
             return Err(invalid(format!("two rules are named `{}`", rule.name)));
@@ -290,6 +300,26 @@ fn parse(file: &str, text: &str, project: &Project) -> Result<Contract> {
         rules,
         freshness: parsed.freshness,
     })
+}
+
+/// Whether `model` reads `other`, directly or through other models.
+fn reads(project: &Project, model: &str, other: &str) -> bool {
+    let mut pending = vec![model.to_string()];
+    let mut seen = HashSet::new();
+    while let Some(current) = pending.pop() {
+        let Ok(found) = project.model(&current) else {
+            continue;
+        };
+        for parent in &found.refs {
+            if parent == other {
+                return true;
+            }
+            if seen.insert(parent.clone()) {
+                pending.push(parent.clone());
+            }
+        }
+    }
+    false
 }
 
 fn rule_kind(rule: &RuleFile) -> std::result::Result<RuleKind, String> {
@@ -435,6 +465,13 @@ mod tests {
             "model = \"fct_orders\"\n{columns}[[rules]]\nname = \"r\"\n"
         ));
         assert!(message.contains("give one of"), "{message}");
+        let message = bad(&format!(
+            "model = \"fct_orders\"\n{columns}[[rules]]\nname = \"r\"\nrelationship = {{ column = \"order_id\", to = \"fct_attribution\", field = \"order_id\" }}\n"
+        ));
+        assert!(
+            message.contains("does not read `fct_attribution`"),
+            "{message}"
+        );
         let message = bad("source = \"orders\"\n[[columns]]\nname = \"_op\"\ntype = \"utf8\"\n");
         assert!(message.contains("SPEC section 2"), "{message}");
     }

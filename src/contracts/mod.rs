@@ -8,10 +8,12 @@
 
 mod check;
 mod file;
+mod key_hash;
 mod sql;
 
 pub use check::{RuleOutcome, Status, check_table, check_types, freshness_outcome};
 pub use file::{Contracts, ContractsSource};
+pub use key_hash::register_key_hash;
 pub use sql::{failing_rows_sql, reason_sql};
 
 use arrow::datatypes::DataType;

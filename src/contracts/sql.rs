@@ -3,6 +3,7 @@
 
 use minijinja::{Environment, Value, context};
 
+use super::key_hash::KEY_HASH;
 use super::{Rule, RuleKind, Subject, number};
 use crate::sources::{self, SOURCE_SCHEMA};
 
@@ -18,14 +19,37 @@ pub fn failing_rows_sql(
     subject: Subject,
     columns: &[String],
 ) -> std::result::Result<String, String> {
+    if let Some(condition) = row_condition(rule) {
+        return Ok(format!("select * from {table} where {condition}"));
+    }
     Ok(match &rule.kind {
-        RuleKind::NotNull { column } => {
-            format!("select * from {table} where {} is null", ident(column))
+        RuleKind::Relationship { column, to, field } => {
+            let c = ident(column);
+            format!(
+                "select * from {table} where {c} is not null and {c} not in \
+                 (select {f} from {target} where {f} is not null)",
+                f = ident(field),
+                target = target(to)
+            )
         }
+        RuleKind::Unique { columns: key } => unique_sql(table, subject, key, columns),
+        RuleKind::Check { sql } => render_check(sql, table)?,
+        RuleKind::NotNull { .. }
+        | RuleKind::AcceptedValues { .. }
+        | RuleKind::Range { .. }
+        | RuleKind::Expression { .. } => return Err("a row rule without a condition".into()),
+    })
+}
+
+/// For a rule that judges each row by itself (not null, accepted values, range,
+/// expression), the condition a breaking row meets; `None` for the others.
+pub fn row_condition(rule: &Rule) -> Option<String> {
+    Some(match &rule.kind {
+        RuleKind::NotNull { column } => format!("{} is null", ident(column)),
         RuleKind::AcceptedValues { column, values } => {
             let list: Vec<String> = values.iter().map(|v| literal(v)).collect();
             format!(
-                "select * from {table} where {c} is not null and {c} not in ({})",
+                "({c} is not null and {c} not in ({}))",
                 list.join(", "),
                 c = ident(column)
             )
@@ -45,22 +69,12 @@ pub fn failing_rows_sql(
             if let Some(v) = bounds.less_than {
                 broken.push(format!("{c} >= {}", number(v)));
             }
-            format!("select * from {table} where {}", broken.join(" or "))
+            format!("({})", broken.join(" or "))
         }
-        RuleKind::Relationship { column, to, field } => {
-            let c = ident(column);
-            format!(
-                "select * from {table} where {c} is not null and {c} not in \
-                 (select {f} from {target} where {f} is not null)",
-                f = ident(field),
-                target = target(to)
-            )
+        RuleKind::Expression { sql } => format!("(not ({sql}))"),
+        RuleKind::Unique { .. } | RuleKind::Relationship { .. } | RuleKind::Check { .. } => {
+            return None;
         }
-        RuleKind::Expression { sql } => {
-            format!("select * from {table} where not ({sql})")
-        }
-        RuleKind::Unique { columns: key } => unique_sql(table, subject, key, columns),
-        RuleKind::Check { sql } => render_check(sql, table)?,
     })
 }
 
@@ -112,30 +126,63 @@ pub fn reason_sql(rule: &Rule) -> String {
 /// that share the key but not the payload; exact redeliveries pass.
 fn unique_sql(table: &str, subject: Subject, key: &[String], columns: &[String]) -> String {
     let mut group: Vec<String> = key.iter().map(|c| ident(c)).collect();
-    let having = match subject {
-        Subject::Model => "count(*) > 1".to_string(),
+    if subject == Subject::Source && !key.iter().any(|k| k == "_batch_id") {
+        group.push(ident("_batch_id"));
+    }
+    let g = group.join(", ");
+    let on = |left: &str, right: &str| -> String {
+        group
+            .iter()
+            .map(|c| format!("({left}.{c} is not distinct from {right}.{c})"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    // The rows whose key may come more than once: those whose key hash does (one
+    // number per row to group by); the exact test then runs on those few rows.
+    // Each join names its small side first: DataFusion builds its hash table on the
+    // left input unless statistics tell it to swap, and a spilled result has none.
+    let repeated = format!(
+        "(select t.* from \
+         (select h from (select {KEY_HASH}({g}) as h from {table}) as hashed \
+          group by h having count(*) > 1) as r \
+         inner join (select *, {KEY_HASH}({g}) as __key_hash from {table}) as t \
+         on r.h = t.__key_hash)"
+    );
+    match subject {
+        Subject::Model => format!(
+            "select c.* from \
+             (select {g} from {repeated} as k group by {g} having count(*) > 1) as d \
+             inner join {repeated} as c on {}",
+            on("c", "d")
+        ),
         Subject::Source => {
-            if !key.iter().any(|k| k == "_batch_id") {
-                group.push(ident("_batch_id"));
-            }
-            let payload: Vec<String> = columns
+            // Among those, a key's payloads differ when some column's min and max
+            // differ, or it is null in some rows only.
+            let differs: Vec<String> = columns
                 .iter()
                 .filter(|c| !REDELIVERY_COLUMNS.contains(&c.as_str()) && !c.starts_with("__"))
-                .map(|c| format!("coalesce(cast({} as varchar), '\\N')", ident(c)))
+                .filter(|c| !key.contains(c))
+                .map(|c| {
+                    let c = ident(c);
+                    format!(
+                        "(min({c}) is distinct from max({c})) \
+                         or (count({c}) > 0 and count({c}) < count(*))"
+                    )
+                })
                 .collect();
-            format!("count(distinct concat_ws('|', {})) > 1", payload.join(", "))
+            let differs = if differs.is_empty() {
+                "false".to_string()
+            } else {
+                differs.join(" or ")
+            };
+            format!(
+                "select c.* from \
+                 (select {g} from {repeated} as k group by {g} having {differs}) as d \
+                 inner join {repeated} as c on {}",
+                on("c", "d")
+            )
         }
-    };
-    let on: Vec<String> = group
-        .iter()
-        .map(|c| format!("(t.{c} is not distinct from d.{c})"))
-        .collect();
-    format!(
-        "select t.* from {table} as t inner join \
-         (select {g} from {table} group by {g} having {having}) as d on {on}",
-        g = group.join(", "),
-        on = on.join(" and ")
-    )
+    }
 }
 
 /// The table a relationship points to: `raw.<table>` for a source, else the model.

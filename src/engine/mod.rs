@@ -6,6 +6,7 @@
 mod data_tests;
 mod history;
 mod maintain;
+mod materialize;
 mod query;
 mod run;
 mod select;

@@ -28,6 +28,7 @@ use deltalake::DeltaTable;
 use futures::{StreamExt, TryStreamExt, stream};
 use tokio::task::JoinSet;
 
+use super::materialize::{Materialized, materialize};
 use super::select::{descendants, select};
 use super::session::{new_session, register_pinned_sources};
 use super::state::{LastCommit, ModelState, commits_after, last_commit};
@@ -652,9 +653,14 @@ async fn execute(
     })?;
     let frame = run.ctx.sql(&sql).await.map_err(fail)?;
     let has_op = frame.schema().has_column_with_unqualified_name(OP_COLUMN);
-    let frame = match run.contracts.get(&model.name) {
-        Some(contract) => check_result(run, model, contract, frame, has_op).await?,
-        None => frame,
+    // The checked rows are held until the commit has written them.
+    let (frame, _checked) = match run.contracts.get(&model.name) {
+        Some(contract) => {
+            let held = check_result(run, model, contract, frame, has_op).await?;
+            let frame = run.ctx.read_table(Arc::clone(&held.table)).map_err(fail)?;
+            (frame, Some(held))
+        }
+        None => (frame, None),
     };
     let state = run.ctx.state();
     let info = plan.state.to_json()?;
@@ -697,23 +703,30 @@ async fn execute(
 }
 
 /// Runs the model's contract on its result before the commit. The result is
-/// computed once, into memory, then checked (deletion rows left out) and handed on
-/// to the commit. An `error` rule that fails stops the model here, so nothing of
-/// it is committed and the models that read it are skipped.
+/// computed once ([`materialize`]: in memory, or spilled to local disk when large),
+/// checked (deletion rows left out), and handed on to the commit. An `error` rule
+/// that fails stops the model here, so nothing of it is committed and the models
+/// that read it are skipped.
 async fn check_result(
     run: &RunContext,
     model: &Model,
     contract: &Contract,
     frame: DataFrame,
     has_op: bool,
-) -> Result<DataFrame> {
+) -> Result<Materialized> {
     let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
     let started = Instant::now();
-    let schema = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await.map_err(fail)?;
-    let result = Arc::new(MemTable::try_new(schema, vec![batches]).map_err(fail)?);
-    let checked = without_deletions(run.ctx.read_table(result.clone()).map_err(fail)?, has_op)
-        .map_err(fail)?;
+    let result = materialize(&model.name, frame)
+        .await
+        .map_err(|e| Error::in_model(&model.name, e))?;
+    let computed = started.elapsed();
+    let checked = without_deletions(
+        run.ctx
+            .read_table(Arc::clone(&result.table))
+            .map_err(fail)?,
+        has_op,
+    )
+    .map_err(fail)?;
     let name = format!("__checked_{}", model.name);
     let mut outcomes = vec![contracts::check_types(
         contract,
@@ -725,11 +738,27 @@ async fn check_result(
     outcomes.extend(contracts::check_table(&run.ctx, contract, &format!("\"{name}\"")).await);
     run.ctx.deregister_table(name.as_str()).map_err(fail)?;
     tracing::debug!(
-        "{}: {} contract rules checked in {:.2}s",
+        "{}: result of {} rows computed in {:.2}s{}, {} contract rules checked in {:.2}s",
         model.name,
+        result.rows,
+        computed.as_secs_f64(),
+        if result.spilled() {
+            " (spilled to disk)"
+        } else {
+            ""
+        },
         outcomes.len(),
-        started.elapsed().as_secs_f64()
+        (started.elapsed() - computed).as_secs_f64()
     );
+    for outcome in &outcomes {
+        tracing::trace!(
+            "{}: rule {} {} in {:.3}s",
+            model.name,
+            outcome.rule,
+            outcome.status.as_str(),
+            outcome.elapsed.as_secs_f64()
+        );
+    }
     for warned in outcomes
         .iter()
         .filter(|o| o.status == contracts::Status::Warn)
@@ -754,7 +783,7 @@ async fn check_result(
             },
         ));
     }
-    run.ctx.read_table(result).map_err(fail)
+    Ok(result)
 }
 
 /// Keeps the deletions (`_op = 'd'`) only for keys the table holds. delta-rs 1.1

@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, UInt64Type};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
-use crate::contracts::{Contract, Severity, failing_rows_sql, reason_sql};
+use crate::contracts::{Contract, Severity, failing_rows_sql, reason_sql, register_key_hash};
 use crate::error::{Error, Result};
 
 /// The row number column added while rows are judged.
@@ -37,6 +37,7 @@ pub async fn judge(
     if rows.num_rows() == 0 {
         return Ok(verdicts);
     }
+    register_key_hash(ctx);
     let numbered = with_row_numbers(rows)?;
     let table = MemTable::try_new(numbered.schema(), vec![vec![numbered]])?;
     ctx.deregister_table(CHECKED)?;
@@ -47,6 +48,7 @@ pub async fn judge(
         problem: format!("rule `{rule}` cannot run: {problem}"),
     };
     for rule in contract.row_rules() {
+        let started = std::time::Instant::now();
         let failing = failing_rows_sql(rule, CHECKED, contract.subject, &columns)
             .map_err(|p| fail(&rule.name, p))?;
         let sql = format!(
@@ -91,6 +93,13 @@ pub async fn judge(
         if !warned.is_empty() {
             verdicts.warned.insert(rule.name.clone(), warned);
         }
+        tracing::debug!(
+            "raw.{} rule {}: {:.3}s over {} rows",
+            contract.name,
+            rule.name,
+            started.elapsed().as_secs_f64(),
+            rows.num_rows()
+        );
     }
     ctx.deregister_table(CHECKED)?;
     Ok(verdicts)
