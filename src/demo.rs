@@ -1,6 +1,7 @@
 //! `stride demo`: the main job on the embedded lake. Generates 30 days at scale 1 if
 //! the lake is empty, runs every model, and prints the headline answers from the
-//! saved analyses in `queries/analyses/`.
+//! saved analyses in `queries/analyses/`, and, when the data contracts set rows or
+//! files aside, how many per table.
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ use crate::lake::Lake;
 use crate::models::Project;
 use crate::output;
 use crate::publish::DEFAULT_DUCKDB;
+use crate::quarantine;
 
 /// The analyses the demo prints, with their titles.
 const HEADLINES: [(&str, &str); 3] = [
@@ -66,6 +68,16 @@ pub async fn demo(
             .await
             .with_context(|| format!("analysis {}", analysis.file))?;
         println!("\n{title}\n{}", output::table(&batches)?);
+    }
+    let ledgers = quarantine::ledgers(lake, None).await?;
+    if ledgers
+        .iter()
+        .any(|l| l.files.values().any(|e| e.rows_quarantined > 0))
+    {
+        println!(
+            "\nWhat the data contracts set aside (`stride quarantine list` for each file)\n{}",
+            output::table(&[quarantine::summary_batch(&ledgers)?])?
+        );
     }
     Ok(())
 }

@@ -87,3 +87,52 @@ pub fn list_batch(ledgers: &[Ledger], all: bool) -> Result<arrow::record_batch::
     ];
     Ok(arrow::record_batch::RecordBatch::try_new(schema, columns)?)
 }
+
+/// Per raw table: files checked, files refused whole, rows read, loaded and
+/// quarantined, and the rules that quarantined them.
+pub fn summary_batch(ledgers: &[Ledger]) -> Result<arrow::record_batch::RecordBatch> {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, StringArray, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    let sum = |l: &Ledger, f: &dyn Fn(&FileEntry) -> u64| -> u64 { l.files.values().map(f).sum() };
+    let count = |f: &dyn Fn(&Ledger) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter_values(ledgers.iter().map(f)))
+    };
+    let rules = ledgers.iter().map(|l| {
+        let mut rules: BTreeMap<&str, u64> = BTreeMap::new();
+        for entry in l.files.values() {
+            for (rule, n) in &entry.rules {
+                *rules.entry(rule.as_str()).or_default() += n;
+            }
+        }
+        rules
+            .iter()
+            .map(|(rule, n)| format!("{rule} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("files", DataType::UInt64, false),
+        Field::new("files_refused", DataType::UInt64, false),
+        Field::new("rows_read", DataType::UInt64, false),
+        Field::new("rows_loaded", DataType::UInt64, false),
+        Field::new("rows_quarantined", DataType::UInt64, false),
+        Field::new("rules", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            ledgers.iter().map(|l| format!("raw.{}", l.table)),
+        )),
+        count(&|l| l.files.len() as u64),
+        count(&|l| l.files.values().filter(|e| !e.is_loaded()).count() as u64),
+        count(&|l| sum(l, &|e| e.rows_read)),
+        count(&|l| sum(l, &|e| e.rows_loaded)),
+        count(&|l| sum(l, &|e| e.rows_quarantined)),
+        Arc::new(StringArray::from_iter_values(rules)),
+    ];
+    Ok(arrow::record_batch::RecordBatch::try_new(schema, columns)?)
+}
