@@ -130,27 +130,25 @@ pub struct Bounds {
 }
 
 impl Bounds {
-    /// The bounds as SQL comparisons on `column` (`quantity > 0 and quantity <= 100`).
+    /// The bounds as SQL comparisons on `column` (`quantity > 0 and quantity <= 100`);
+    /// `column` is written as given, so a caller building SQL passes it quoted.
     pub fn describe(&self, column: &str) -> String {
-        let mut parts = Vec::new();
-        if let Some(v) = self.min {
-            parts.push(format!("{column} >= {}", number(v)));
-        }
-        if let Some(v) = self.greater_than {
-            parts.push(format!("{column} > {}", number(v)));
-        }
-        if let Some(v) = self.max {
-            parts.push(format!("{column} <= {}", number(v)));
-        }
-        if let Some(v) = self.less_than {
-            parts.push(format!("{column} < {}", number(v)));
-        }
-        parts.join(" and ")
+        let bounds = [
+            (self.min, ">="),
+            (self.greater_than, ">"),
+            (self.max, "<="),
+            (self.less_than, "<"),
+        ];
+        bounds
+            .iter()
+            .filter_map(|(value, op)| value.map(|v| format!("{column} {op} {}", number(v))))
+            .collect::<Vec<_>>()
+            .join(" and ")
     }
 }
 
 /// A number as a SQL literal (`0`, `1.000000001`).
-pub(crate) fn number(value: f64) -> String {
+fn number(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
         format!("{value:.0}")
     } else {

@@ -4,7 +4,7 @@
 use minijinja::{Environment, Value, context};
 
 use super::key_hash::KEY_HASH;
-use super::{Rule, RuleKind, Subject, number};
+use super::{Rule, RuleKind, Subject};
 use crate::sources::{self, SOURCE_SCHEMA};
 
 /// The change-log columns a source redelivery may differ in.
@@ -56,20 +56,7 @@ pub fn row_condition(rule: &Rule) -> Option<String> {
         }
         RuleKind::Range { column, bounds } => {
             let c = ident(column);
-            let mut broken = Vec::new();
-            if let Some(v) = bounds.min {
-                broken.push(format!("{c} < {}", number(v)));
-            }
-            if let Some(v) = bounds.greater_than {
-                broken.push(format!("{c} <= {}", number(v)));
-            }
-            if let Some(v) = bounds.max {
-                broken.push(format!("{c} > {}", number(v)));
-            }
-            if let Some(v) = bounds.less_than {
-                broken.push(format!("{c} >= {}", number(v)));
-            }
-            format!("({})", broken.join(" or "))
+            format!("({c} is not null and not ({}))", bounds.describe(&c))
         }
         RuleKind::Expression { sql } => format!("(not ({sql}))"),
         RuleKind::Unique { .. } | RuleKind::Relationship { .. } | RuleKind::Check { .. } => {

@@ -9,11 +9,8 @@ use std::time::Instant;
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::Utc;
-use datafusion::catalog::MemorySchemaProvider;
-use datafusion::common::TableReference;
 
 use super::select::select;
-use super::session::new_session;
 use crate::contracts::{
     Contract, Contracts, RuleOutcome, Severity, Status, Subject, check_table, check_types,
     freshness_outcome,
@@ -23,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::land;
 use crate::models::{Project, RenderContext};
-use crate::quarantine::{self, admitted_table, file_key};
+use crate::quarantine::{self, register_loaded, sources_session};
 use crate::sources::{self, SOURCE_SCHEMA};
 
 /// Runs the contracts `selection` picks (all without one): model names with dbt's
@@ -35,32 +32,13 @@ pub async fn test(
     selection: Option<&str>,
 ) -> Result<Vec<RuleOutcome>> {
     let chosen = chosen(project, contracts, selection)?;
-    let ctx = new_session();
-    let catalog = ctx
-        .catalog("datafusion")
-        .ok_or_else(|| datafusion::error::DataFusionError::Plan("no default catalog".into()))?;
-    catalog.register_schema(SOURCE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-    ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
-
+    let ctx = sources_session(lake)?;
     let mut outcomes = Vec::new();
     for table in &sources::ALL {
         let landed = land::landed_files(lake, table).await?;
         let ledger = quarantine::read_ledger(lake, table.name).await?;
         // Files no run has checked yet are not loaded yet either.
-        let loaded: Vec<_> = landed
-            .iter()
-            .filter(|f| {
-                ledger
-                    .files
-                    .get(&file_key(lake, f))
-                    .is_some_and(quarantine::FileEntry::is_loaded)
-            })
-            .cloned()
-            .collect();
-        ctx.register_table(
-            TableReference::partial(SOURCE_SCHEMA, table.name),
-            admitted_table(&ctx, lake, table, &loaded, &ledger.quarantined_seqs())?,
-        )?;
+        let loaded = register_loaded(&ctx, lake, table, &landed, &ledger)?;
         let Some(contract) = contracts
             .get(table.name)
             .filter(|c| chosen.contains(&c.name))

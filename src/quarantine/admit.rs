@@ -9,21 +9,18 @@ use arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray, UInt32Array}
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::{NaiveDate, Utc};
-use datafusion::catalog::MemorySchemaProvider;
-use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::file::{FileRead, read_file};
-use super::ledger::{FileEntry, Ledger, read_ledger, write_ledger};
+use super::ledger::{FileEntry, Ledger, file_key, read_ledger, write_ledger};
 use super::rows::{Verdicts, judge};
-use super::view::admitted_table;
+use super::view::{register_loaded, sources_session};
 use crate::contracts::{Contract, Contracts};
-use crate::engine::new_session;
 use crate::error::{Error, Result};
-use crate::lake::{Lake, QUARANTINE, RAW};
+use crate::lake::{Lake, QUARANTINE};
 use crate::land::{self, LandedFile};
-use crate::sources::{self, SOURCE_SCHEMA, SourceTable};
+use crate::sources::{self, SourceTable};
 
 /// How many landed files are read at once.
 const CONCURRENT_FILES: usize = 8;
@@ -73,17 +70,6 @@ pub struct TableCheck {
     pub warnings: BTreeMap<String, u64>,
 }
 
-/// A file's name relative to its table folder (`batch_date=…/x.parquet`), the key
-/// of the ledger and of the models' records.
-pub fn file_key(lake: &Lake, file: &LandedFile) -> String {
-    let relative = lake.relative(&file.path);
-    let prefix = format!("{RAW}/{}/", file.table);
-    relative
-        .strip_prefix(&prefix)
-        .map(str::to_string)
-        .unwrap_or(relative)
-}
-
 /// Checks every landed file the ledgers do not know yet (tables in SPEC order, so
 /// a relationship sees the rows its target table loaded in the same check), writes
 /// the quarantine and the ledgers, and returns what models may read.
@@ -92,7 +78,7 @@ pub async fn admit(
     contracts: &Contracts,
     landed: &BTreeMap<&'static str, Vec<LandedFile>>,
 ) -> Result<Admitted> {
-    let ctx = check_session(lake)?;
+    let ctx = sources_session(lake)?;
     let mut admitted = Admitted::default();
     for table in &sources::ALL {
         let files = landed
@@ -117,41 +103,16 @@ pub async fn admit(
             write_ledger(lake, &ledger).await?;
             admitted.checked.push(check);
         }
-        let loaded: Vec<LandedFile> = files
-            .iter()
-            .filter(|f| {
-                ledger
-                    .files
-                    .get(&file_key(lake, f))
-                    .is_some_and(FileEntry::is_loaded)
-            })
-            .cloned()
-            .collect();
-        let quarantined = ledger.quarantined_seqs();
-        ctx.register_table(
-            TableReference::partial(SOURCE_SCHEMA, table.name),
-            admitted_table(&ctx, lake, table, &loaded, &quarantined)?,
-        )?;
+        let loaded = register_loaded(&ctx, lake, table, files, &ledger)?;
         admitted.files.insert(table.name, loaded);
         admitted
             .quarantined
-            .insert(table.name, Arc::new(quarantined));
+            .insert(table.name, Arc::new(ledger.quarantined_seqs()));
         admitted
             .replays
             .insert(table.name.to_string(), ledger.replays);
     }
     Ok(admitted)
-}
-
-/// A session with the lake's store and an empty `raw` schema.
-pub(super) fn check_session(lake: &Lake) -> Result<SessionContext> {
-    let ctx = new_session();
-    let catalog = ctx
-        .catalog("datafusion")
-        .ok_or_else(|| datafusion::error::DataFusionError::Plan("no default catalog".into()))?;
-    catalog.register_schema(SOURCE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-    ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
-    Ok(ctx)
 }
 
 /// One readable file waiting to be judged.

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::lake::{Lake, QUARANTINE};
+use crate::lake::{Lake, QUARANTINE, RAW};
+use crate::land::LandedFile;
 
 /// What stride decided about each landed file of one raw table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -65,6 +66,17 @@ impl FileEntry {
     }
 }
 
+/// A file's name relative to its table folder (`batch_date=…/x.parquet`), the key
+/// of the ledger and of the models' records.
+pub fn file_key(lake: &Lake, file: &LandedFile) -> String {
+    let relative = lake.relative(&file.path);
+    let prefix = format!("{RAW}/{}/", file.table);
+    relative
+        .strip_prefix(&prefix)
+        .map(str::to_string)
+        .unwrap_or(relative)
+}
+
 /// The ledger's place, relative to the lake root.
 pub fn ledger_path(table: &str) -> String {
     format!("{QUARANTINE}/{table}/_ledger.json")
@@ -104,4 +116,18 @@ impl Ledger {
         seqs.dedup();
         seqs
     }
+}
+
+/// The files of `landed` that `ledger` loads: checked and not refused.
+pub fn loaded_files(lake: &Lake, landed: &[LandedFile], ledger: &Ledger) -> Vec<LandedFile> {
+    landed
+        .iter()
+        .filter(|f| {
+            ledger
+                .files
+                .get(&file_key(lake, f))
+                .is_some_and(FileEntry::is_loaded)
+        })
+        .cloned()
+        .collect()
 }

@@ -15,11 +15,11 @@ mod view;
 
 pub use admit::{
     Admitted, BATCH_DATE_COLUMN, FILE_COLUMN, REASON_COLUMN, RULE_COLUMN, TableCheck, admit,
-    file_key, quarantine_schema,
+    quarantine_schema,
 };
-pub use ledger::{FileEntry, Ledger, ledger_path, read_ledger};
+pub use ledger::{FileEntry, Ledger, file_key, ledger_path, loaded_files, read_ledger};
 pub use replay::{Replayed, replay};
-pub use view::{admitted_table, files_table};
+pub use view::{admitted_table, files_table, register_loaded, sources_session};
 
 use crate::error::Result;
 use crate::lake::Lake;

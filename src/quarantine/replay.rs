@@ -8,19 +8,18 @@ use std::collections::BTreeMap;
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use chrono::{NaiveDate, Utc};
-use datafusion::common::TableReference;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::admit::{check_session, file_key, quarantine_rows, rows_file, seqs_of};
+use super::admit::{quarantine_rows, rows_file, seqs_of};
 use super::file::{FileRead, read_file};
-use super::ledger::{FileEntry, read_ledger, write_ledger};
+use super::ledger::{FileEntry, file_key, read_ledger, write_ledger};
 use super::rows::{Verdicts, judge};
-use super::view::admitted_table;
+use super::view::{register_loaded, sources_session};
 use crate::contracts::{Contract, Contracts};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::land::{self, LandedFile};
-use crate::sources::{self, SOURCE_SCHEMA, SourceTable};
+use crate::sources::{self, SourceTable};
 
 /// What a replay did to one raw table.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +50,7 @@ pub async fn replay(
             reason: format!("`{table}` is not a raw table"),
         });
     }
-    let ctx = check_session(lake)?;
+    let ctx = sources_session(lake)?;
     let mut report = Vec::new();
     for table in &sources::ALL {
         let landed = land::landed_files(lake, table).await?;
@@ -113,20 +112,7 @@ pub async fn replay(
             done.files_refused = ledger.files.values().filter(|e| !e.is_loaded()).count();
             report.push(done);
         }
-        let loaded: Vec<LandedFile> = landed
-            .iter()
-            .filter(|f| {
-                ledger
-                    .files
-                    .get(&file_key(lake, f))
-                    .is_some_and(FileEntry::is_loaded)
-            })
-            .cloned()
-            .collect();
-        ctx.register_table(
-            TableReference::partial(SOURCE_SCHEMA, table.name),
-            admitted_table(&ctx, lake, table, &loaded, &ledger.quarantined_seqs())?,
-        )?;
+        register_loaded(&ctx, lake, table, &landed, &ledger)?;
     }
     Ok(report)
 }

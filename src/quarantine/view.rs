@@ -7,8 +7,8 @@ use std::sync::Arc;
 use arrow::array::Int64Array;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use datafusion::catalog::TableProvider;
-use datafusion::common::JoinType;
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::common::{JoinType, TableReference};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -17,10 +17,41 @@ use datafusion::datasource::listing::{
 use datafusion::logical_expr::col;
 use datafusion::prelude::SessionContext;
 
+use super::ledger::{Ledger, loaded_files};
+use crate::engine::new_session;
 use crate::error::Result;
 use crate::lake::Lake;
 use crate::land::LandedFile;
-use crate::sources::SourceTable;
+use crate::sources::{SOURCE_SCHEMA, SourceTable};
+
+/// A session with the lake's store and an empty `raw` schema, where the source
+/// checks register what each table loads.
+pub fn sources_session(lake: &Lake) -> Result<SessionContext> {
+    let ctx = new_session();
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| datafusion::error::DataFusionError::Plan("no default catalog".into()))?;
+    catalog.register_schema(SOURCE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
+    ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
+    Ok(ctx)
+}
+
+/// Registers `raw.<table>` in `ctx` as the rows `ledger` loads from `landed`, and
+/// returns the files it loads.
+pub fn register_loaded(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &SourceTable,
+    landed: &[LandedFile],
+    ledger: &Ledger,
+) -> Result<Vec<LandedFile>> {
+    let loaded = loaded_files(lake, landed, ledger);
+    ctx.register_table(
+        TableReference::partial(SOURCE_SCHEMA, table.name),
+        admitted_table(ctx, lake, table, &loaded, &ledger.quarantined_seqs())?,
+    )?;
+    Ok(loaded)
+}
 
 /// The column quarantined sequence numbers are joined on.
 const QUARANTINED_SEQ: &str = "__quarantined_seq";
