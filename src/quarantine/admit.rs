@@ -24,7 +24,7 @@ use crate::sources::{self, SourceTable};
 
 /// How many landed files are read at once.
 const CONCURRENT_FILES: usize = 8;
-/// Rows judged together; more files wait for the next chunk (bounds memory).
+/// Rows judged together, at least: a chunk ends with the first batch past this.
 const CHUNK_ROWS: usize = 2_000_000;
 
 /// The columns a quarantined row carries after its own.
@@ -135,33 +135,39 @@ async fn check_files(
         ..TableCheck::default()
     };
     let schema = table.schema();
-    let reads: Vec<(usize, FileRead)> = stream::iter(new.iter().enumerate())
-        .map(|(i, file)| async move { Ok::<_, Error>((i, read_file(lake, table, file).await?)) })
-        .buffer_unordered(CONCURRENT_FILES)
-        .try_collect()
-        .await?;
-    let mut reads = reads;
-    reads.sort_by_key(|(i, _)| *i);
     let mut chunk: Vec<Readable> = Vec::new();
     let mut chunk_rows = 0;
-    for (i, read) in reads {
-        let file = new[i];
-        match read {
-            FileRead::Refused { reason, rows } => {
-                let entry = refuse(lake, file, &reason, rows).await?;
-                check.rows_read += rows;
-                check.rows_quarantined += rows;
-                check.refused.push((file_key(lake, file), reason));
-                ledger.files.insert(file_key(lake, file), entry);
-            }
-            FileRead::Rows(batches) => {
-                let rows = concat_batches(&schema, &batches)?;
-                chunk_rows += rows.num_rows();
-                chunk.push(Readable { file, rows });
-                if chunk_rows >= CHUNK_ROWS {
-                    judge_chunk(lake, ctx, &schema, contract, &chunk, ledger, &mut check).await?;
-                    chunk.clear();
-                    chunk_rows = 0;
+    // Files are read a window at a time and judged in chunks of whole batches, so
+    // memory holds about one chunk however much has landed, and the rows of one
+    // batch are always judged together (a `unique` rule compares them).
+    for window in new.chunks(CONCURRENT_FILES) {
+        let reads: Vec<(&LandedFile, FileRead)> = stream::iter(window.iter().copied())
+            .map(|file| async move { Ok::<_, Error>((file, read_file(lake, table, file).await?)) })
+            .buffered(CONCURRENT_FILES)
+            .try_collect()
+            .await?;
+        for (file, read) in reads {
+            match read {
+                FileRead::Refused { reason, rows } => {
+                    let entry = refuse(lake, file, &reason, rows).await?;
+                    check.rows_read += rows;
+                    check.rows_quarantined += rows;
+                    check.refused.push((file_key(lake, file), reason));
+                    ledger.files.insert(file_key(lake, file), entry);
+                }
+                FileRead::Rows(batches) => {
+                    let new_batch = chunk
+                        .last()
+                        .is_some_and(|r| r.file.batch_date != file.batch_date);
+                    if chunk_rows >= CHUNK_ROWS && new_batch {
+                        judge_chunk(lake, ctx, &schema, contract, &chunk, ledger, &mut check)
+                            .await?;
+                        chunk.clear();
+                        chunk_rows = 0;
+                    }
+                    let rows = concat_batches(&schema, &batches)?;
+                    chunk_rows += rows.num_rows();
+                    chunk.push(Readable { file, rows });
                 }
             }
         }

@@ -86,7 +86,9 @@ pub async fn replay(
                     if entry.refused.is_some() && new_entry.refused.is_none() {
                         done.files_admitted += 1;
                     } else {
-                        done.rows_released += entry.rows_quarantined - new_entry.rows_quarantined;
+                        done.rows_released += entry
+                            .rows_quarantined
+                            .saturating_sub(new_entry.rows_quarantined);
                     }
                     if let Some(old) = &entry.rows_file
                         && new_entry.rows_file.as_ref() != Some(old)
@@ -188,7 +190,9 @@ async fn replay_rows(
         Some(generation),
     )
     .await?;
-    let released = entry.rows_quarantined - new_entry.rows_quarantined;
+    let released = entry
+        .rows_quarantined
+        .saturating_sub(new_entry.rows_quarantined);
     new_entry.rows_read = entry.rows_read;
     new_entry.rows_loaded = entry.rows_loaded + released;
     new_entry.warnings = entry.warnings.clone();
