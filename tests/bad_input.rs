@@ -538,6 +538,21 @@ fn generated_faults_are_all_caught_and_change_no_mart() {
     );
     assert!(stderr.contains("quarantined"), "{stderr}");
 
+    // On the faulty lake `stride test` judges the rows models read: every rule
+    // passes, and each source warns that its quarantine holds rows.
+    let out = stride_ok(faulty.path(), &["test", "--format", "json"]);
+    let outcomes: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o["status"] == "PASS" || o["status"] == "WARN")
+    );
+    let quarantine_warnings = outcomes
+        .iter()
+        .filter(|o| o["rule"] == "quarantine is empty" && o["status"] == "WARN")
+        .count();
+    assert_eq!(quarantine_warnings, 7, "{outcomes:#?}");
+
     // `stride test` passes on the clean lake (warnings only: the data is old).
     let out = stride_ok(clean.path(), &["test", "--format", "json"]);
     let outcomes: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");

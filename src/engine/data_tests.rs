@@ -10,17 +10,18 @@ use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::Utc;
 
+use super::query::query_session;
 use super::select::select;
 use crate::contracts::{
     Contract, Contracts, RuleOutcome, Severity, Status, Subject, check_table, check_types,
     freshness_outcome,
 };
-use crate::delta;
+use crate::delta::AsOf;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::land;
-use crate::models::{Project, RenderContext};
-use crate::quarantine::{self, register_loaded, sources_session};
+use crate::models::Project;
+use crate::quarantine::{self, register_loaded};
 use crate::sources::{self, SOURCE_SCHEMA};
 
 /// Runs the contracts `selection` picks (all without one): model names with dbt's
@@ -32,13 +33,16 @@ pub async fn test(
     selection: Option<&str>,
 ) -> Result<Vec<RuleOutcome>> {
     let chosen = chosen(project, contracts, selection)?;
-    let ctx = sources_session(lake)?;
+    // Models at their latest versions, as `stride query` sees them; `raw.<table>`
+    // then becomes the rows the ledgers load, as models see them.
+    let session = query_session(lake, project, AsOf::Latest).await?;
+    let ctx = &session.ctx;
     let mut outcomes = Vec::new();
     for table in &sources::ALL {
         let landed = land::landed_files(lake, table).await?;
         let ledger = quarantine::read_ledger(lake, table.name).await?;
         // Files no run has checked yet are not loaded yet either.
-        let loaded = register_loaded(&ctx, lake, table, &landed, &ledger)?;
+        let loaded = register_loaded(ctx, lake, table, &landed, &ledger)?;
         let Some(contract) = contracts
             .get(table.name)
             .filter(|c| chosen.contains(&c.name))
@@ -46,22 +50,13 @@ pub async fn test(
             continue;
         };
         let name = format!("{SOURCE_SCHEMA}.{}", table.name);
-        outcomes.extend(check_table(&ctx, contract, &name).await);
+        outcomes.extend(check_table(ctx, contract, &name).await);
         let newest = loaded.iter().map(|f| f.batch_date).max();
         outcomes.extend(freshness_outcome(contract, newest, Utc::now().date_naive()));
         outcomes.push(quarantine_outcome(contract, &ledger));
     }
 
-    let state = ctx.state();
     for model in project.models() {
-        if model.materialization.is_stored() {
-            if let Some(table) = delta::open(lake, &model.name).await? {
-                let provider = delta::provider(&table, &state).await?;
-                ctx.register_table(model.name.as_str(), provider)?;
-            }
-        } else if let Ok(frame) = ctx.sql(&model.render(&RenderContext::default())?).await {
-            ctx.register_table(model.name.as_str(), frame.into_view())?;
-        }
         let Some(contract) = contracts
             .get(&model.name)
             .filter(|c| c.subject == Subject::Model && chosen.contains(&c.name))
@@ -72,7 +67,7 @@ pub async fn test(
         match ctx.table(table_name.as_str()).await {
             Ok(frame) => {
                 outcomes.push(check_types(contract, frame.schema().as_arrow()));
-                outcomes.extend(check_table(&ctx, contract, &table_name).await);
+                outcomes.extend(check_table(ctx, contract, &table_name).await);
             }
             Err(_) => outcomes.push(RuleOutcome {
                 table: model.name.clone(),

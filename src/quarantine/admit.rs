@@ -148,8 +148,12 @@ async fn check_files(
             .await?;
         for (file, read) in reads {
             match read {
-                FileRead::Refused { reason, rows } => {
-                    let entry = refuse(lake, file, &reason, rows).await?;
+                FileRead::Refused {
+                    reason,
+                    rows,
+                    bytes,
+                } => {
+                    let entry = refuse(lake, file, &reason, rows, bytes).await?;
                     check.rows_read += rows;
                     check.rows_quarantined += rows;
                     check.refused.push((file_key(lake, file), reason));
@@ -179,17 +183,16 @@ async fn check_files(
 }
 
 /// The ledger entry of a refused file, after copying it to `quarantine/<table>/refused/`.
-async fn refuse(lake: &Lake, file: &LandedFile, reason: &str, rows: u64) -> Result<FileEntry> {
+async fn refuse(
+    lake: &Lake,
+    file: &LandedFile,
+    reason: &str,
+    rows: u64,
+    bytes: bytes::Bytes,
+) -> Result<FileEntry> {
     let key = file_key(lake, file);
     let copy = format!("{QUARANTINE}/{}/refused/{key}", file.table);
-    let raw = lake.relative(&file.path);
-    let copied = match lake.get(&raw).await? {
-        Some(bytes) => {
-            lake.put(&copy, bytes.to_vec()).await?;
-            Some(copy)
-        }
-        None => None,
-    };
+    lake.put(&copy, bytes.to_vec()).await?;
     tracing::warn!("raw file {} refused: {reason}", lake.object_url(&file.path));
     Ok(FileEntry {
         batch_date: file.batch_date.to_string(),
@@ -197,7 +200,7 @@ async fn refuse(lake: &Lake, file: &LandedFile, reason: &str, rows: u64) -> Resu
         rows_loaded: 0,
         rows_quarantined: rows,
         refused: Some(reason.to_string()),
-        refused_copy: copied,
+        refused_copy: Some(copy),
         checked_at: Utc::now().to_rfc3339(),
         ..FileEntry::default()
     })
@@ -223,7 +226,22 @@ async fn judge_chunk(
     let mut start = 0;
     for readable in chunk {
         let end = start + readable.rows.num_rows();
-        let entry = record_file(lake, readable, start..end, &verdicts).await?;
+        let key = file_key(lake, readable.file);
+        let raw_file = lake.relative(&readable.file.path);
+        let judged = JudgedFile {
+            table: readable.file.table,
+            key: &key,
+            raw_file: &raw_file,
+            batch_date: readable.file.batch_date,
+        };
+        let entry = file_entry(
+            lake,
+            &judged,
+            &readable.rows,
+            &verdicts.slice(start..end),
+            None,
+        )
+        .await?;
         check.rows_read += entry.rows_read;
         check.rows_loaded += entry.rows_loaded;
         check.rows_quarantined += entry.rows_quarantined;
@@ -233,64 +251,65 @@ async fn judge_chunk(
         for (rule, n) in &entry.warnings {
             *check.warnings.entry(rule.clone()).or_default() += n;
         }
-        ledger.files.insert(file_key(lake, readable.file), entry);
+        ledger.files.insert(key, entry);
         start = end;
     }
     Ok(())
 }
 
-/// Writes the quarantined rows of one file (rows `range` of the chunk) and returns
-/// its ledger entry.
-async fn record_file(
+/// Where a judged file came from: what its ledger entry and quarantine file name.
+pub(super) struct JudgedFile<'a> {
+    /// Its raw table.
+    pub table: &'a str,
+    /// Its ledger key (`batch_date=…/x.parquet`).
+    pub key: &'a str,
+    /// Its path relative to the lake root (the `_file` of its quarantined rows).
+    pub raw_file: &'a str,
+    /// Its batch date.
+    pub batch_date: NaiveDate,
+}
+
+/// The ledger entry of a file whose `rows` were judged as `verdicts`, after writing
+/// its quarantined rows (to a new file name for a replay's `generation`).
+pub(super) async fn file_entry(
     lake: &Lake,
-    readable: &Readable<'_>,
-    range: std::ops::Range<usize>,
+    file: &JudgedFile<'_>,
+    rows: &RecordBatch,
     verdicts: &Verdicts,
+    generation: Option<u64>,
 ) -> Result<FileEntry> {
-    let file = readable.file;
-    let rejected: Vec<(usize, &(String, String))> = verdicts
-        .rejected
-        .range(range.clone())
-        .map(|(row, verdict)| (row - range.start, verdict))
-        .collect();
+    let rejected: Vec<(usize, &(String, String))> =
+        verdicts.rejected.iter().map(|(row, v)| (*row, v)).collect();
     let mut rules: BTreeMap<String, u64> = BTreeMap::new();
     for (_, (rule, _)) in &rejected {
         *rules.entry(rule.clone()).or_default() += 1;
     }
-    let warnings: BTreeMap<String, u64> = verdicts
-        .warned
-        .iter()
-        .map(|(rule, rows)| (rule.clone(), rows.range(range.clone()).count() as u64))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    let key = file_key(lake, file);
-    let rows_read = readable.rows.num_rows() as u64;
+    let rows_read = rows.num_rows() as u64;
     let mut entry = FileEntry {
         batch_date: file.batch_date.to_string(),
         rows_read,
         rows_loaded: rows_read - rejected.len() as u64,
         rows_quarantined: rejected.len() as u64,
         rules,
-        warnings,
+        warnings: verdicts
+            .warned
+            .iter()
+            .map(|(rule, rows)| (rule.clone(), rows.len() as u64))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
         checked_at: Utc::now().to_rfc3339(),
         ..FileEntry::default()
     };
     if !rejected.is_empty() {
-        let quarantined = quarantine_rows(
-            &readable.rows,
-            &rejected,
-            &lake.relative(&file.path),
-            file.batch_date,
-        )?;
+        let quarantined = quarantine_rows(rows, &rejected, file.raw_file, file.batch_date)?;
         entry.quarantined_seqs = seqs_of(&quarantined);
-        let path = rows_file(file.table, &key, None);
+        let path = rows_file(file.table, file.key, generation);
         land::put_parquet(lake, &path, &quarantined).await?;
         entry.rows_file = Some(path);
         tracing::debug!(
-            "raw file {}: {} of {} rows quarantined",
-            lake.object_url(&file.path),
-            rejected.len(),
-            rows_read
+            "raw file {}: {} of {rows_read} rows quarantined",
+            file.raw_file,
+            rejected.len()
         );
     }
     Ok(entry)

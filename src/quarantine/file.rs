@@ -19,8 +19,13 @@ use crate::sources::SourceTable;
 pub enum FileRead {
     /// Every row, in the table's schema (strings as `Utf8`, columns in SPEC order).
     Rows(Vec<RecordBatch>),
-    /// Why the whole file is refused, and its row count when the footer says it.
-    Refused { reason: String, rows: u64 },
+    /// Why the whole file is refused, its row count when the footer says it, and
+    /// its bytes (copied to the quarantine as they are).
+    Refused {
+        reason: String,
+        rows: u64,
+        bytes: Bytes,
+    },
 }
 
 /// Reads `file` whole (one GET) and checks its schema against `table` (SPEC
@@ -34,50 +39,43 @@ pub async fn read_file(lake: &Lake, table: &SourceTable, file: &LandedFile) -> R
             file: lake.object_url(&file.path),
             problem: "listed, then gone before it was read".into(),
         })?;
-    Ok(decode(table, bytes))
+    Ok(match decode(table, bytes.clone()) {
+        Ok(rows) => FileRead::Rows(rows),
+        Err((reason, rows)) => FileRead::Refused {
+            reason,
+            rows,
+            bytes,
+        },
+    })
 }
 
-fn decode(table: &SourceTable, bytes: Bytes) -> FileRead {
+/// The file's rows in the table's schema, or why it is refused and how many rows
+/// its footer counts.
+fn decode(table: &SourceTable, bytes: Bytes) -> Result<Vec<RecordBatch>, (String, u64)> {
     if bytes.is_empty() {
-        return refused("an empty file (0 bytes), not Parquet", 0);
+        return Err(("an empty file (0 bytes), not Parquet".into(), 0));
     }
-    let builder = match ParquetRecordBatchReaderBuilder::try_new(bytes) {
-        Ok(builder) => builder,
-        Err(e) => return refused(&format!("not a readable Parquet file ({e})"), 0),
-    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| (format!("not a readable Parquet file ({e})"), 0))?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
-    if let Err(problem) = check_schema(table, builder.schema()) {
-        return refused(&problem, rows);
-    }
-    let reader = match builder.build() {
-        Ok(reader) => reader,
-        Err(e) => return refused(&format!("cannot be read ({e})"), rows),
-    };
+    check_schema(table, builder.schema()).map_err(|problem| (problem, rows))?;
+    let reader = builder
+        .build()
+        .map_err(|e| (format!("cannot be read ({e})"), rows))?;
     let target = table.schema();
     let mut normalized = Vec::new();
     for batch in reader {
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(e) => {
-                return refused(
-                    &format!("cannot be read to the end, truncated or corrupt ({e})"),
-                    rows,
-                );
-            }
-        };
-        match normalize(&batch, &target) {
-            Ok(batch) => normalized.push(batch),
-            Err(e) => return refused(&format!("cannot be read ({e})"), rows),
-        }
+        let batch = batch.map_err(|e| {
+            (
+                format!("cannot be read to the end, truncated or corrupt ({e})"),
+                rows,
+            )
+        })?;
+        let batch =
+            normalize(&batch, &target).map_err(|e| (format!("cannot be read ({e})"), rows))?;
+        normalized.push(batch);
     }
-    FileRead::Rows(normalized)
-}
-
-fn refused(reason: &str, rows: u64) -> FileRead {
-    FileRead::Refused {
-        reason: reason.to_string(),
-        rows,
-    }
+    Ok(normalized)
 }
 
 /// The file's columns against the table's: all present, none extra, each typed as

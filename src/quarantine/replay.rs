@@ -3,14 +3,12 @@
 //! product has landed). What passes is released: the ledger stops excluding it, and
 //! the next run rebuilds the staging models of that table so it reaches the marts.
 
-use std::collections::BTreeMap;
-
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::admit::{quarantine_rows, rows_file, seqs_of};
+use super::admit::{JudgedFile, file_entry};
 use super::file::{FileRead, read_file};
 use super::ledger::{FileEntry, file_key, read_ledger, write_ledger};
 use super::rows::{Verdicts, judge};
@@ -133,18 +131,16 @@ async fn replay_refused(
     let rows = concat_batches(&table.schema(), &batches)?;
     let verdicts = verdicts(ctx, contract, &rows).await?;
     let key = file_key(lake, file);
-    let new_entry = entry_for(
-        lake,
-        table,
-        &key,
-        &rows,
-        &verdicts,
-        &lake.relative(&file.path),
-        file.batch_date,
-        None,
-    )
-    .await?;
-    Ok(Some(new_entry))
+    let raw_file = lake.relative(&file.path);
+    let judged = JudgedFile {
+        table: table.name,
+        key: &key,
+        raw_file: &raw_file,
+        batch_date: file.batch_date,
+    };
+    Ok(Some(
+        file_entry(lake, &judged, &rows, &verdicts, None).await?,
+    ))
 }
 
 /// The quarantined rows of one file judged again: a new entry when some now pass.
@@ -178,18 +174,14 @@ async fn replay_rows(
         return Ok(None);
     }
     let batch_date = NaiveDate::parse_from_str(&entry.batch_date, "%Y-%m-%d").unwrap_or_default();
-    let raw = format!("{}/{}/{key}", crate::lake::RAW, table.name);
-    let mut new_entry = entry_for(
-        lake,
-        table,
+    let raw_file = format!("{}/{}/{key}", crate::lake::RAW, table.name);
+    let judged = JudgedFile {
+        table: table.name,
         key,
-        &rows,
-        &verdicts,
-        &raw,
+        raw_file: &raw_file,
         batch_date,
-        Some(generation),
-    )
-    .await?;
+    };
+    let mut new_entry = file_entry(lake, &judged, &rows, &verdicts, Some(generation)).await?;
     let released = entry
         .rows_quarantined
         .saturating_sub(new_entry.rows_quarantined);
@@ -208,48 +200,4 @@ async fn verdicts(
         Some(contract) => judge(ctx, contract, rows).await,
         None => Ok(Verdicts::default()),
     }
-}
-
-/// A ledger entry for `rows` judged as `verdicts`, writing the rows still
-/// quarantined to a new quarantine file.
-#[allow(clippy::too_many_arguments)]
-async fn entry_for(
-    lake: &Lake,
-    table: &SourceTable,
-    key: &str,
-    rows: &RecordBatch,
-    verdicts: &Verdicts,
-    raw_file: &str,
-    batch_date: NaiveDate,
-    generation: Option<u64>,
-) -> Result<FileEntry> {
-    let rejected: Vec<(usize, &(String, String))> =
-        verdicts.rejected.iter().map(|(r, v)| (*r, v)).collect();
-    let mut rules: BTreeMap<String, u64> = BTreeMap::new();
-    for (_, (rule, _)) in &rejected {
-        *rules.entry(rule.clone()).or_default() += 1;
-    }
-    let rows_read = rows.num_rows() as u64;
-    let mut entry = FileEntry {
-        batch_date: batch_date.to_string(),
-        rows_read,
-        rows_loaded: rows_read - rejected.len() as u64,
-        rows_quarantined: rejected.len() as u64,
-        rules,
-        warnings: verdicts
-            .warned
-            .iter()
-            .map(|(rule, rows)| (rule.clone(), rows.len() as u64))
-            .collect(),
-        checked_at: Utc::now().to_rfc3339(),
-        ..FileEntry::default()
-    };
-    if !rejected.is_empty() {
-        let quarantined = quarantine_rows(rows, &rejected, raw_file, batch_date)?;
-        entry.quarantined_seqs = seqs_of(&quarantined);
-        let path = rows_file(table.name, key, generation);
-        land::put_parquet(lake, &path, &quarantined).await?;
-        entry.rows_file = Some(path);
-    }
-    Ok(entry)
 }

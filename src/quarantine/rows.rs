@@ -26,6 +26,28 @@ pub struct Verdicts {
     pub warned: BTreeMap<String, BTreeSet<usize>>,
 }
 
+impl Verdicts {
+    /// The verdicts of rows `range`, numbered from 0 (one file of a judged chunk).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Verdicts {
+        let start = range.start;
+        Verdicts {
+            rejected: self
+                .rejected
+                .range(range.clone())
+                .map(|(row, verdict)| (row - start, verdict.clone()))
+                .collect(),
+            warned: self
+                .warned
+                .iter()
+                .map(|(rule, rows)| {
+                    let rows = rows.range(range.clone()).map(|row| row - start).collect();
+                    (rule.clone(), rows)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Runs every row rule of `contract` over `rows` (the table's schema). `ctx` holds
 /// `raw.<table>` for the tables relationships point to.
 pub async fn judge(

@@ -36,8 +36,8 @@ pub fn sources_session(lake: &Lake) -> Result<SessionContext> {
     Ok(ctx)
 }
 
-/// Registers `raw.<table>` in `ctx` as the rows `ledger` loads from `landed`, and
-/// returns the files it loads.
+/// Registers (or replaces) `raw.<table>` in `ctx` as the rows `ledger` loads from
+/// `landed`, and returns the files it loads.
 pub fn register_loaded(
     ctx: &SessionContext,
     lake: &Lake,
@@ -46,8 +46,11 @@ pub fn register_loaded(
     ledger: &Ledger,
 ) -> Result<Vec<LandedFile>> {
     let loaded = loaded_files(lake, landed, ledger);
+    let name = TableReference::partial(SOURCE_SCHEMA, table.name);
+    // It may stand for what landed until now (a query session's listing table).
+    ctx.deregister_table(name.clone())?;
     ctx.register_table(
-        TableReference::partial(SOURCE_SCHEMA, table.name),
+        name,
         admitted_table(ctx, lake, table, &loaded, &ledger.quarantined_seqs())?,
     )?;
     Ok(loaded)
