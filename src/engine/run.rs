@@ -42,7 +42,7 @@ use crate::models::{
     CHANGES_SCHEMA, Materialization, Model, Project, RenderContext, Strategy, changes_table,
 };
 use crate::progress;
-use crate::quarantine::{self, TableCheck, admitted_table, file_key};
+use crate::quarantine::{self, Admitted, TableCheck, admitted_table, file_key};
 use crate::sources::{self, SOURCE_SCHEMA};
 
 /// How many models may execute at once. DataFusion already spreads one query over
@@ -128,11 +128,8 @@ struct Found {
 struct RunContext {
     ctx: SessionContext,
     lake: Lake,
-    files: BTreeMap<&'static str, Vec<LandedFile>>,
-    /// Per raw table, the `_seq` of its quarantined rows (left out of every read).
-    quarantined: BTreeMap<&'static str, Arc<Vec<i64>>>,
-    /// Per raw table, the replays of its quarantine so far.
-    replays: BTreeMap<String, u64>,
+    /// What the raw tables load: files, quarantined `_seq`s, replays.
+    sources: Admitted,
     contracts: Contracts,
     full_refresh: BTreeSet<String>,
     /// Per model, the raw tables it reads directly or through views.
@@ -199,18 +196,16 @@ pub async fn run_with_lock(
     let (sources_of, stored_inputs_of) = input_closure(models);
     // Every landed file is checked once against its contract before any model
     // reads it; models read only what the check loaded.
-    let admitted = quarantine::admit(lake, contracts, &landed).await?;
-    let files = admitted.files.clone();
-    let new_raw_files = admitted.checked.iter().map(|c| c.files).sum();
+    let mut admitted = quarantine::admit(lake, contracts, &landed).await?;
+    let checked = std::mem::take(&mut admitted.checked);
+    let new_raw_files = checked.iter().map(|c| c.files).sum();
 
     let ctx = new_session();
-    register_pinned_sources(&ctx, lake, &files, &admitted.quarantined)?;
+    register_pinned_sources(&ctx, lake, &admitted.files, &admitted.quarantined)?;
     let run = Arc::new(RunContext {
         ctx,
         lake: lake.clone(),
-        files: files.clone(),
-        quarantined: admitted.quarantined.clone(),
-        replays: admitted.replays.clone(),
+        sources: admitted,
         contracts: contracts.clone(),
         full_refresh,
         sources_of,
@@ -220,7 +215,7 @@ pub async fn run_with_lock(
     Ok(RunReport {
         raw_files: landed.values().map(Vec::len).sum(),
         new_raw_files,
-        checked: admitted.checked,
+        checked,
         models: outcomes,
     })
 }
@@ -567,7 +562,12 @@ async fn plan_model(
     let mut new_files = BTreeMap::new();
     let mut source_replays = BTreeMap::new();
     for table in source_tables {
-        let files = run.files.get(table.as_str()).cloned().unwrap_or_default();
+        let files = run
+            .sources
+            .files
+            .get(table.as_str())
+            .cloned()
+            .unwrap_or_default();
         let read = last.and_then(|l| l.state.sources.get(table));
         let mut unread = Vec::new();
         let mut names = BTreeSet::new();
@@ -582,7 +582,7 @@ async fn plan_model(
         if read.is_some_and(|r| !r.is_subset(&names)) {
             reasons.push(format!("files of raw.{table} it read are gone"));
         }
-        let replays = run.replays.get(table).copied().unwrap_or_default();
+        let replays = run.sources.replays.get(table).copied().unwrap_or_default();
         let replays_read = last
             .and_then(|l| l.state.replays.get(table))
             .copied()
@@ -609,7 +609,12 @@ async fn plan_model(
     if full {
         // A rebuild reads every file and every row of its inputs.
         for table in source_tables {
-            let all = run.files.get(table.as_str()).cloned().unwrap_or_default();
+            let all = run
+                .sources
+                .files
+                .get(table.as_str())
+                .cloned()
+                .unwrap_or_default();
             new_files.insert(table.clone(), all);
         }
     }
@@ -930,6 +935,7 @@ async fn register_changes(
         let source = sources::find(table).ok_or_else(|| Error::UnknownModel(input.to_string()))?;
         let files = plan.new_files.get(table).cloned().unwrap_or_default();
         let quarantined = run
+            .sources
             .quarantined
             .get(source.name)
             .cloned()
