@@ -2,8 +2,10 @@
 # binary (the SQL project is embedded in it). Runtime stage: Debian slim with CA
 # certificates (for https endpoints), the C++ runtime (DuckDB is linked in) and the
 # binary, run as an unprivileged user.
-# `warehouse/` exists in the image, owned by that user, so a named volume mounted
-# there starts with that owner (the DuckDB file is published there).
+# `/warehouse` exists in the image, owned by that user, so a named volume mounted
+# there starts with that owner. The marts are published there: the DuckDB file's
+# views name their Parquet files by absolute path, so every container that reads
+# the file (Metabase) mounts the volume at this same path.
 FROM rust:1.95-slim-bookworm AS build
 # DuckDB (the `duckdb` crate's bundled C++) needs a C++ compiler.
 RUN apt-get update \
@@ -23,8 +25,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /home/stride stride \
-    && install -d -o stride -g stride /home/stride/warehouse
+    && install -d -o stride -g stride /warehouse
 COPY --from=build /usr/local/bin/stride /usr/local/bin/stride
+ENV STRIDE_DUCKDB=/warehouse/stride.duckdb
 USER stride
 WORKDIR /home/stride
 ENTRYPOINT ["stride"]

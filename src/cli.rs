@@ -127,7 +127,8 @@ pub enum Command {
         #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
         duckdb: PathBuf,
     },
-    /// Publish the marts to the DuckDB file Metabase reads (a new file swapped in whole).
+    /// Publish the marts to the DuckDB file Metabase reads (its views switch to the new
+    /// marts all at once).
     Sync {
         /// The DuckDB file.
         #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
@@ -177,6 +178,9 @@ pub enum Command {
         /// Generate with bad input mixed in (see `generate --faults`).
         #[arg(long, value_name = "RATE")]
         faults: Option<f64>,
+        /// The DuckDB file the marts are published to.
+        #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
+        duckdb: PathBuf,
     },
 }
 
@@ -409,9 +413,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 Ok(released?)
             }
         },
-        Command::Demo { faults } => {
+        Command::Demo { faults, duckdb } => {
             let (project, contracts) = load()?;
-            demo::demo(&lake, &project, &contracts, faults).await
+            demo::demo(&lake, &project, &contracts, faults, &duckdb).await
         }
     }
 }
@@ -507,7 +511,10 @@ pub async fn run_command(
     match published {
         Some((_, publish::Outcome::Published(report))) => report_publish(&report),
         Some((file, publish::Outcome::AlreadyCurrent)) => {
-            tracing::info!("{} already holds these mart versions", file.display());
+            tracing::info!(
+                "{} already serves these marts (same lake, tables and versions)",
+                file.display()
+            );
         }
         Some((file, publish::Outcome::MissingMarts(missing))) => tracing::warn!(
             "not publishing to {}: no table yet for {} (a run without --select builds them)",
@@ -569,6 +576,13 @@ fn report_publish(report: &publish::PublishReport) {
         report.file.display(),
         report.elapsed.as_secs_f64()
     );
+    if report.views_rewritten {
+        tracing::info!(
+            "wrote the views of {} anew (new file, or the marts' columns changed); \
+             a reader sees new columns once it opens the file again",
+            report.file.display()
+        );
+    }
     for mart in &report.marts {
         tracing::debug!(
             "{:<28} version {:>4} {:>10} rows",

@@ -15,7 +15,6 @@ use crate::generate::{self, Request};
 use crate::lake::Lake;
 use crate::models::Project;
 use crate::output;
-use crate::publish::DEFAULT_DUCKDB;
 use crate::quarantine;
 
 /// The analyses the demo prints, with their titles.
@@ -40,6 +39,7 @@ pub async fn demo(
     project: &Project,
     contracts: &Contracts,
     faults: Option<f64>,
+    duckdb: &Path,
 ) -> anyhow::Result<()> {
     if !generate::lake_has_raw_data(lake).await? {
         tracing::info!("{} is empty: generating 30 days at scale 1", lake.url());
@@ -55,7 +55,7 @@ pub async fn demo(
         project,
         contracts,
         &RunOptions::default(),
-        Some(Path::new(DEFAULT_DUCKDB)),
+        Some(duckdb),
     )
     .await?;
     let session = engine::query_session(lake, project, AsOf::Latest).await?;

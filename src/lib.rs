@@ -5,7 +5,7 @@
 //! against its [`contracts`] and sets aside what breaks them, [`models`] reads the
 //! SQL project and its graph, [`engine`] executes it on DataFusion and checks each
 //! result against its contract, [`delta`] commits each model as a Delta table,
-//! [`publish`] copies the marts into the DuckDB file Metabase reads, and [`output`]
+//! [`publish`] serves the marts to DuckDB readers such as Metabase, and [`output`]
 //! prints answers. [`cli`] is the command line on top.
 
 pub mod cli;

@@ -1,98 +1,27 @@
-//! Publishing the marts to DuckDB (issue 5): the file holds every mart exactly as its
-//! Delta table, with the SPEC types; it is swapped in whole, so a reader holding the
-//! old file is never blocked and a publish killed halfway leaves the old file; and it
-//! opens in the DuckDB release Metabase's driver bundles (checked with that release's
-//! own Python package, not with stride's DuckDB).
+//! Publishing the marts to DuckDB: the file serves every mart exactly as its Delta
+//! table, with the SPEC types; a reader in the middle of a query or a process
+//! holding the file never blocks a run; and the file opens in the DuckDB release
+//! Metabase's driver bundles (checked with that release's own Python package, not
+//! with stride's DuckDB). What readers see across publishes: `tests/serving.rs`.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Lines, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
+use common::served::{
+    assert_file_equals_tables, current_publish, delta_versions, duck, duckdb_python,
+    published_lake, synced, synced_versions,
+};
 use common::{
-    LakeArgs, MARTS, assert_same_marts, marts, marts_via, python, query, query_args, stride,
-    stride_command, stride_ok, temp_lake,
+    LakeArgs, MARTS, python, query, query_args, stride, stride_command, stride_ok, temp_lake,
 };
 use serde_json::Value;
 
-/// The DuckDB of the Metabase driver pinned in docker-compose.yml
-/// (motherduckdb/metabase_duckdb_driver 1.5.3.0 bundles duckdb_jdbc 1.5.3.0).
-const METABASE_DUCKDB: &str = "duckdb==1.5.3";
-
-fn duckdb_python() -> PathBuf {
-    python::python("duckdb-venv", &[METABASE_DUCKDB], "import duckdb")
-}
-
-/// A small lake, generated and run (which publishes).
-fn published_lake(days: &str, scale: &str) -> tempfile::TempDir {
-    let lake = temp_lake();
-    stride_ok(
-        lake.path(),
-        &["generate", "--days", days, "--scale", scale, "--seed", "5"],
-    );
-    stride_ok(lake.path(), &["run"]);
-    assert!(
-        lake.path().duckdb_file().is_file(),
-        "run published the file"
-    );
-    lake
-}
-
-/// Rows of `sql` on the published file.
-fn duck(lake: &Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
-    query_args(lake, &[sql, "--engine", "duckdb"])
-}
-
-/// mart -> (Delta version, rows) as the file's sync table records them.
-fn synced(lake: &Path) -> BTreeMap<String, (i64, i64)> {
-    duck(
-        lake,
-        "select mart, delta_version, row_count from _stride_sync",
-    )
-    .iter()
-    .map(|row| {
-        (
-            row["mart"].as_str().unwrap_or_default().to_string(),
-            (
-                row["delta_version"].as_i64().unwrap_or(-1),
-                row["row_count"].as_i64().unwrap_or(-1),
-            ),
-        )
-    })
-    .collect()
-}
-
-/// mart -> latest Delta version, from `stride history`.
-fn delta_versions(lake: &Path) -> BTreeMap<String, i64> {
-    MARTS
-        .iter()
-        .map(|mart| {
-            let out = stride_ok(lake, &["history", mart, "--format", "json"]);
-            let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("history json");
-            let latest = rows
-                .iter()
-                .filter_map(|r| r["version"].as_i64())
-                .max()
-                .expect("a version");
-            (mart.to_string(), latest)
-        })
-        .collect()
-}
-
 fn bytes_of(path: &Path) -> Vec<u8> {
     std::fs::read(path).expect("read file")
-}
-
-/// Fails unless every mart in the published file equals its Delta table, row for row.
-#[track_caller]
-fn assert_file_equals_tables(lake: &Path, when: &str) {
-    assert_same_marts(
-        &marts_via(lake, &["--engine", "duckdb"]),
-        &marts(lake),
-        when,
-    );
 }
 
 #[test]
@@ -335,6 +264,7 @@ const SLOW_READER: &str = r#"
 import sys, duckdb
 path = sys.argv[1]
 con = duckdb.connect(path, read_only=True)
+con.execute("SET enable_progress_bar = false")
 expected = con.execute("select row_count from _stride_sync where mart = 'fct_attribution'").fetchone()[0]
 cur = con.execute("select * from fct_attribution")
 fetched = len(cur.fetchmany(100))
@@ -348,6 +278,7 @@ while True:
 print("read", fetched, flush=True)
 con.close()
 con = duckdb.connect(path, read_only=True)
+con.execute("SET enable_progress_bar = false")
 versions = con.execute("select string_agg(mart || '=' || delta_version, ',' order by mart) from _stride_sync").fetchone()[0]
 print("reopened", versions, flush=True)
 "#;
@@ -374,12 +305,13 @@ fn spawn_duckdb_python(script: &str, file: &Path) -> (Child, Lines<BufReader<Chi
     (child, lines)
 }
 
-/// mart -> Delta version, as the file's sync table records them.
-fn synced_versions(lake: &Path) -> BTreeMap<String, i64> {
-    synced(lake)
-        .into_iter()
-        .map(|(mart, (version, _))| (mart, version))
-        .collect()
+/// The rest of the next line of `lines` that starts with `prefix`; other lines (a
+/// progress bar, a warning) are skipped.
+fn line_after(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String {
+    lines
+        .map(|line| line.expect("utf-8"))
+        .find_map(|line| line.strip_prefix(prefix).map(str::to_string))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?}"))
 }
 
 /// [`synced_versions`] as `mart=version,...` (sorted), the reader script's format.
@@ -398,11 +330,11 @@ fn a_reader_holding_the_old_file_neither_blocks_nor_breaks_a_run() {
     let before = versions_text(lake.path());
 
     let (mut reader, mut lines) = spawn_duckdb_python(SLOW_READER, &file);
-    let ready = lines.next().expect("a line").expect("utf-8");
+    let ready = line_after(&mut lines, "ready ");
     let expected_rows: i64 = ready
-        .strip_prefix("ready ")
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("reader said {ready:?}"));
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("reader said ready {ready:?}"));
 
     // A run that commits new versions publishes while the reader is mid-query.
     stride_ok(lake.path(), &["generate", "--days", "1"]);
@@ -418,67 +350,24 @@ fn a_reader_holding_the_old_file_neither_blocks_nor_breaks_a_run() {
     // The reader finishes its query on the old file, then sees the new one.
     let mut stdin = reader.stdin.take().expect("stdin");
     writeln!(stdin, "go").expect("write to reader");
-    let read = lines.next().expect("a line").expect("utf-8");
     assert_eq!(
-        read,
-        format!("read {expected_rows}"),
+        line_after(&mut lines, "read "),
+        expected_rows.to_string(),
         "the old query completes on the old marts"
     );
-    let reopened = lines.next().expect("a line").expect("utf-8");
-    assert_eq!(reopened, format!("reopened {after}"));
+    assert_eq!(line_after(&mut lines, "reopened "), after);
     assert!(reader.wait().expect("reader exits").success());
 
     // A process holding the file read-write (an exclusive DuckDB lock) does not
     // block a publish either.
     let (mut writer, mut lines) = spawn_duckdb_python(LOCKING_WRITER, &file);
-    assert_eq!(lines.next().expect("a line").expect("utf-8"), "locked");
+    line_after(&mut lines, "locked");
     stride_ok(lake.path(), &["generate", "--days", "1"]);
     stride_ok(lake.path(), &["run"]);
     drop(writer.stdin.take());
     assert!(writer.wait().expect("writer exits").success());
     assert_ne!(versions_text(lake.path()), after);
     assert_file_equals_tables(lake.path(), "after publishing past a locked file");
-}
-
-#[test]
-fn a_publish_killed_halfway_leaves_the_old_file_and_the_next_one_cleans_up() {
-    let lake = published_lake("3", "0.05");
-    let file = lake.path().duckdb_file();
-    let old = bytes_of(&file);
-    let old_versions = versions_text(lake.path());
-    stride_ok(lake.path(), &["generate", "--days", "1"]);
-    stride_ok(lake.path(), &["run", "--no-sync"]);
-    assert_eq!(bytes_of(&file), old, "--no-sync leaves the file");
-
-    let killed = stride_command(lake.path())
-        .args(["sync"])
-        .env("STRIDE_ABORT_PUBLISH_AFTER", "fct_attribution")
-        .output()
-        .expect("stride runs");
-    assert!(!killed.status.success(), "the hook aborts the publish");
-    assert_eq!(bytes_of(&file), old, "the old file is untouched");
-    assert_eq!(versions_text(lake.path()), old_versions, "and still opens");
-    let leftovers = |dir: &Path| -> Vec<String> {
-        std::fs::read_dir(dir)
-            .expect("lake folder")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .filter(|n| n.starts_with(".stride.duckdb."))
-            .collect()
-    };
-    assert!(
-        !leftovers(lake.path()).is_empty(),
-        "the killed publish was halfway"
-    );
-
-    stride_ok(lake.path(), &["sync"]);
-    assert!(
-        leftovers(lake.path()).is_empty(),
-        "{:?}",
-        leftovers(lake.path())
-    );
-    assert_ne!(versions_text(lake.path()), old_versions);
-    assert_file_equals_tables(lake.path(), "after the next sync");
 }
 
 #[test]
@@ -516,13 +405,15 @@ fn a_publish_that_cannot_write_names_the_file_and_keeps_the_run() {
 fn a_run_with_nothing_new_leaves_the_published_file_alone() {
     let lake = published_lake("2", "0.05");
     let file = lake.path().duckdb_file();
+    let served = current_publish(&file);
+    assert!(served.is_some());
     let old = bytes_of(&file);
     let modified = std::fs::metadata(&file)
         .and_then(|m| m.modified())
         .expect("mtime");
     let out = stride_ok(lake.path(), &["run"]);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("already holds these mart versions"),
+        String::from_utf8_lossy(&out.stderr).contains("already serves these marts"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -531,6 +422,7 @@ fn a_run_with_nothing_new_leaves_the_published_file_alone() {
         std::fs::metadata(&file).and_then(|m| m.modified()).ok(),
         Some(modified)
     );
+    assert_eq!(current_publish(&file), served);
 }
 
 #[test]

@@ -1,31 +1,37 @@
 //! Publishing the marts (SPEC section 4) to the DuckDB file Metabase reads.
 //!
-//! Each mart is read from its Delta table at its latest version and written, with
-//! its own column types, into a new DuckDB file ([`writer`]) that replaces the served
-//! one in one rename ([`staging`]): readers see the old marts or the new ones, never
-//! a mix, and a failed publish leaves the old file. The table [`SYNC_TABLE`] in the
-//! file records which Delta version of each mart it holds.
+//! The file holds views, not rows: each mart, and the sync table [`SYNC_TABLE`], is
+//! a view over Parquet files in the publishes folder next to the file, read through
+//! the link `current` ([`folder`]). A publish writes every mart at its latest Delta
+//! version into a new sub-folder ([`mart_files`]), checks the files with DuckDB,
+//! then replaces `current` in one rename. So a reader configured with the file's
+//! path, keeping its connections (Metabase's pool, DuckDB's instance cache), sees
+//! the new marts on its next query, all of them from the same publish; a failed or
+//! killed publish leaves what readers see as it was. The file is rewritten only
+//! when the views change ([`views`]).
+//!
+//! The sync table records which lake, Delta table (by id) and version each mart
+//! was read from, so a run publishes again whenever any of the three differs from
+//! what is served, and only then.
 
 mod arrow_bridge;
+mod folder;
+mod mart_files;
 mod read;
 mod staging;
+mod sync_table;
 mod types;
-mod writer;
+mod views;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
-use futures::StreamExt;
-use tokio::sync::mpsc;
 
-pub use read::{published_versions, query};
-pub use writer::ABORT_AFTER_ENV;
+pub use folder::{CURRENT, GRACE_ENV};
+pub use read::query;
+pub use sync_table::SYNC_TABLE;
 
 use crate::delta;
 use crate::engine::new_session;
@@ -33,22 +39,21 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::models::Project;
 use crate::progress;
-use staging::{Staging, failure};
-use writer::Message;
+use folder::PublishFolder;
+use staging::failure;
+use sync_table::{MartIdentity, SyncRow};
+use views::View;
 
 /// The DuckDB file used when `--duckdb` (or `STRIDE_DUCKDB`) does not name one.
 pub const DEFAULT_DUCKDB: &str = "./warehouse/stride.duckdb";
 
-/// The table in the DuckDB file that says what it holds: one row per mart with its
-/// Delta version, that version's commit time and its rows, and when and from which
-/// lake it was published.
-pub const SYNC_TABLE: &str = "_stride_sync";
+/// The test hook: `STRIDE_ABORT_PUBLISH_AFTER=<step>` kills the process once that
+/// step of a publish is done: a mart's files (its name), the sync table's
+/// (`_stride_sync`), the switch of `current` (`current`).
+pub const ABORT_AFTER_ENV: &str = "STRIDE_ABORT_PUBLISH_AFTER";
 
 /// The folder of `queries/` whose models are the published marts.
 const MARTS_FOLDER: &str = "marts/";
-
-/// Batches in flight between the Delta reader and the DuckDB writer.
-const CHANNEL_DEPTH: usize = 4;
 
 /// One published mart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +62,7 @@ pub struct PublishedMart {
     pub mart: String,
     /// The Delta version it was read at.
     pub version: u64,
-    /// Its rows, as read from Delta and as counted by DuckDB.
+    /// Its rows, as read from Delta and as counted by DuckDB in the files.
     pub rows: u64,
 }
 
@@ -68,8 +73,10 @@ pub struct PublishReport {
     pub file: PathBuf,
     /// The marts, in project order.
     pub marts: Vec<PublishedMart>,
-    /// The new file's size.
+    /// The size of the new publish's files.
     pub bytes: u64,
+    /// Whether the DuckDB file itself was written anew (its views changed).
+    pub views_rewritten: bool,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -78,15 +85,15 @@ pub struct PublishReport {
 struct MartTable {
     name: String,
     table: DeltaTable,
-    version: u64,
+    identity: MartIdentity,
 }
 
 /// What [`publish_if_changed`] did.
 #[derive(Debug)]
 pub enum Outcome {
-    /// A new file was swapped in.
+    /// A new publish is served.
     Published(PublishReport),
-    /// The file already holds every mart at its current version.
+    /// Every mart is served from the same lake, table and version already.
     AlreadyCurrent,
     /// These marts have no table yet (a first run limited by `--select`).
     MissingMarts(Vec<String>),
@@ -102,91 +109,195 @@ pub async fn publish(lake: &Lake, project: &Project, target: &Path) -> Result<Pu
             format!("mart {missing} has no Delta table yet (run `stride run` first)"),
         ));
     }
-    write_file(
-        lake,
-        marts.into_iter().filter_map(|(_, t)| t).collect(),
-        target,
-    )
-    .await
+    let marts = marts.into_iter().filter_map(|(_, t)| t).collect();
+    let folder = PublishFolder::lock(target)?;
+    write_publish(&folder, marts).await
 }
 
-/// [`publish`], unless the file already holds the marts' current versions or some
-/// mart has no table yet; the marts' tables are opened once for both.
+/// [`publish`], unless every mart is already served from the same lake, Delta
+/// table and version (and the file's views are as they should be), or some mart
+/// has no table yet; the marts' tables are opened once for both.
 pub async fn publish_if_changed(lake: &Lake, project: &Project, target: &Path) -> Result<Outcome> {
     let marts = open_marts(lake, project, target).await?;
     let missing = missing(&marts);
     if !missing.is_empty() {
         return Ok(Outcome::MissingMarts(missing));
     }
-    let tables: Vec<MartTable> = marts.into_iter().filter_map(|(_, t)| t).collect();
-    let versions: BTreeMap<String, u64> =
-        tables.iter().map(|m| (m.name.clone(), m.version)).collect();
-    if is_current(target, &versions) {
-        return Ok(Outcome::AlreadyCurrent);
+    let marts: Vec<MartTable> = marts.into_iter().filter_map(|(_, t)| t).collect();
+    let folder = PublishFolder::lock(target)?;
+    let wanted: BTreeMap<String, MartIdentity> = marts
+        .iter()
+        .map(|m| (m.name.clone(), m.identity.clone()))
+        .collect();
+    let served = folder
+        .current()
+        .and_then(|c| sync_table::read_identities(&c));
+    if served.as_ref() == Some(&wanted) {
+        let views = views_of(&marts, target).await?;
+        if views::served_match(folder.file(), &views, |t| folder.served_glob(t)) {
+            return Ok(Outcome::AlreadyCurrent);
+        }
     }
-    write_file(lake, tables, target)
-        .await
-        .map(Outcome::Published)
+    write_publish(&folder, marts).await.map(Outcome::Published)
 }
 
-/// Writes `marts` into a new file and swaps it in for `target`.
-async fn write_file(lake: &Lake, marts: Vec<MartTable>, target: &Path) -> Result<PublishReport> {
+/// Writes `marts` into a new publish, checks it, serves it, then rewrites the views
+/// if they changed and removes publishes no reader needs.
+async fn write_publish(folder: &PublishFolder, marts: Vec<MartTable>) -> Result<PublishReport> {
     let started = Instant::now();
-    let staging = Staging::new(target)?;
-    let (sender, receiver) = mpsc::channel(CHANNEL_DEPTH);
-    let path = staging.path().to_path_buf();
-    let target_path = target.to_path_buf();
-    let writer = tokio::task::spawn_blocking(move || writer::write(&path, &target_path, receiver));
-
-    let sent = send_marts(lake, &marts, target, &sender).await;
-    drop(sender);
-    let written = writer
-        .await
-        .map_err(|e| failure(target, format!("the DuckDB writer stopped: {e}")))?;
-    // The writer's own error explains a send that failed because it stopped.
-    let counted = written?;
-    let read_rows = sent?;
-
-    let mut published = Vec::new();
-    for (mart, rows) in marts.iter().zip(read_rows) {
-        let in_duckdb = counted.get(&mart.name).copied().unwrap_or_default();
-        if in_duckdb != rows {
-            return Err(failure(
-                target,
-                format!(
-                    "mart {} has {rows} rows in Delta but {in_duckdb} in the new file",
-                    mart.name
-                ),
-            ));
+    let target = folder.file();
+    let grace = folder::grace()?;
+    folder.remove_old(grace);
+    let views = views_of(&marts, target).await?;
+    let publish = folder.create_publish()?;
+    let filled = fill(folder, &marts, &views, &publish).await;
+    let rows = match filled {
+        Ok(rows) => rows,
+        Err(e) => {
+            // Never served, so no reader can have it open.
+            if let Err(removal) = std::fs::remove_dir_all(&publish) {
+                tracing::debug!("remove {}: {removal}", publish.display());
+            }
+            return Err(e);
         }
-        published.push(PublishedMart {
-            mart: mart.name.clone(),
-            version: mart.version,
-            rows,
-        });
+    };
+    folder.switch_to(&publish)?;
+    abort_if_asked(CURRENT);
+    let views_rewritten = !views::served_match(target, &views, |t| folder.served_glob(t));
+    if views_rewritten {
+        views::write(target, &views, |t| folder.served_glob(t))?;
     }
-    let bytes = std::fs::metadata(staging.path())
-        .map(|m| m.len())
-        .unwrap_or_default();
-    staging.swap_in()?;
+    folder.remove_old(grace);
     Ok(PublishReport {
         file: target.to_path_buf(),
-        marts: published,
-        bytes,
+        marts: rows
+            .into_iter()
+            .map(|row| PublishedMart {
+                mart: row.mart,
+                version: row.identity.version,
+                rows: row.rows,
+            })
+            .collect(),
+        bytes: folder::size_of(&publish),
+        views_rewritten,
         elapsed: started.elapsed(),
     })
 }
 
-/// Whether the file at `target` already holds exactly these mart versions.
-fn is_current(target: &Path, versions: &BTreeMap<String, u64>) -> bool {
-    match published_versions(target) {
-        Ok(Some(held)) => held == *versions,
-        Ok(None) => false,
-        Err(e) => {
-            tracing::debug!("{}: {e}", target.display());
-            false
+/// Writes every mart and the sync table into the folder `publish`, flushes it, and
+/// has DuckDB read it back; returns the sync table's rows.
+async fn fill(
+    folder: &PublishFolder,
+    marts: &[MartTable],
+    views: &[View],
+    publish: &Path,
+) -> Result<Vec<SyncRow>> {
+    let target = folder.file();
+    let publish_id = publish
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+
+    let ctx = new_session();
+    let state = ctx.state();
+    let bar = progress::bar(marts.len() as u64, "publish");
+    let mut sync_rows = Vec::new();
+    for mart in marts {
+        bar.set_message(mart.name.clone());
+        let in_mart = |e: Error| Error::in_model(&mart.name, e);
+        let provider = delta::provider(&mart.table, &state)
+            .await
+            .map_err(in_mart)?;
+        let rows = ctx.read_table(provider).map_err(|e| in_mart(e.into()))?;
+        let (_, written) = mart_files::write(
+            rows,
+            &publish.join(&mart.name),
+            &format!("{}-{publish_id}", mart.name),
+        )
+        .await
+        .map_err(in_mart)?;
+        abort_if_asked(&mart.name);
+        sync_rows.push(SyncRow {
+            mart: mart.name.clone(),
+            identity: mart.identity.clone(),
+            committed_at: mart
+                .table
+                .snapshot()
+                .ok()
+                .and_then(|s| s.version_timestamp(mart.identity.version))
+                .map(|ms| ms * 1000),
+            rows: written,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let sync = ctx.read_batch(sync_table::batch(&sync_rows, &publish_id)?)?;
+    mart_files::write(
+        sync,
+        &publish.join(SYNC_TABLE),
+        &format!("{SYNC_TABLE}-{publish_id}"),
+    )
+    .await?;
+    abort_if_asked(SYNC_TABLE);
+    folder::sync_tree(publish)
+        .map_err(|e| failure(target, format!("flush {}: {e}", publish.display())))?;
+
+    // DuckDB itself reads the new files before any reader is sent to them.
+    let counted = views::check_publish(target, views, publish)?;
+    for ((row, view), in_duckdb) in sync_rows.iter().zip(views).zip(&counted) {
+        if row.rows != *in_duckdb {
+            return Err(failure(
+                target,
+                format!(
+                    "mart {} has {} rows in Delta but {in_duckdb} in its new files",
+                    view.name, row.rows
+                ),
+            ));
         }
     }
+    Ok(sync_rows)
+}
+
+/// The views the file should hold: one per mart with its columns' DuckDB types,
+/// then the sync table's.
+async fn views_of(marts: &[MartTable], target: &Path) -> Result<Vec<View>> {
+    let ctx = new_session();
+    let state = ctx.state();
+    let mut views = Vec::new();
+    for mart in marts {
+        let provider = delta::provider(&mart.table, &state)
+            .await
+            .map_err(|e| Error::in_model(&mart.name, e))?;
+        views.push(view_of(&mart.name, &provider.schema(), target)?);
+    }
+    let sync = sync_table::batch(&[], "")?;
+    views.push(view_of(SYNC_TABLE, &sync.schema(), target)?);
+    Ok(views)
+}
+
+fn view_of(name: &str, schema: &arrow::datatypes::Schema, target: &Path) -> Result<View> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            types::duckdb_type(field)
+                .map(|ty| (field.name().clone(), ty))
+                .ok_or_else(|| {
+                    failure(
+                        target,
+                        format!(
+                            "mart {name} column {} has type {}, which stride does not publish",
+                            field.name(),
+                            field.data_type()
+                        ),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(View {
+        name: name.to_string(),
+        columns,
+    })
 }
 
 /// Every model under `queries/marts/` with its table at the latest version, `None`
@@ -211,13 +322,24 @@ async fn open_marts(
                 ),
             ));
         }
-        let table = delta::open(lake, &model.name)
-            .await?
-            .map(|table| MartTable {
-                name: model.name.clone(),
-                version: delta::version_of(&table),
-                table,
-            });
+        let table = match delta::open(lake, &model.name).await? {
+            Some(table) => {
+                let table_id = table
+                    .snapshot()
+                    .map(|s| s.metadata().id().to_string())
+                    .map_err(|e| Error::in_model(&model.name, e))?;
+                Some(MartTable {
+                    name: model.name.clone(),
+                    identity: MartIdentity {
+                        lake: lake.url().to_string(),
+                        table_id,
+                        version: delta::version_of(&table),
+                    },
+                    table,
+                })
+            }
+            None => None,
+        };
         marts.push((model.name.clone(), table));
     }
     if marts.is_empty() {
@@ -238,136 +360,10 @@ fn missing(marts: &[(String, Option<MartTable>)]) -> Vec<String> {
         .collect()
 }
 
-/// Streams every mart, then the sync table, to the writer. Returns the rows read per
-/// mart. A failed send means the writer stopped; its error is the one reported.
-async fn send_marts(
-    lake: &Lake,
-    marts: &[MartTable],
-    target: &Path,
-    sender: &mpsc::Sender<Message>,
-) -> Result<Vec<u64>> {
-    let stopped = || failure(target, "the DuckDB writer stopped".into());
-    let ctx = new_session();
-    let state = ctx.state();
-    let bar = progress::bar(marts.len() as u64, "publish");
-    let mut read_rows = Vec::new();
-    for mart in marts {
-        bar.set_message(mart.name.clone());
-        let in_mart = |e: Error| Error::in_model(&mart.name, e);
-        let provider = delta::provider(&mart.table, &state)
-            .await
-            .map_err(in_mart)?;
-        let schema = provider.schema();
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|field| {
-                types::duckdb_type(field)
-                    .map(|ty| (field.name().clone(), ty, field.is_nullable()))
-                    .ok_or_else(|| {
-                        failure(
-                            target,
-                            format!(
-                                "mart {} column {} has type {}, which stride does not publish",
-                                mart.name,
-                                field.name(),
-                                field.data_type()
-                            ),
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let table = Message::Table {
-            name: mart.name.clone(),
-            columns,
-        };
-        sender.send(table).await.map_err(|_| stopped())?;
-        let mut stream = ctx
-            .read_table(provider)
-            .map_err(|e| in_mart(e.into()))?
-            .execute_stream()
-            .await
-            .map_err(|e| in_mart(e.into()))?;
-        let mut rows = 0u64;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| in_mart(e.into()))?;
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            rows += batch.num_rows() as u64;
-            let batch = arrow_bridge::to_duckdb(&batch)?;
-            sender
-                .send(Message::Batch(batch))
-                .await
-                .map_err(|_| stopped())?;
-        }
-        read_rows.push(rows);
-        bar.inc(1);
+/// Kills the process when `step` is the one the test hook names.
+fn abort_if_asked(step: &str) {
+    if std::env::var(ABORT_AFTER_ENV).is_ok_and(|wanted| wanted == step) {
+        tracing::warn!("{ABORT_AFTER_ENV}={step}: aborting the process");
+        std::process::abort();
     }
-    bar.finish_and_clear();
-    let sync = sync_table(lake, marts, &read_rows)?;
-    let columns = sync
-        .schema()
-        .fields()
-        .iter()
-        .filter_map(|f| types::duckdb_type(f).map(|ty| (f.name().clone(), ty, f.is_nullable())))
-        .collect();
-    sender
-        .send(Message::Table {
-            name: SYNC_TABLE.to_string(),
-            columns,
-        })
-        .await
-        .map_err(|_| stopped())?;
-    sender
-        .send(Message::Batch(arrow_bridge::to_duckdb(&sync)?))
-        .await
-        .map_err(|_| stopped())?;
-    Ok(read_rows)
-}
-
-/// The rows of [`SYNC_TABLE`].
-fn sync_table(lake: &Lake, marts: &[MartTable], rows: &[u64]) -> Result<RecordBatch> {
-    let utc = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("mart", DataType::Utf8, false),
-        Field::new("delta_version", DataType::Int64, false),
-        Field::new("delta_committed_at", utc(), true),
-        Field::new("row_count", DataType::Int64, false),
-        Field::new("lake", DataType::Utf8, false),
-        Field::new("published_at", utc(), false),
-        Field::new("stride_version", DataType::Utf8, false),
-    ]));
-    let now = chrono::Utc::now().timestamp_micros();
-    let n = marts.len();
-    let committed_at = marts.iter().map(|m| {
-        m.table
-            .snapshot()
-            .ok()
-            .and_then(|s| s.version_timestamp(m.version))
-            .map(|ms| ms * 1000)
-    });
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            marts.iter().map(|m| m.name.as_str()),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            marts.iter().map(|m| m.version as i64),
-        )),
-        Arc::new(TimestampMicrosecondArray::from_iter(committed_at).with_timezone("UTC")),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| *r as i64))),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            lake.url().as_str(),
-            n,
-        ))),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(now, n))
-                .with_timezone("UTC"),
-        ),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            env!("CARGO_PKG_VERSION"),
-            n,
-        ))),
-    ];
-    Ok(RecordBatch::try_new(schema, columns)?)
 }

@@ -1,8 +1,9 @@
-//! The new DuckDB file is built beside the served one under a hidden name and
-//! swapped in with one `rename`. A reader that holds the old file (Metabase, which
-//! DuckDB locks) keeps its open inode and is never blocked; a new reader opens the
-//! new file. Until the rename nothing is visible, and a failed or killed publish
-//! leaves the served file as it was.
+//! When the views change, the new DuckDB file is built beside the served one under a
+//! hidden name and swapped in with one `rename`. A process that holds the old file
+//! (DuckDB locks the file it opens, even read-only) is never blocked by it. Until
+//! the rename nothing is visible, and a failed or killed publish leaves the served
+//! file as it was. The hidden name never collides with `<file>.tmp`, the spill
+//! folder DuckDB readers such as Metabase's driver use.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! The DuckDB column type of each Arrow type a mart can have, so the published
-//! tables keep the marts' types: DECIMAL stays DECIMAL(p,s), a UTC timestamp stays
-//! a TIMESTAMP WITH TIME ZONE, a date stays DATE.
+//! views keep the marts' types: DECIMAL stays DECIMAL(p,s), a UTC timestamp stays
+//! a TIMESTAMP WITH TIME ZONE, a date stays DATE. The names are the ones DuckDB
+//! itself reports (`information_schema.columns`), so a served view's columns can be
+//! compared with the ones a publish wants.
 
 use arrow::datatypes::{DataType, Field, TimeUnit};
 
@@ -21,28 +23,23 @@ pub fn duckdb_type(field: &Field) -> Option<String> {
             format!("DECIMAL({precision},{scale})")
         }
         // An instant (SPEC: UTC); DuckDB keeps it as microseconds since the epoch.
-        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => "TIMESTAMPTZ".to_string(),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            "TIMESTAMP WITH TIME ZONE".to_string()
+        }
         DataType::Timestamp(TimeUnit::Microsecond, None) => "TIMESTAMP".to_string(),
         _ => return None,
     };
     Some(name)
 }
 
-/// `CREATE TABLE` for a mart with `fields`, quoting every name.
-pub fn create_table_sql(table: &str, fields: &[(String, String, bool)]) -> String {
-    let columns: Vec<String> = fields
-        .iter()
-        .map(|(name, ty, nullable)| {
-            let not_null = if *nullable { "" } else { " NOT NULL" };
-            format!("{} {ty}{not_null}", quote(name))
-        })
-        .collect();
-    format!("CREATE TABLE {} ({})", quote(table), columns.join(", "))
-}
-
 /// A quoted SQL identifier.
 pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A quoted SQL string literal.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 #[cfg(test)]
@@ -55,7 +52,7 @@ mod tests {
             (DataType::Decimal128(12, 2), Some("DECIMAL(12,2)")),
             (
                 DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                Some("TIMESTAMPTZ"),
+                Some("TIMESTAMP WITH TIME ZONE"),
             ),
             (DataType::Date32, Some("DATE")),
             (DataType::Int64, Some("BIGINT")),
@@ -73,17 +70,8 @@ mod tests {
     }
 
     #[test]
-    fn create_table_quotes_names_and_keeps_not_null() {
-        let sql = create_table_sql(
-            "fct_orders",
-            &[
-                ("order_id".into(), "BIGINT".into(), false),
-                ("we\"ird".into(), "VARCHAR".into(), true),
-            ],
-        );
-        assert_eq!(
-            sql,
-            r#"CREATE TABLE "fct_orders" ("order_id" BIGINT NOT NULL, "we""ird" VARCHAR)"#
-        );
+    fn names_and_strings_are_quoted() {
+        assert_eq!(quote("we\"ird"), r#""we""ird""#);
+        assert_eq!(literal("/srv/o'brien/x"), "'/srv/o''brien/x'");
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod python;
 pub mod s3;
+pub mod served;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -1,0 +1,316 @@
+//! What readers of the served DuckDB file see across publishes: a reader that keeps
+//! its connections (Metabase's pool and DuckDB's instance cache) sees every publish
+//! on its next query, never marts of two publishes at once; the served marts are
+//! always those of the last run, whichever lake or table made them; and a publish
+//! killed at any step leaves what readers see as it was.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Lines, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use common::served::{
+    assert_file_equals_tables, current_publish, delta_versions, duckdb_python, publish_folders,
+    published_lake, synced_versions,
+};
+use common::{LakeArgs, MARTS, assert_same_marts, marts, stride_command, stride_ok, temp_lake};
+use serde_json::Value;
+
+const READER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/reader.py");
+
+/// A running `reader.py` on one DuckDB file.
+struct Reader {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Reader {
+    /// Starts a reader of `file` and waits until it holds its connection.
+    fn start(file: &Path) -> Reader {
+        let mut child = Command::new(duckdb_python())
+            .arg(READER)
+            .arg(file)
+            .arg(MARTS.join(","))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        let stdin = child.stdin.take().expect("stdin");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut reader = Reader {
+            child,
+            stdin,
+            lines,
+        };
+        reader.answer("ready");
+        reader
+    }
+
+    /// Sends `command` and returns the JSON of the answer line that starts with
+    /// `prefix` (lines without it are skipped).
+    fn ask(&mut self, command: &str, prefix: &str) -> Value {
+        let line = self.tell(command, prefix);
+        serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{prefix} {line}: {e}"))
+    }
+
+    /// Sends `command` and returns the rest of the answer line starting with `prefix`.
+    fn tell(&mut self, command: &str, prefix: &str) -> String {
+        writeln!(self.stdin, "{command}").expect("write to the reader");
+        self.answer(prefix)
+    }
+
+    /// The rest of the next line that starts with `prefix`.
+    fn answer(&mut self, prefix: &str) -> String {
+        for line in self.lines.by_ref() {
+            let line = line.expect("utf-8 from the reader");
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.to_string();
+            }
+        }
+        let status = self.child.wait().expect("reader exits");
+        panic!("the reader ended ({status}) before answering {prefix}");
+    }
+
+    fn look(&mut self) -> Value {
+        self.ask("look", "look ")
+    }
+
+    fn finish(mut self) {
+        drop(self.stdin);
+        assert!(self.child.wait().expect("reader exits").success());
+    }
+}
+
+/// What a reader that has never opened the file before sees: a new process.
+fn fresh_look(file: &Path) -> Value {
+    let mut reader = Reader::start(file);
+    let seen = reader.look();
+    reader.finish();
+    seen
+}
+
+/// The versions a reader's look saw, as `stride history` gives them.
+fn seen_versions(seen: &Value) -> BTreeMap<String, i64> {
+    seen["versions"]
+        .as_object()
+        .expect("versions")
+        .iter()
+        .map(|(mart, v)| (mart.clone(), v.as_i64().unwrap_or(-1)))
+        .collect()
+}
+
+#[test]
+fn a_reader_keeping_its_connections_sees_every_publish_and_never_two_at_once() {
+    let lake = published_lake("3", "0.05");
+    let file = lake.path().duckdb_file();
+    let mut reader = Reader::start(&file);
+    let mut before = reader.look();
+    assert_eq!(seen_versions(&before), delta_versions(lake.path()));
+    reader.tell("hammer", "hammering");
+
+    for run in 1..=3 {
+        stride_ok(lake.path(), &["generate", "--days", "1"]);
+        stride_ok(lake.path(), &["run"]);
+        let seen = reader.look();
+        // The new versions and rows, on the next query, without reconnecting.
+        assert_eq!(
+            seen_versions(&seen),
+            delta_versions(lake.path()),
+            "run {run}"
+        );
+        assert_ne!(seen["versions"], before["versions"], "run {run}");
+        assert_eq!(seen["one_publish"], Value::Bool(true), "run {run}");
+        assert_eq!(seen["publishes"].as_array().map(Vec::len), Some(1));
+        // The same rows as a reader that opens the file for the first time, and
+        // those are the Delta tables' rows.
+        assert_eq!(seen["marts"], fresh_look(&file)["marts"], "run {run}");
+        assert_file_equals_tables(lake.path(), &format!("after run {run}"));
+        before = seen;
+    }
+
+    // Queries that ran while the runs published: each saw one publish. One that
+    // DuckDB was binding at the very moment of a switch may fail (it listed the old
+    // publish's file, then found `current` moved); it never mixes the two.
+    let hammered = reader.ask("stop", "hammered ");
+    reader.finish();
+    eprintln!("queries while the runs published: {hammered}");
+    assert_eq!(hammered["mixed"], 0, "{hammered}");
+    assert!(
+        hammered["one_publish"].as_u64().unwrap_or_default() > 0,
+        "{hammered}"
+    );
+    for error in hammered["errors"].as_array().expect("errors") {
+        let error = error.as_str().unwrap_or_default();
+        assert!(
+            error.contains("No such file or directory") || error.contains("No files found"),
+            "{error}"
+        );
+    }
+}
+
+/// The served marts, read through `stride query --engine duckdb --duckdb file` run
+/// on `lake` (the engine reads only the file).
+fn served_marts(lake: &Path, file: &Path) -> BTreeMap<&'static str, Vec<String>> {
+    let file = file.to_string_lossy().to_string();
+    common::marts_via(lake, &["--engine", "duckdb", "--duckdb", &file])
+}
+
+/// `stride run` on `lake`, publishing to `file`; returns its stderr.
+fn run_into(lake: &Path, file: &Path) -> String {
+    let out = stride_command(lake)
+        .arg("run")
+        .arg("--duckdb")
+        .arg(file)
+        .output()
+        .expect("stride runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn two_lakes_published_to_one_path_serve_the_last_run() {
+    let shared = temp_lake();
+    let file = shared.path().join("served/stride.duckdb");
+    let (a, b) = (temp_lake(), temp_lake());
+    // The same days at the same scale: the same Delta versions, other rows.
+    for (lake, seed) in [(&a, "5"), (&b, "6")] {
+        stride_ok(
+            lake.path(),
+            &["generate", "--days", "3", "--scale", "0.05", "--seed", seed],
+        );
+    }
+    run_into(a.path(), &file);
+    assert_same_marts(&served_marts(a.path(), &file), &marts(a.path()), "A");
+    let stderr = run_into(b.path(), &file);
+    assert!(stderr.contains("published 8 marts"), "{stderr}");
+    assert_same_marts(&served_marts(b.path(), &file), &marts(b.path()), "B");
+    assert_ne!(marts(a.path()), marts(b.path()), "the lakes differ");
+    // A again, with nothing new in A: its marts are served again.
+    let stderr = run_into(a.path(), &file);
+    assert!(stderr.contains("published 8 marts"), "{stderr}");
+    assert_same_marts(&served_marts(a.path(), &file), &marts(a.path()), "A again");
+}
+
+#[test]
+fn a_lake_whose_tables_were_deleted_and_rebuilt_is_published_again() {
+    let lake = published_lake("3", "0.05");
+    let file = lake.path().duckdb_file();
+    let versions = synced_versions(lake.path());
+    let publish = current_publish(&file);
+    std::fs::remove_dir_all(lake.path().join("warehouse")).expect("delete warehouse/");
+    let out = stride_ok(lake.path(), &["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The same version numbers as before, in new tables.
+    assert_eq!(delta_versions(lake.path()), versions);
+    assert!(stderr.contains("published 8 marts"), "{stderr}");
+    assert_ne!(current_publish(&file), publish);
+    assert_file_equals_tables(lake.path(), "after the rebuild");
+}
+
+#[test]
+fn a_publish_killed_at_every_step_leaves_what_readers_see_and_the_next_recovers() {
+    let lake = published_lake("3", "0.05");
+    let file = lake.path().duckdb_file();
+    stride_ok(lake.path(), &["generate", "--days", "1"]);
+    stride_ok(lake.path(), &["run", "--no-sync"]);
+    let served = current_publish(&file);
+    let old_versions = synced_versions(lake.path());
+    let mut reader = Reader::start(&file);
+    let old = reader.look();
+
+    let steps = MARTS.iter().copied().chain(["_stride_sync"]);
+    for step in steps {
+        let killed = stride_command(lake.path())
+            .arg("sync")
+            .env("STRIDE_ABORT_PUBLISH_AFTER", step)
+            .output()
+            .expect("stride runs");
+        assert!(!killed.status.success(), "the hook aborts after {step}");
+        assert_eq!(reader.look(), old, "killed after {step}");
+        assert_eq!(current_publish(&file), served, "killed after {step}");
+    }
+    assert_eq!(synced_versions(lake.path()), old_versions);
+    // The killed publishes left their folders; none was ever served.
+    assert!(
+        publish_folders(&file).len() > 1,
+        "{:?}",
+        publish_folders(&file)
+    );
+
+    // Killed right after the switch: the switch is the commit, readers see the new
+    // publish whole.
+    let killed = stride_command(lake.path())
+        .arg("sync")
+        .env("STRIDE_ABORT_PUBLISH_AFTER", "current")
+        .output()
+        .expect("stride runs");
+    assert!(!killed.status.success());
+    let new = reader.look();
+    assert_eq!(seen_versions(&new), delta_versions(lake.path()));
+    assert_eq!(new["one_publish"], Value::Bool(true));
+
+    stride_ok(lake.path(), &["sync"]);
+    reader.finish();
+    assert_file_equals_tables(lake.path(), "after the next sync");
+    // What was never served is gone; the publishes served before stay for the
+    // grace period.
+    let folders = publish_folders(&file);
+    assert_eq!(folders.len(), 3, "{folders:?}");
+    assert_eq!(folders.last(), current_publish(&file).as_ref());
+}
+
+#[test]
+fn retired_publishes_are_removed_after_the_grace_period() {
+    let lake = published_lake("2", "0.05");
+    let file = lake.path().duckdb_file();
+    for _ in 0..2 {
+        stride_ok(lake.path(), &["sync"]);
+    }
+    assert_eq!(publish_folders(&file).len(), 3);
+    let out = stride_command(lake.path())
+        .arg("sync")
+        .env("STRIDE_PUBLISH_GRACE_SECONDS", "0")
+        .output()
+        .expect("stride runs");
+    assert!(out.status.success());
+    assert_eq!(
+        publish_folders(&file),
+        current_publish(&file).into_iter().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_file_of_tables_is_replaced_by_views_and_a_kill_before_leaves_it() {
+    let lake = published_lake("2", "0.05");
+    let file = lake.path().duckdb_file();
+    // A DuckDB file holding tables, as earlier publishes wrote it.
+    std::fs::remove_file(&file).expect("remove the file");
+    let out = common::python::run(
+        &duckdb_python(),
+        "import sys, duckdb\ncon = duckdb.connect(sys.argv[1])\n\
+         con.execute('create table fct_orders as select 42 as order_id')\ncon.close()",
+        &[file.as_os_str()],
+    );
+    assert!(out.is_empty(), "{out}");
+    let killed = stride_command(lake.path())
+        .arg("sync")
+        .env("STRIDE_ABORT_PUBLISH_AFTER", "current")
+        .output()
+        .expect("stride runs");
+    assert!(!killed.status.success());
+    let rows = common::served::duck(lake.path(), "select order_id from fct_orders");
+    assert_eq!(
+        rows.len(),
+        1,
+        "the old file is served until the views replace it"
+    );
+
+    let out = stride_ok(lake.path(), &["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("wrote the views"), "{stderr}");
+    assert_file_equals_tables(lake.path(), "after the views replaced the tables");
+}
