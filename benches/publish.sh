@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The time to publish every mart to the DuckDB file (`stride sync`).
 #   benches/publish.sh [SCALE] [DAYS] [REPEATS]      (defaults: 1 30 3)
-# Builds a DAYS-day lake with one `run --no-sync`, then times REPEATS `stride sync`,
-# into a new file (the first) or over the previous one (the others), under
-# /usr/bin/time -v, and prints the file's size and the rows published.
+# Builds a DAYS-day lake with one `run --no-sync`, then times REPEATS `stride sync`
+# (the first also writes the DuckDB file of views; each writes a new publish folder),
+# under /usr/bin/time -v, and prints the size of a publish and the rows published.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=benches/measure.sh
@@ -23,6 +23,7 @@ echo "scale $scale, $days days: marts committed"
 for i in $(seq "$repeats"); do
     measure "sync (#$i)" "$stride" --lake "$work/lake" sync
 done
-echo "DuckDB file: $(du -h "$STRIDE_DUCKDB" | cut -f1)"
+echo "DuckDB file: $(du -h "$STRIDE_DUCKDB" | cut -f1)," \
+    "one publish: $(du -sh "$(readlink -f "$STRIDE_DUCKDB.publishes/current")" | cut -f1)"
 "$stride" query --engine duckdb --format csv \
     "select sum(row_count) as rows_published from _stride_sync"

@@ -3,19 +3,19 @@
 # and a few dashboard questions over the largest mart, on the served file (views over
 # the publish's Parquet files) against the same marts as native DuckDB tables, in
 # DuckDB 1.5.3 (the release Metabase's driver bundles).
-#   benches/serving.sh [SCALE] [DAYS] [REPEATS]      (defaults: 1 30 5)
+#   benches/serving.sh [SCALE] [DAYS] [REPEATS]      (defaults: 1 30 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=benches/measure.sh
 . benches/measure.sh
 scale="${1:-1}"
 days="${2:-30}"
-repeats="${3:-5}"
+repeats="${3:-20}"
 build_stride
 venv="$CARGO_TARGET_DIR/bench-duckdb-venv"
-if ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import duckdb, pytz' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb==1.5.3
+    "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb==1.5.3 pytz
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
