@@ -82,9 +82,9 @@ pub enum Error {
     #[error("a model task stopped unexpectedly: {0}")]
     Task(String),
 
-    /// Publishing the marts to the DuckDB file failed; the file served before is
-    /// unchanged.
-    #[error("publish to {file}: {problem} (the file served before is unchanged)")]
+    /// Publishing the marts to the DuckDB file failed; readers are served a complete
+    /// publish (the one before, unless the failure came after the switch to this one).
+    #[error("publish to {file}: {problem} (nothing half-written is served)")]
     Publish { file: String, problem: String },
 
     /// The published DuckDB file cannot be opened or read.
