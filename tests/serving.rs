@@ -211,6 +211,16 @@ fn a_lake_whose_tables_were_deleted_and_rebuilt_is_published_again() {
     assert_file_equals_tables(lake.path(), "after the rebuild");
 }
 
+/// `stride sync` on `lake`, killed by the test hook right after `step`.
+fn sync_killed_after(lake: &Path, step: &str) {
+    let killed = stride_command(lake)
+        .arg("sync")
+        .env("STRIDE_ABORT_PUBLISH_AFTER", step)
+        .output()
+        .expect("stride runs");
+    assert!(!killed.status.success(), "the hook aborts after {step}");
+}
+
 #[test]
 fn a_publish_killed_at_every_step_leaves_what_readers_see_and_the_next_recovers() {
     let lake = published_lake("3", "0.05");
@@ -224,12 +234,7 @@ fn a_publish_killed_at_every_step_leaves_what_readers_see_and_the_next_recovers(
 
     let steps = MARTS.iter().copied().chain(["_stride_sync"]);
     for step in steps {
-        let killed = stride_command(lake.path())
-            .arg("sync")
-            .env("STRIDE_ABORT_PUBLISH_AFTER", step)
-            .output()
-            .expect("stride runs");
-        assert!(!killed.status.success(), "the hook aborts after {step}");
+        sync_killed_after(lake.path(), step);
         assert_eq!(reader.look(), old, "killed after {step}");
         assert_eq!(current_publish(&file), served, "killed after {step}");
     }
@@ -243,12 +248,7 @@ fn a_publish_killed_at_every_step_leaves_what_readers_see_and_the_next_recovers(
 
     // Killed right after the switch: the switch is the commit, readers see the new
     // publish whole.
-    let killed = stride_command(lake.path())
-        .arg("sync")
-        .env("STRIDE_ABORT_PUBLISH_AFTER", "current")
-        .output()
-        .expect("stride runs");
-    assert!(!killed.status.success());
+    sync_killed_after(lake.path(), "current");
     let new = reader.look();
     assert_eq!(seen_versions(&new), delta_versions(lake.path()));
     assert_eq!(new["one_publish"], Value::Bool(true));
@@ -296,12 +296,7 @@ fn a_file_of_tables_is_replaced_by_views_and_a_kill_before_leaves_it() {
         &[file.as_os_str()],
     );
     assert!(out.is_empty(), "{out}");
-    let killed = stride_command(lake.path())
-        .arg("sync")
-        .env("STRIDE_ABORT_PUBLISH_AFTER", "current")
-        .output()
-        .expect("stride runs");
-    assert!(!killed.status.success());
+    sync_killed_after(lake.path(), "current");
     let rows = common::served::duck(lake.path(), "select order_id from fct_orders");
     assert_eq!(
         rows.len(),

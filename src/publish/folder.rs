@@ -269,7 +269,7 @@ pub fn size_of(folder: &Path) -> u64 {
 
 /// Flushes a folder's entries; some file systems refuse, and then the entries are
 /// still written, only later.
-fn sync_folder(folder: &Path) {
+pub fn sync_folder(folder: &Path) {
     if let Err(e) = File::open(folder).and_then(|dir| dir.sync_all()) {
         tracing::debug!("sync of {}: {e}", folder.display());
     }
@@ -289,7 +289,8 @@ fn millis_since_epoch(time: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
-fn remove_file_if_present(path: &Path) -> std::io::Result<()> {
+/// Removes `path`; a file that is not there is no error.
+pub fn remove_file_if_present(path: &Path) -> std::io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),

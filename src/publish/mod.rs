@@ -109,9 +109,10 @@ pub async fn publish(lake: &Lake, project: &Project, target: &Path) -> Result<Pu
             format!("mart {missing} has no Delta table yet (run `stride run` first)"),
         ));
     }
-    let marts = marts.into_iter().filter_map(|(_, t)| t).collect();
+    let marts: Vec<MartTable> = marts.into_iter().filter_map(|(_, t)| t).collect();
+    let views = views_of(&marts, target).await?;
     let folder = PublishFolder::lock(target)?;
-    write_publish(&folder, marts).await
+    write_publish(&folder, &marts, &views).await
 }
 
 /// [`publish`], unless every mart is already served from the same lake, Delta
@@ -129,28 +130,33 @@ pub async fn publish_if_changed(lake: &Lake, project: &Project, target: &Path) -
         .iter()
         .map(|m| (m.name.clone(), m.identity.clone()))
         .collect();
+    let views = views_of(&marts, target).await?;
     let served = folder
         .current()
         .and_then(|c| sync_table::read_identities(&c));
-    if served.as_ref() == Some(&wanted) {
-        let views = views_of(&marts, target).await?;
-        if views::served_match(folder.file(), &views, |t| folder.served_glob(t)) {
-            return Ok(Outcome::AlreadyCurrent);
-        }
+    if served.as_ref() == Some(&wanted)
+        && views::served_match(folder.file(), &views, |t| folder.served_glob(t))
+    {
+        return Ok(Outcome::AlreadyCurrent);
     }
-    write_publish(&folder, marts).await.map(Outcome::Published)
+    write_publish(&folder, &marts, &views)
+        .await
+        .map(Outcome::Published)
 }
 
-/// Writes `marts` into a new publish, checks it, serves it, then rewrites the views
-/// if they changed and removes publishes no reader needs.
-async fn write_publish(folder: &PublishFolder, marts: Vec<MartTable>) -> Result<PublishReport> {
+/// Writes `marts` into a new publish, checks it against `views`, serves it, then
+/// rewrites the file's views if they changed and removes publishes no reader needs.
+async fn write_publish(
+    folder: &PublishFolder,
+    marts: &[MartTable],
+    views: &[View],
+) -> Result<PublishReport> {
     let started = Instant::now();
     let target = folder.file();
     let grace = folder::grace()?;
     folder.remove_old(grace);
-    let views = views_of(&marts, target).await?;
     let publish = folder.create_publish()?;
-    let filled = fill(folder, &marts, &views, &publish).await;
+    let filled = fill(folder, marts, views, &publish).await;
     let rows = match filled {
         Ok(rows) => rows,
         Err(e) => {
@@ -163,9 +169,9 @@ async fn write_publish(folder: &PublishFolder, marts: Vec<MartTable>) -> Result<
     };
     folder.switch_to(&publish)?;
     abort_if_asked(CURRENT);
-    let views_rewritten = !views::served_match(target, &views, |t| folder.served_glob(t));
+    let views_rewritten = !views::served_match(target, views, |t| folder.served_glob(t));
     if views_rewritten {
-        views::write(target, &views, |t| folder.served_glob(t))?;
+        views::write(target, views, |t| folder.served_glob(t))?;
     }
     folder.remove_old(grace);
     Ok(PublishReport {

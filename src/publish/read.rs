@@ -9,8 +9,8 @@ use duckdb::{AccessMode, Config, Connection};
 use super::arrow_bridge::from_duckdb;
 use crate::error::{Error, Result};
 
-/// Opens `file` read-only, or fails naming it.
-fn open_read_only(file: &Path) -> Result<Connection> {
+/// Opens `file` read-only, as Metabase does, or fails naming it.
+pub(super) fn open_read_only(file: &Path) -> Result<Connection> {
     let fail = |problem: String| Error::DuckDbFile {
         file: file.display().to_string(),
         problem,

@@ -8,6 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::folder::{remove_file_if_present, sync_folder};
 use crate::error::{Error, Result};
 
 /// A file being built for `target`; removed on drop unless [`Staging::swap_in`] ran.
@@ -66,11 +67,8 @@ impl Staging {
         }
         fs::rename(&self.path, &target).map_err(|e| fail("rename the new file into place", e))?;
         self.swapped = true;
-        // The rename is durable once the folder is; some file systems refuse to
-        // sync a folder, and then the rename is still done.
-        if let Err(e) = fs::File::open(folder_of(&target)).and_then(|dir| dir.sync_all()) {
-            tracing::debug!("sync of {}: {e}", folder_of(&target).display());
-        }
+        // The rename is durable once the folder is.
+        sync_folder(&folder_of(&target));
         Ok(())
     }
 }
@@ -115,13 +113,8 @@ fn wal_of(path: &Path) -> PathBuf {
 }
 
 fn remove_with_wal(path: &Path) -> std::io::Result<()> {
-    for file in [path.to_path_buf(), wal_of(path)] {
-        match fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(())
+    remove_file_if_present(path)?;
+    remove_file_if_present(&wal_of(path))
 }
 
 /// Removes `.<name>.<pid>.tmp` files whose process is gone (a publish that was

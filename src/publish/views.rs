@@ -10,8 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use duckdb::{AccessMode, Config, Connection};
+use duckdb::Connection;
 
+use super::read::open_read_only;
 use super::staging::{Staging, failure};
 use super::types::{literal, quote};
 use crate::error::Result;
@@ -81,10 +82,7 @@ struct ServedView {
 /// Every view of the file by name; an error when the file holds tables (an older
 /// layout) or cannot be read.
 fn served_views(file: &Path) -> Result<BTreeMap<String, ServedView>, String> {
-    let config = Config::default()
-        .access_mode(AccessMode::ReadOnly)
-        .map_err(|e| e.to_string())?;
-    let conn = Connection::open_with_flags(file, config).map_err(|e| e.to_string())?;
+    let conn = open_read_only(file).map_err(|e| e.to_string())?;
     let tables: i64 = conn
         .query_row("SELECT count(*) FROM duckdb_tables()", [], |row| row.get(0))
         .map_err(|e| e.to_string())?;

@@ -94,12 +94,17 @@ pub fn assert_file_equals_tables(lake: &Path, when: &str) {
     );
 }
 
+/// `<file>.publishes`, the publishes folder of the DuckDB file `file`.
+fn publishes_of(file: &Path) -> PathBuf {
+    let mut root = file.as_os_str().to_owned();
+    root.push(".publishes");
+    PathBuf::from(root)
+}
+
 /// The publish folders next to the DuckDB file `file` (the link `current` and the
 /// lock left out).
 pub fn publish_folders(file: &Path) -> Vec<String> {
-    let mut root = file.as_os_str().to_owned();
-    root.push(".publishes");
-    let mut names: Vec<String> = std::fs::read_dir(PathBuf::from(root))
+    let mut names: Vec<String> = std::fs::read_dir(publishes_of(file))
         .map(|entries| {
             entries
                 .flatten()
@@ -114,9 +119,7 @@ pub fn publish_folders(file: &Path) -> Vec<String> {
 
 /// The publish `current` names, next to the DuckDB file `file`.
 pub fn current_publish(file: &Path) -> Option<String> {
-    let mut link = file.as_os_str().to_owned();
-    link.push(".publishes/current");
-    std::fs::read_link(PathBuf::from(link))
+    std::fs::read_link(publishes_of(file).join("current"))
         .ok()
         .map(|target| target.to_string_lossy().to_string())
 }
