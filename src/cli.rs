@@ -187,8 +187,8 @@ pub enum Command {
 /// `stride quarantine` actions.
 #[derive(Debug, Subcommand)]
 pub enum QuarantineAction {
-    /// Per landed file with quarantined rows or refused whole: rows read, loaded,
-    /// quarantined, and why.
+    /// Per landed file with quarantined or redelivered rows, or refused whole: rows
+    /// read, loaded, quarantined, redelivered (skipped), and why.
     List {
         /// Only this raw table.
         #[arg(long)]
@@ -526,7 +526,8 @@ pub async fn run_command(
     Ok(released?)
 }
 
-/// Logs, per raw table with new files, rows read = loaded + quarantined.
+/// Logs, per raw table with new files, rows read = loaded + quarantined (+ rows
+/// skipped as redelivered, when there are any).
 fn report_checks(checked: &[TableCheck]) {
     for check in checked {
         let mut line = format!(
@@ -538,6 +539,12 @@ fn report_checks(checked: &[TableCheck]) {
             check.rows_loaded,
             check.rows_quarantined
         );
+        if check.rows_redelivered > 0 {
+            line.push_str(&format!(
+                " + {} redelivered (already loaded, skipped)",
+                check.rows_redelivered
+            ));
+        }
         if !check.rules.is_empty() {
             let rules: Vec<String> = check
                 .rules

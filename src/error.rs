@@ -70,6 +70,11 @@ pub enum Error {
     )]
     CommitRace,
 
+    /// A model's result does not fit its table (a column, a type, a value that does
+    /// not fit); it is not written.
+    #[error("the result does not fit the table: {0}; nothing was written")]
+    Schema(String),
+
     /// A `--select` expression names nothing or cannot be parsed.
     #[error("--select: {0}")]
     Select(String),

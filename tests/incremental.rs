@@ -730,8 +730,9 @@ fn old_versions_stay_readable_and_history_lists_their_batches() {
     let lake = small_lake("2");
     stride_ok(lake.path(), &["run"]);
     let first = query(lake.path(), "select count(*) as n from fct_orders");
-    let cut = chrono::Utc::now().to_rfc3339();
-    std::thread::sleep(Duration::from_millis(50));
+    // The first version's commit time as `history` shows it: `--as-of` that time
+    // is that version, whatever happens to the files later.
+    let cut = common::commit_times(lake.path(), "fct_orders")[0].clone();
     stride_ok(lake.path(), &["generate", "--scale", "0.05", "--days", "1"]);
     stride_ok(lake.path(), &["run"]);
     let now = query(lake.path(), "select count(*) as n from fct_orders");
@@ -815,6 +816,165 @@ fn old_versions_stay_readable_and_history_lists_their_batches() {
         &full_refresh_marts(lake.path()),
         "after vacuum and a new batch",
     );
+}
+
+/// (rows_added, rows_removed, rows) of the last version `history` lists for `model`.
+fn last_commit_rows(lake: &Path, model: &str) -> (u64, u64, u64) {
+    let out = stride_ok(lake, &["history", model, "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let last = rows.last().expect("a version");
+    let count = |c: &str| last[c].as_u64().unwrap_or_else(|| panic!("{c} in {last}"));
+    (count("rows_added"), count("rows_removed"), count("rows"))
+}
+
+#[test]
+fn history_counts_the_rows_each_strategy_added_and_removed() {
+    let lake = temp_lake();
+    let lake = lake.path();
+    let mut f = Feed::default();
+    let at = "2026-03-01T20:00:00Z";
+    let product = vec![
+        I(1),
+        S("SKU-1"),
+        S("Tee"),
+        S("apparel"),
+        S("t-shirts"),
+        S("men"),
+        M("10.00"),
+        D("2025-01-01"),
+    ];
+    land(
+        lake,
+        "customers",
+        "2026-03-01",
+        "c.parquet",
+        &[f.row("customers", "c", 1, at, customer(1, "member"))],
+    );
+    land(
+        lake,
+        "products",
+        "2026-03-01",
+        "p.parquet",
+        &[f.row("products", "c", 1, at, product)],
+    );
+    land(
+        lake,
+        "orders",
+        "2026-03-01",
+        "o.parquet",
+        &[f.row("orders", "c", 1, at, order(1, 1, at, "placed"))],
+    );
+    land(
+        lake,
+        "order_items",
+        "2026-03-01",
+        "i.parquet",
+        &[f.row("order_items", "c", 1, at, item(1, 1, 1, 2, "10.00"))],
+    );
+    land(
+        lake,
+        "ad_spend",
+        "2026-03-01",
+        "s.parquet",
+        &[f.row("ad_spend", "c", 1, at, spend(1, "2026-03-01", "50.00"))],
+    );
+    stride_ok(lake, &["run"]);
+
+    // Batch 2: order 1 delivered, order 2 placed on another day; the spend of 1 March
+    // restated, 2 March's added.
+    let next = "2026-03-02T20:00:00Z";
+    land(
+        lake,
+        "orders",
+        "2026-03-02",
+        "o.parquet",
+        &[
+            f.row("orders", "u", 2, next, order(1, 1, at, "delivered")),
+            f.row("orders", "c", 2, next, order(2, 1, next, "placed")),
+        ],
+    );
+    land(
+        lake,
+        "ad_spend",
+        "2026-03-02",
+        "s.parquet",
+        &[
+            f.row("ad_spend", "u", 2, next, spend(1, "2026-03-01", "55.00")),
+            f.row("ad_spend", "c", 2, next, spend(1, "2026-03-02", "60.00")),
+        ],
+    );
+    stride_ok(lake, &["run"]);
+
+    // delete+insert (deletion vectors): order 1's row replaced, order 2's inserted.
+    assert_eq!(last_commit_rows(lake, "stg_orders"), (2, 1, 2));
+    assert_eq!(last_commit_rows(lake, "fct_orders"), (2, 1, 2));
+    // merge: 1 March's row updated (one out, one in), 2 March's inserted.
+    assert_eq!(last_commit_rows(lake, "stg_ad_spend"), (2, 1, 2));
+    // table: rebuilt; each order is credited to `direct` under the five models,
+    // one row per order date, channel and model: 5 rows before, 10 after.
+    assert_eq!(last_commit_rows(lake, "mart_channel_daily"), (10, 5, 10));
+}
+
+#[test]
+fn as_of_picks_versions_by_commit_time_on_a_copied_lake_too() {
+    let lake = small_lake("2");
+    stride_ok(lake.path(), &["run"]);
+    stride_ok(lake.path(), &["generate", "--scale", "0.05", "--days", "1"]);
+    stride_ok(lake.path(), &["run"]);
+    let times = common::commit_times(lake.path(), "fct_orders");
+    assert_eq!(times.len(), 2, "{times:?}");
+    let count = |lake: &Path, version: usize| {
+        common::num(
+            &common::query_args(
+                lake,
+                &[
+                    "select count(*) as n from fct_orders",
+                    "--version",
+                    &version.to_string(),
+                ],
+            )[0],
+            "n",
+        )
+    };
+    // A copy (`cp -r`, a restore, a sync) has new file times and the same commits.
+    let copy = temp_lake();
+    copy_dir(lake.path(), copy.path());
+    for lake in [lake.path(), copy.path()] {
+        for (version, time) in times.iter().enumerate() {
+            assert_eq!(
+                common::count_as_of(lake, "fct_orders", time),
+                count(lake, version),
+                "--as-of {time} is version {version} in {}",
+                lake.display()
+            );
+        }
+        // The time as `history` prints it is taken as it is.
+        let printed = format!(
+            "{} UTC",
+            times[1].trim_end_matches('Z').replacen('T', " ", 1)
+        );
+        assert_eq!(
+            common::count_as_of(lake, "fct_orders", &printed),
+            count(lake, 1)
+        );
+        // Before the first commit there is no version to read: an error naming
+        // the model, not the first version.
+        let out = stride(
+            lake,
+            &[
+                "query",
+                "select count(*) from fct_orders",
+                "--as-of",
+                "2000-01-01T00:00:00Z",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("fct_orders") && err.contains("2000-01-01"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use deltalake::DeltaTable;
 
 use super::COMMIT_INFO_KEY;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One version of a table, as its commit recorded it.
 #[derive(Debug, Clone)]
@@ -28,6 +28,51 @@ pub struct CommitRecord {
     pub stride: Option<serde_json::Value>,
     /// Whether the commit changed data (compaction and clean-up do not).
     pub data_change: bool,
+}
+
+/// The latest version of `table` (up to its loaded one) committed at or before
+/// `time_ms`, by the commit's own time (`commitInfo.timestamp`, what `history`
+/// shows); `None` when its first version came later. File modification times are
+/// not used: a copied, restored or synced lake keeps its commits' times, not its
+/// files'. Commit times grow with versions (one writer at a time holds the lake),
+/// so a binary search reads a handful of commits.
+pub async fn version_at(table: &DeltaTable, time_ms: i64) -> Result<Option<u64>> {
+    let store = table.log_store();
+    let (mut low, mut high) = (0u64, super::version_of(table));
+    let mut found = None;
+    while low <= high {
+        let middle = low + (high - low) / 2;
+        let committed = match store.read_commit_entry(middle).await? {
+            Some(bytes) => Some(commit_time(&bytes).ok_or_else(|| {
+                Error::TimeTravel(format!(
+                    "version {middle} of {} records no commit time",
+                    table.table_url()
+                ))
+            })?),
+            // Log clean-up removed it: older than every commit still listed.
+            None => None,
+        };
+        match committed {
+            Some(at) if at > time_ms => match middle.checked_sub(1) {
+                Some(below) => high = below,
+                None => break,
+            },
+            Some(_) => {
+                found = Some(middle);
+                low = middle + 1;
+            }
+            None => low = middle + 1,
+        }
+    }
+    Ok(found)
+}
+
+/// `commitInfo.timestamp` of a commit file, in milliseconds since the epoch.
+fn commit_time(commit: &[u8]) -> Option<i64> {
+    commit
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .find_map(|action| action.get("commitInfo")?.get("timestamp")?.as_i64())
 }
 
 /// Every version of `table` up to its loaded one, oldest first. Commits whose log file

@@ -18,8 +18,8 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 pub use log::{CommitRecord, read_log, stride_commit_before};
 pub use maintenance::{optimize, vacuum};
 pub use write::{
-    Committed, append, change_feed, delete_keys_and_insert, has_deletion_vectors, merge, overwrite,
-    record_only, replace_keys,
+    Committed, append, change_feed, change_feed_fields, delete_keys_and_insert,
+    has_deletion_vectors, merge, overwrite, record_only, replace_keys,
 };
 
 use crate::error::{Error, Result};
@@ -63,10 +63,16 @@ pub async fn open_as_of(lake: &Lake, model: &str, as_of: AsOf) -> Result<Option<
             .await
             .map_err(|e| Error::in_model(model, e))?,
         AsOf::Time(time) => {
-            if let Err(e) = table.load_with_datetime(time).await {
-                // Asked for a time before the table's first commit.
-                tracing::debug!("{model} has no version at {time}: {e}");
-                return Ok(None);
+            let at = log::version_at(&table, time.timestamp_millis())
+                .await
+                .map_err(|e| Error::in_model(model, e))?;
+            match at {
+                None => return Ok(None),
+                Some(version) if version == latest => {}
+                Some(version) => table
+                    .load_version(version)
+                    .await
+                    .map_err(|e| Error::in_model(model, e))?,
             }
         }
     }
@@ -94,6 +100,18 @@ pub async fn handle(lake: &Lake, model: &str) -> Result<DeltaTable> {
 /// The folder of `model`'s Delta log, relative to the lake root.
 fn log_folder(model: &str) -> String {
     format!("{WAREHOUSE}/{model}/_delta_log")
+}
+
+/// The Arrow type a Delta table stores a column of type `arrow` as (an unsigned
+/// integer as a signed one, any timestamp in microseconds, any string layout as
+/// `Utf8`): what a full rebuild of a model makes of its result's columns. A type
+/// Delta has no mapping for is returned as it is.
+pub fn stored_type(arrow: &arrow::datatypes::DataType) -> arrow::datatypes::DataType {
+    use deltalake::kernel::DataType as DeltaType;
+    use deltalake::kernel::engine::arrow_conversion::{TryFromArrow, TryFromKernel};
+    DeltaType::try_from_arrow(arrow)
+        .and_then(|delta| arrow::datatypes::DataType::try_from_kernel(&delta))
+        .unwrap_or_else(|_| arrow.clone())
 }
 
 /// A DataFusion provider reading `table` at the version it is loaded at.

@@ -180,7 +180,11 @@ pub async fn delete_keys_and_insert(
         partition_by: None,
         predicate: Some(format!("{key} in ({} keys)", keys.len())),
     };
-    let table = commit_actions(table, model, actions, operation, info).await?;
+    let metrics = Metrics {
+        rows_added,
+        rows_removed,
+    };
+    let table = commit_actions(table, model, actions, operation, info, metrics).await?;
     Ok((
         table.clone(),
         Committed {
@@ -252,22 +256,61 @@ async fn write_change_data(
 }
 
 /// `batch` with the table's column order and types (a plan may read strings as
-/// views, or make a column nullable that the table holds without nulls).
+/// views, or make a column nullable that the table holds without nulls). A value
+/// the table's type cannot hold is an error naming the column and the value, never
+/// a NULL: Arrow's default (`safe`) cast would store one silently.
 fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch> {
     let columns = schema
         .fields()
         .iter()
         .map(|field| {
             let column = batch.column_by_name(field.name()).ok_or_else(|| {
-                arrow::error::ArrowError::SchemaError(format!(
-                    "the result has no column `{}`",
-                    field.name()
-                ))
+                Error::Schema(format!("the result has no column `{}`", field.name()))
             })?;
-            arrow::compute::cast(column, field.data_type())
+            cast_exactly(column, field)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// `column` cast to `field`'s type, or an error naming a value that does not fit.
+fn cast_exactly(
+    column: &arrow::array::ArrayRef,
+    field: &arrow::datatypes::Field,
+) -> Result<arrow::array::ArrayRef> {
+    use arrow::array::Array;
+    if column.data_type() == field.data_type() {
+        return Ok(Arc::clone(column));
+    }
+    let cast = arrow::compute::cast(column, field.data_type())?;
+    let lost = (0..column.len()).find(|&i| column.is_valid(i) && cast.is_null(i));
+    if let Some(row) = lost {
+        let value = arrow::util::display::array_value_to_string(column, row)
+            .unwrap_or_else(|_| "?".to_string());
+        return Err(Error::Schema(format!(
+            "column `{}`: the value {value} ({}) does not fit the table's type {}",
+            field.name(),
+            column.data_type(),
+            field.data_type()
+        )));
+    }
+    Ok(cast)
+}
+
+/// The columns Delta's change data feed adds to a table's own, with the types the
+/// feed reads them as: every `changes(ref(...))` a model reads has exactly these,
+/// whether it holds a feed, a whole table (a rebuild) or nothing.
+pub fn change_feed_fields() -> [arrow::datatypes::Field; 3] {
+    use arrow::datatypes::{DataType, Field, TimeUnit};
+    [
+        Field::new("_change_type", DataType::Utf8, true),
+        Field::new("_commit_version", DataType::UInt64, true),
+        Field::new(
+            "_commit_timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            true,
+        ),
+    ]
 }
 
 /// Appends the rows of `frame` to `table`.
@@ -429,7 +472,15 @@ pub async fn record_only(
         partition_by: None,
         predicate: None,
     };
-    let table = commit_actions(table, model, Vec::new(), operation, info).await?;
+    let table = commit_actions(
+        table,
+        model,
+        Vec::new(),
+        operation,
+        info,
+        Metrics::default(),
+    )
+    .await?;
     Ok((
         table.clone(),
         Committed {
@@ -440,17 +491,42 @@ pub async fn record_only(
     ))
 }
 
-/// Commits `actions` with stride's record, and returns the table at the new version.
+/// Rows a commit made of actions added and removed, for its `operationMetrics`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Metrics {
+    rows_added: u64,
+    rows_removed: u64,
+}
+
+/// Commits `actions` with stride's record and the operation's metrics (under the
+/// names delta-rs's WRITE and DELETE use, so `history` and other Delta readers
+/// show the rows it added and removed), and returns the table at the new version.
 async fn commit_actions(
     table: DeltaTable,
     model: &str,
     actions: Vec<Action>,
     operation: DeltaOperation,
     info: serde_json::Value,
+    metrics: Metrics,
 ) -> Result<DeltaTable> {
     let fail = |e: DeltaTableError| Error::in_model(model, e);
     let snapshot = table.snapshot().map_err(fail)?;
-    let commit = CommitBuilder::from(properties(info))
+    let files_added = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Add(_)))
+        .count();
+    let operation_metrics = serde_json::json!({
+        "num_added_rows": metrics.rows_added,
+        "num_deleted_rows": metrics.rows_removed,
+        "num_added_files": files_added,
+    });
+    let properties = CommitProperties::default()
+        .with_metadata([
+            (COMMIT_INFO_KEY.to_string(), info),
+            ("operationMetrics".to_string(), operation_metrics),
+        ])
+        .with_max_retries(0);
+    let commit = CommitBuilder::from(properties)
         .with_actions(actions)
         .build(Some(snapshot), table.log_store(), operation)
         .await
@@ -470,4 +546,56 @@ pub fn change_feed(table: &DeltaTable, after: u64) -> Result<Arc<dyn TableProvid
         .with_starting_version(after + 1)
         .with_ending_version(version_of(table));
     Ok(Arc::new(DeltaCdfTableProvider::try_new(builder)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int64Array, StringViewArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    use super::conform;
+
+    fn one_column(name: &str, array: ArrayRef) -> RecordBatch {
+        let schema = Schema::new(vec![Field::new(name, array.data_type().clone(), true)]);
+        RecordBatch::try_new(Arc::new(schema), vec![array]).expect("batch")
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_is_an_error_naming_column_and_value() {
+        let batch = one_column(
+            "quantity",
+            Arc::new(Int64Array::from(vec![Some(3), None, Some(3_000_000_000)])),
+        );
+        let table = Arc::new(Schema::new(vec![Field::new(
+            "quantity",
+            DataType::Int32,
+            true,
+        )]));
+        let error = conform(&batch, &table)
+            .expect_err("3000000000 is not an Int32")
+            .to_string();
+        assert!(
+            error.contains("`quantity`") && error.contains("3000000000") && error.contains("Int32"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn string_layouts_and_nulls_pass_unchanged() {
+        let batch = one_column(
+            "status",
+            Arc::new(StringViewArray::from(vec![Some("placed"), None])),
+        );
+        let table = Arc::new(Schema::new(vec![Field::new(
+            "status",
+            DataType::Utf8,
+            true,
+        )]));
+        let conformed = conform(&batch, &table).expect("strings fit");
+        assert_eq!(conformed.column(0).data_type(), &DataType::Utf8);
+        assert_eq!(conformed.column(0).null_count(), 1);
+    }
 }

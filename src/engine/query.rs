@@ -83,7 +83,7 @@ pub async fn query(session: &QuerySession, sql: &str) -> Result<Vec<RecordBatch>
                 let when = match session.as_of {
                     AsOf::Latest => "yet (run it first)".to_string(),
                     AsOf::Version(v) => format!("at version {v}"),
-                    AsOf::Time(t) => format!("at {t}"),
+                    AsOf::Time(t) => format!("version at or before {t}"),
                 };
                 Error::Query(Box::new(Error::TimeTravel(format!(
                     "model {model} has no table {when}"
@@ -162,8 +162,10 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
+    // `history` prints times as `2026-11-27 10:00:00.123 UTC`: taken as they are.
+    let naive = text.strip_suffix(" UTC").unwrap_or(text);
     for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(naive, format) {
             return Ok(t.and_utc());
         }
     }

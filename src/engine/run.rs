@@ -201,7 +201,7 @@ pub async fn run_with_lock(
     let new_raw_files = checked.iter().map(|c| c.files).sum();
 
     let ctx = new_session();
-    register_pinned_sources(&ctx, lake, &admitted.files, &admitted.quarantined)?;
+    register_pinned_sources(&ctx, lake, &admitted.files, &admitted.ledgers)?;
     let run = Arc::new(RunContext {
         ctx,
         lake: lake.clone(),
@@ -482,6 +482,10 @@ struct ModelPlan {
     new_files: BTreeMap<String, Vec<LandedFile>>,
     /// Per stored input, the version consumed before (incremental runs).
     consumed: BTreeMap<String, u64>,
+    /// Raw tables whose unread files carry changes no newer than some the model
+    /// already read (a late or out-of-order delivery): `changes()` of such a table
+    /// holds the whole history of the keys those files touch.
+    late: BTreeSet<String>,
     /// The record committed with the result.
     state: ModelState,
 }
@@ -561,6 +565,7 @@ async fn plan_model(
     let mut sources = BTreeMap::new();
     let mut new_files = BTreeMap::new();
     let mut source_replays = BTreeMap::new();
+    let mut late = BTreeSet::new();
     for table in source_tables {
         let files = run
             .sources
@@ -593,6 +598,27 @@ async fn plan_model(
         source_replays.insert(table.clone(), replays);
         if !unread.is_empty() {
             inputs_changed = true;
+            if let (Some(read), Some(ledger)) = (read, run.sources.ledgers.get(table.as_str())) {
+                let newest_read = read
+                    .iter()
+                    .filter_map(|k| ledger.seq_range(k))
+                    .map(|r| r.1)
+                    .max();
+                let oldest_unread = unread
+                    .iter()
+                    .filter_map(|f| ledger.seq_range(&file_key(&run.lake, f)))
+                    .map(|r| r.0)
+                    .min();
+                if let (Some(newest), Some(oldest)) = (newest_read, oldest_unread)
+                    && oldest <= newest
+                {
+                    tracing::debug!(
+                        "{}: raw.{table} delivered changes from _seq {oldest}, older than _seq {newest} it read already",
+                        model.name
+                    );
+                    late.insert(table.clone());
+                }
+            }
         }
         sources.insert(table.clone(), names);
         new_files.insert(table.clone(), unread);
@@ -633,6 +659,7 @@ async fn plan_model(
         incremental: !full,
         new_files,
         consumed,
+        late,
         state,
     }))
 }
@@ -671,25 +698,28 @@ async fn execute(
     let info = plan.state.to_json()?;
     let table = current.map(|f| f.table);
     match (plan.incremental, table) {
-        (true, Some(table)) => match model.strategy {
-            Strategy::Merge => {
-                let frame = if has_op {
-                    deletions_of_stored_keys(run, model, frame, &table)
-                        .await
-                        .map_err(fail)?
-                } else {
-                    frame
-                };
-                delta::merge(table, &model.name, frame, &model.unique_key, &state, info).await
+        (true, Some(table)) => {
+            check_fits_table(model, frame.schema().as_arrow(), &table)?;
+            match model.strategy {
+                Strategy::Merge => {
+                    let frame = if has_op {
+                        deletions_of_stored_keys(run, model, frame, &table)
+                            .await
+                            .map_err(fail)?
+                    } else {
+                        frame
+                    };
+                    delta::merge(table, &model.name, frame, &model.unique_key, &state, info).await
+                }
+                Strategy::Append => {
+                    let frame = without_deletions(frame, has_op).map_err(fail)?;
+                    delta::append(table, &model.name, frame, &state, info).await
+                }
+                Strategy::DeleteInsert => {
+                    delete_insert(table, model, frame, has_op, &state, info).await
+                }
             }
-            Strategy::Append => {
-                let frame = without_deletions(frame, has_op).map_err(fail)?;
-                delta::append(table, &model.name, frame, &state, info).await
-            }
-            Strategy::DeleteInsert => {
-                delete_insert(table, model, frame, has_op, &state, info).await
-            }
-        },
+        }
         _ => {
             let frame = without_deletions(frame, has_op).map_err(fail)?;
             let deletion_vectors = model.materialization == Materialization::Incremental
@@ -705,6 +735,58 @@ async fn execute(
             .await
         }
     }
+}
+
+/// Fails, before anything is written, when an incremental result's columns differ
+/// from its table's in name or type (the incremental branch of a model's SQL must
+/// give what its full branch gave): each column's type must be the one the table
+/// holds once Delta has stored it (see [`delta::stored_type`]); nullability may
+/// differ.
+fn check_fits_table(
+    model: &Model,
+    result: &arrow::datatypes::Schema,
+    table: &DeltaTable,
+) -> Result<()> {
+    let fail = |problem: String| Error::in_model(&model.name, Error::Schema(problem));
+    let stored = table
+        .snapshot()
+        .map_err(|e| Error::in_model(&model.name, e))?
+        .snapshot()
+        .arrow_schema();
+    let columns: Vec<&arrow::datatypes::Field> = result
+        .fields()
+        .iter()
+        .map(|f| f.as_ref())
+        .filter(|f| f.name() != OP_COLUMN)
+        .collect();
+    for field in stored.fields() {
+        let Some(found) = columns.iter().find(|f| f.name() == field.name()) else {
+            return Err(fail(format!(
+                "the incremental result has no column `{}`, which the table has",
+                field.name()
+            )));
+        };
+        if delta::stored_type(found.data_type()) != delta::stored_type(field.data_type()) {
+            return Err(fail(format!(
+                "column `{}` is {} in the incremental result but {} in the table                  (the incremental and full branches of {} must give the same types)",
+                field.name(),
+                found.data_type(),
+                field.data_type(),
+                model.file
+            )));
+        }
+    }
+    if let Some(extra) = columns
+        .iter()
+        .find(|f| stored.field_with_name(f.name()).is_err())
+    {
+        return Err(fail(format!(
+            "the incremental result has a column `{}` the table does not have              (the incremental and full branches of {} must give the same columns)",
+            extra.name(),
+            model.file
+        )));
+    }
+    Ok(())
 }
 
 /// Runs the model's contract on its result before the commit. The result is
@@ -934,13 +1016,25 @@ async fn register_changes(
     if let Some(table) = input.strip_prefix(&format!("{SOURCE_SCHEMA}.")) {
         let source = sources::find(table).ok_or_else(|| Error::UnknownModel(input.to_string()))?;
         let files = plan.new_files.get(table).cloned().unwrap_or_default();
-        let quarantined = run
+        let excluded = run
             .sources
-            .quarantined
+            .ledgers
             .get(source.name)
-            .cloned()
+            .map(|l| l.excluded_seqs())
             .unwrap_or_default();
-        let provider = admitted_table(&run.ctx, &run.lake, &source, &files, &quarantined)?;
+        let provider = admitted_table(&run.ctx, &run.lake, &source, &files, &excluded)?;
+        let provider = if plan.incremental && plan.late.contains(table) {
+            let all = run
+                .sources
+                .files
+                .get(source.name)
+                .cloned()
+                .unwrap_or_default();
+            let history = admitted_table(&run.ctx, &run.lake, &source, &all, &excluded)?;
+            history_of_touched_keys(&run.ctx, &source, history, provider).map_err(fail)?
+        } else {
+            provider
+        };
         run.ctx.register_table(name, provider).map_err(fail)?;
         return Ok(());
     }
@@ -964,14 +1058,22 @@ async fn register_changes(
                 .map_err(fail)?;
         }
         (false, _) => {
-            let frame = run
-                .ctx
-                .sql(&format!(
-                    "select *, 'insert' as _change_type, cast(null as bigint) as _commit_version, \
-                     cast(null as timestamp) as _commit_timestamp from {input}"
-                ))
-                .await
-                .map_err(fail)?;
+            // A whole table read as a change feed: every row an insert.
+            let [change_type, version, timestamp] = delta::change_feed_fields();
+            let null = |field: &arrow::datatypes::Field| {
+                ScalarValue::try_from(field.data_type()).map(|v| lit(v).alias(field.name()))
+            };
+            let frame = run.ctx.table(input).await.map_err(fail)?;
+            let mut columns: Vec<Expr> = frame
+                .schema()
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
+                .collect();
+            columns.push(lit("insert").alias(change_type.name()));
+            columns.push(null(&version).map_err(fail)?);
+            columns.push(null(&timestamp).map_err(fail)?);
+            let frame = frame.select(columns).map_err(fail)?;
             run.ctx
                 .register_table(name, frame.into_view())
                 .map_err(fail)?;
@@ -980,17 +1082,39 @@ async fn register_changes(
     Ok(())
 }
 
+/// The rows of `history` (every admitted change of a raw table) whose key is among
+/// the keys of `landed` (the changes not read yet). Over these, the latest change
+/// of each key is its current state whatever order the files arrived in, so a
+/// late file cannot put a key back to an older state.
+fn history_of_touched_keys(
+    ctx: &SessionContext,
+    source: &sources::SourceTable,
+    history: Arc<dyn datafusion::catalog::TableProvider>,
+    landed: Arc<dyn datafusion::catalog::TableProvider>,
+) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    let keys: Vec<&str> = source.key.to_vec();
+    let touched = ctx
+        .read_table(landed)?
+        .select_columns(&keys)?
+        .distinct()?
+        .alias("touched")?;
+    let on: Vec<Expr> = keys
+        .iter()
+        .map(|k| col(format!("history.{k}")).eq(col(format!("touched.{k}"))))
+        .collect();
+    let rows = ctx.read_table(history)?.alias("history")?.join_on(
+        touched,
+        datafusion::common::JoinType::LeftSemi,
+        on,
+    )?;
+    Ok(rows.into_view())
+}
+
 /// A model's schema with the change feed's columns added.
 fn change_schema(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use arrow::datatypes::{Field, Schema};
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new("_change_type", DataType::Utf8, true));
-    fields.push(Field::new("_commit_version", DataType::Int64, true));
-    fields.push(Field::new(
-        "_commit_timestamp",
-        DataType::Timestamp(TimeUnit::Millisecond, None),
-        true,
-    ));
+    fields.extend(delta::change_feed_fields());
     Arc::new(Schema::new(fields))
 }
 

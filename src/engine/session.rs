@@ -16,7 +16,7 @@ use deltalake::delta_datafusion::planner::DeltaPlanner;
 
 use std::collections::BTreeMap;
 
-use crate::quarantine::admitted_table;
+use crate::quarantine::{Ledger, admitted_table};
 
 use crate::error::Result;
 use crate::lake::Lake;
@@ -80,7 +80,7 @@ pub fn register_pinned_sources(
     ctx: &SessionContext,
     lake: &Lake,
     files: &BTreeMap<&'static str, Vec<LandedFile>>,
-    quarantined: &BTreeMap<&'static str, Arc<Vec<i64>>>,
+    ledgers: &BTreeMap<&'static str, Arc<Ledger>>,
 ) -> Result<()> {
     let catalog = ctx
         .catalog("datafusion")
@@ -90,8 +90,11 @@ pub fn register_pinned_sources(
     ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
     for table in &sources::ALL {
         let landed = files.get(table.name).map(Vec::as_slice).unwrap_or_default();
-        let skipped = quarantined.get(table.name).cloned().unwrap_or_default();
-        let provider = admitted_table(ctx, lake, table, landed, &skipped)?;
+        let excluded = ledgers
+            .get(table.name)
+            .map(|l| l.excluded_seqs())
+            .unwrap_or_default();
+        let provider = admitted_table(ctx, lake, table, landed, &excluded)?;
         ctx.register_table(TableReference::partial(SOURCE_SCHEMA, table.name), provider)?;
     }
     Ok(())

@@ -1,10 +1,17 @@
-//! One writer at a time: `stride run`, `generate`, `optimize` and `vacuum` hold
-//! `_stride/run.lock` in the lake while they change it. The lock is created with a
-//! conditional put (create only if absent), so two processes cannot both take it.
+//! One writer at a time: `stride run`, `generate`, `sync`, `optimize`, `vacuum`
+//! and `quarantine replay` hold `_stride/run.lock` in the lake while they change
+//! it, all through [`LakeLock::acquire`]. The lock is created with a conditional
+//! put (create only if absent), so two processes cannot both take it.
+//!
 //! A lock left by a killed process on this host is taken over once that process is
-//! gone; a lock from another host must be removed by hand.
+//! gone, and the takeover is conditional too, so of several processes that found
+//! the same stale lock exactly one takes it: on S3 it is a put on the condition
+//! that the lock is still the stale one (`If-Match` its e-tag); on a local lake,
+//! where the store has no such put, takeovers take turns under an OS file lock
+//! (`_stride/run.lock.takeover`) and each replaces the lock only if it still holds
+//! the stale bytes. A lock from another host must be removed by hand.
 
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -12,6 +19,16 @@ use crate::lake::{Lake, STATE};
 
 /// The lock object, relative to the lake root.
 pub const LOCK_FILE: &str = "run.lock";
+
+/// The file local takeovers lock in turn (never removed).
+const TAKEOVER_FILE: &str = "run.lock.takeover";
+
+/// A test hook: with this set to a folder, a process about to take over a stale
+/// lock writes `<pid>.taking-over` there and waits for `<pid>.go`.
+pub const BEFORE_TAKEOVER: &str = "STRIDE_TEST_BEFORE_TAKEOVER";
+/// A test hook: with this set to a folder, a process that took the lock writes
+/// `<pid>.held` there and waits for `<pid>.release` before going on.
+pub const HOLD_LOCK: &str = "STRIDE_TEST_HOLD_LOCK";
 
 /// Who holds the lock.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +43,14 @@ struct Holder {
     process: String,
 }
 
+/// The lock as one read found it: its holder, its bytes and its version.
+struct Found {
+    holder: Holder,
+    bytes: bytes::Bytes,
+    e_tag: Option<String>,
+    version: Option<String>,
+}
+
 /// The held lock; released by [`LakeLock::release`] (a killed holder leaves it for
 /// the next process to take over).
 #[derive(Debug)]
@@ -33,6 +58,10 @@ pub struct LakeLock {
     lake: Lake,
     released: bool,
 }
+
+/// How many times a process looks at the lock again when another one changed it
+/// under its eyes (released it, or took it over first).
+const ATTEMPTS: usize = 4;
 
 impl LakeLock {
     /// Takes the lake's lock for `command`, or fails naming the holder.
@@ -46,49 +75,44 @@ impl LakeLock {
         };
         let body = serde_json::to_vec_pretty(&me)?;
         let path = lake.path(&lock_path());
-        for _ in 0..2 {
+        for _ in 0..ATTEMPTS {
             let options = PutOptions {
                 mode: PutMode::Create,
                 ..PutOptions::default()
             };
-            match lake
+            let taken = match lake
                 .store()
                 .put_opts(&path, PutPayload::from(body.clone()), options)
                 .await
             {
-                Ok(_) => {
-                    return Ok(LakeLock {
-                        lake: lake.clone(),
-                        released: false,
-                    });
-                }
+                Ok(_) => true,
                 Err(object_store::Error::AlreadyExists { .. }) => {
-                    let holder = read_holder(lake).await?;
-                    match holder {
-                        Some(h) if is_gone(&h) => {
-                            tracing::warn!(
-                                "taking over the lock of {} (pid {} on {}, since {}), which is no longer running",
-                                h.command,
-                                h.pid,
-                                h.host,
-                                h.since
-                            );
-                            remove(lake).await?;
-                        }
-                        // Removed between our put and our read: try again.
-                        None => {}
-                        Some(h) => {
-                            return Err(Error::Locked(format!(
-                                "{} (pid {} on {}, since {}) is changing this lake; \
-                                 if it is no longer running, delete {}",
-                                h.command,
-                                h.pid,
-                                h.host,
-                                h.since,
-                                lake.object_url(&path)
-                            )));
-                        }
+                    // Released between our put and our read: try again.
+                    let Some(found) = read_lock(lake).await? else {
+                        continue;
+                    };
+                    let h = &found.holder;
+                    if !is_gone(h) {
+                        return Err(Error::Locked(format!(
+                            "{} (pid {} on {}, since {}) is changing this lake; \
+                             if it is no longer running, delete {}",
+                            h.command,
+                            h.pid,
+                            h.host,
+                            h.since,
+                            lake.object_url(&path)
+                        )));
                     }
+                    tracing::warn!(
+                        "taking over the lock of {} (pid {} on {}, since {}), which is no longer running",
+                        h.command,
+                        h.pid,
+                        h.host,
+                        h.since
+                    );
+                    wait_at_gate(BEFORE_TAKEOVER, "taking-over", "go").await;
+                    // Another process may have taken it over first: then look again.
+                    take_over(lake, &found, &body).await?
                 }
                 Err(source) => {
                     return Err(Error::Store {
@@ -96,10 +120,18 @@ impl LakeLock {
                         source,
                     });
                 }
+            };
+            if taken {
+                let lock = LakeLock {
+                    lake: lake.clone(),
+                    released: false,
+                };
+                wait_at_gate(HOLD_LOCK, "held", "release").await;
+                return Ok(lock);
             }
         }
         Err(Error::Locked(format!(
-            "could not take {}",
+            "could not take {}: other processes kept changing it",
             lake.object_url(&path)
         )))
     }
@@ -141,18 +173,155 @@ fn lock_path() -> String {
     format!("{STATE}/{LOCK_FILE}")
 }
 
-async fn read_holder(lake: &Lake) -> Result<Option<Holder>> {
-    let Some(bytes) = lake.get(&lock_path()).await? else {
-        return Ok(None);
+/// The lock as it is now, `None` when there is none.
+async fn read_lock(lake: &Lake) -> Result<Option<Found>> {
+    let path = lake.path(&lock_path());
+    let store_error = |source| Error::Store {
+        path: lake.object_url(&path),
+        source,
+    };
+    let got = match lake.store().get(&path).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(source) => return Err(store_error(source)),
+    };
+    let (e_tag, version) = (got.meta.e_tag.clone(), got.meta.version.clone());
+    let bytes = match got.bytes().await {
+        Ok(bytes) => bytes,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(source) => return Err(store_error(source)),
     };
     // An unreadable lock is treated as held by an unknown live process.
-    Ok(Some(serde_json::from_slice(&bytes).unwrap_or(Holder {
+    let holder = serde_json::from_slice(&bytes).unwrap_or(Holder {
         pid: 0,
         host: "unknown host".to_string(),
         command: "an unknown process".to_string(),
         since: "an unknown time".to_string(),
         process: String::new(),
-    })))
+    });
+    Ok(Some(Found {
+        holder,
+        bytes,
+        e_tag,
+        version,
+    }))
+}
+
+/// Replaces the stale lock `stale` with `body`, only if the lock is still `stale`;
+/// true when this process now holds the lock.
+async fn take_over(lake: &Lake, stale: &Found, body: &[u8]) -> Result<bool> {
+    let path = lake.path(&lock_path());
+    if let Ok(folder) = lake.folder_url(STATE).to_file_path() {
+        return take_over_local(lake, &folder, stale, body).await;
+    }
+    let Some(e_tag) = stale.e_tag.clone() else {
+        return Err(Error::Locked(format!(
+            "the stale lock {} has no e-tag to replace it on; delete it by hand",
+            lake.object_url(&path)
+        )));
+    };
+    let options = PutOptions {
+        mode: PutMode::Update(UpdateVersion {
+            e_tag: Some(e_tag),
+            version: stale.version.clone(),
+        }),
+        ..PutOptions::default()
+    };
+    match lake
+        .store()
+        .put_opts(&path, PutPayload::from(body.to_vec()), options)
+        .await
+    {
+        Ok(_) => Ok(true),
+        // Someone changed or removed the lock first; or our own put landed and its
+        // answer was lost (a retry then fails the condition): the lock says which.
+        Err(
+            object_store::Error::Precondition { .. }
+            | object_store::Error::NotFound { .. }
+            | object_store::Error::AlreadyExists { .. },
+        ) => Ok(read_lock(lake)
+            .await?
+            .is_some_and(|now| now.bytes.as_ref() == body)),
+        Err(source) => Err(Error::Store {
+            path: lake.object_url(&path),
+            source,
+        }),
+    }
+}
+
+/// [`take_over`] on a local lake: under the takeover file's OS lock, the stale lock
+/// is removed only if it still holds the bytes read, then created anew (create only
+/// if absent, as every acquisition does).
+async fn take_over_local(
+    lake: &Lake,
+    folder: &std::path::Path,
+    stale: &Found,
+    body: &[u8],
+) -> Result<bool> {
+    let guard_path = folder.join(TAKEOVER_FILE);
+    let io = |e: std::io::Error| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", guard_path.display()),
+        ))
+    };
+    let guard = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&guard_path)
+        .map_err(io)?;
+    // Held by another takeover for as long as it reads, removes and creates a file.
+    let guard = tokio::task::spawn_blocking(move || guard.lock().map(|()| guard))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(io)?;
+    let lock_file = folder.join(LOCK_FILE);
+    let still_stale = match std::fs::read(&lock_file) {
+        Ok(now) => now == stale.bytes.as_ref(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io(e)),
+    };
+    let taken = if still_stale {
+        remove(lake).await?;
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        let path = lake.path(&lock_path());
+        match lake
+            .store()
+            .put_opts(&path, PutPayload::from(body.to_vec()), options)
+            .await
+        {
+            Ok(_) => true,
+            Err(object_store::Error::AlreadyExists { .. }) => false,
+            Err(source) => {
+                return Err(Error::Store {
+                    path: lake.object_url(&path),
+                    source,
+                });
+            }
+        }
+    } else {
+        false
+    };
+    drop(guard);
+    Ok(taken)
+}
+
+/// The test hooks [`BEFORE_TAKEOVER`] and [`HOLD_LOCK`]: when `variable` names a
+/// folder, writes `<pid>.<reached>` there and waits until `<pid>.<go>` appears.
+async fn wait_at_gate(variable: &str, reached: &str, go: &str) {
+    let Some(folder) = std::env::var_os(variable).map(std::path::PathBuf::from) else {
+        return;
+    };
+    let pid = std::process::id();
+    let _ = std::fs::write(folder.join(format!("{pid}.{reached}")), b"");
+    let go = folder.join(format!("{pid}.{go}"));
+    while !go.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 async fn remove(lake: &Lake) -> Result<()> {

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use arrow::array::BooleanArray;
 use arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
+use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
@@ -14,6 +15,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::file::{FileRead, read_file};
 use super::ledger::{FileEntry, Ledger, file_key, read_ledger, write_ledger};
+use super::redelivery::{fill_seq_ranges, sort_out};
 use super::rows::{Verdicts, judge};
 use super::view::{register_loaded, sources_session};
 use crate::contracts::{Contract, Contracts};
@@ -41,8 +43,9 @@ pub const BATCH_DATE_COLUMN: &str = "_batch_date";
 pub struct Admitted {
     /// Per raw table, the landed files models read (refused files left out).
     pub files: BTreeMap<&'static str, Vec<LandedFile>>,
-    /// Per raw table, the `_seq` of its quarantined rows.
-    pub quarantined: BTreeMap<&'static str, Arc<Vec<i64>>>,
+    /// Per raw table, its ledger as the check left it: what each file loads,
+    /// which rows it sets aside, the `_seq` range it loads.
+    pub ledgers: BTreeMap<&'static str, Arc<Ledger>>,
     /// Per raw table, how many replays released rows (see [`Ledger::replays`]).
     pub replays: BTreeMap<String, u64>,
     /// What this check did, for the tables that had new files.
@@ -64,6 +67,8 @@ pub struct TableCheck {
     pub rows_loaded: u64,
     /// Rows quarantined (all rows of refused files included).
     pub rows_quarantined: u64,
+    /// Rows skipped as redeliveries of rows already loaded.
+    pub rows_redelivered: u64,
     /// Rows quarantined per rule (rows of refused files not included).
     pub rules: BTreeMap<String, u64>,
     /// Loaded rows that broke a `warn` rule, per rule.
@@ -91,6 +96,7 @@ pub async fn admit(
             .filter(|f| !ledger.files.contains_key(&file_key(lake, f)))
             .collect();
         if !new.is_empty() {
+            fill_seq_ranges(&ctx, lake, table, &mut ledger).await?;
             let check = check_files(
                 lake,
                 &ctx,
@@ -106,8 +112,8 @@ pub async fn admit(
         let loaded = register_loaded(&ctx, lake, table, files, &ledger)?;
         admitted.files.insert(table.name, loaded);
         admitted
-            .quarantined
-            .insert(table.name, Arc::new(ledger.quarantined_seqs()));
+            .ledgers
+            .insert(table.name, Arc::new(ledger.clone()));
         admitted
             .replays
             .insert(table.name.to_string(), ledger.replays);
@@ -164,8 +170,7 @@ async fn check_files(
                         .last()
                         .is_some_and(|r| r.file.batch_date != file.batch_date);
                     if chunk_rows >= CHUNK_ROWS && new_batch {
-                        judge_chunk(lake, ctx, &schema, contract, &chunk, ledger, &mut check)
-                            .await?;
+                        judge_chunk(lake, ctx, table, contract, &chunk, ledger, &mut check).await?;
                         chunk.clear();
                         chunk_rows = 0;
                     }
@@ -177,7 +182,7 @@ async fn check_files(
         }
     }
     if !chunk.is_empty() {
-        judge_chunk(lake, ctx, &schema, contract, &chunk, ledger, &mut check).await?;
+        judge_chunk(lake, ctx, table, contract, &chunk, ledger, &mut check).await?;
     }
     Ok(check)
 }
@@ -211,18 +216,19 @@ async fn refuse(
 async fn judge_chunk(
     lake: &Lake,
     ctx: &SessionContext,
-    schema: &SchemaRef,
+    table: &SourceTable,
     contract: Option<&Contract>,
     chunk: &[Readable<'_>],
     ledger: &mut Ledger,
     check: &mut TableCheck,
 ) -> Result<()> {
     let batches: Vec<RecordBatch> = chunk.iter().map(|r| r.rows.clone()).collect();
-    let all = concat_batches(schema, &batches)?;
-    let verdicts = match contract {
-        Some(contract) => judge(ctx, contract, &all).await?,
-        None => Verdicts::default(),
-    };
+    let all = concat_batches(&table.schema(), &batches)?;
+    let files: Vec<(String, usize)> = chunk
+        .iter()
+        .map(|r| (file_key(lake, r.file), r.rows.num_rows()))
+        .collect();
+    let verdicts = judge_new(ctx, lake, table, contract, ledger, &all, &files).await?;
     let mut start = 0;
     for readable in chunk {
         let end = start + readable.rows.num_rows();
@@ -245,6 +251,7 @@ async fn judge_chunk(
         check.rows_read += entry.rows_read;
         check.rows_loaded += entry.rows_loaded;
         check.rows_quarantined += entry.rows_quarantined;
+        check.rows_redelivered += entry.rows_redelivered;
         for (rule, n) in &entry.rules {
             *check.rules.entry(rule.clone()).or_default() += n;
         }
@@ -255,6 +262,38 @@ async fn judge_chunk(
         start = end;
     }
     Ok(())
+}
+
+/// Judges rows new to the ledger (from `files`: ledger key, row count, in order):
+/// rows repeating a loaded `_seq` are sorted out first (a redelivery is skipped,
+/// other values are quarantined), the rest are judged by the contract.
+pub(super) async fn judge_new(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &SourceTable,
+    contract: Option<&Contract>,
+    ledger: &Ledger,
+    rows: &RecordBatch,
+    files: &[(String, usize)],
+) -> Result<Verdicts> {
+    let repeated = sort_out(ctx, lake, table, ledger, rows, files).await?;
+    let kept: Vec<usize> = (0..rows.num_rows())
+        .filter(|i| !repeated.contains(*i))
+        .collect();
+    let mut verdicts = match contract {
+        Some(contract) if kept.len() == rows.num_rows() => judge(ctx, contract, rows).await?,
+        Some(contract) => {
+            let mask: BooleanArray = (0..rows.num_rows())
+                .map(|i| Some(!repeated.contains(i)))
+                .collect();
+            let selected = filter_record_batch(rows, &mask)?;
+            judge(ctx, contract, &selected).await?.renumbered(&kept)
+        }
+        None => Verdicts::default(),
+    };
+    verdicts.rejected.extend(repeated.conflicting);
+    verdicts.redelivered = repeated.redelivered;
+    Ok(verdicts)
 }
 
 /// Where a judged file came from: what its ledger entry and quarantine file name.
@@ -285,11 +324,15 @@ pub(super) async fn file_entry(
         *rules.entry(rule.clone()).or_default() += 1;
     }
     let rows_read = rows.num_rows() as u64;
+    let redelivered = verdicts.redelivered.len() as u64;
     let mut entry = FileEntry {
         batch_date: file.batch_date.to_string(),
         rows_read,
-        rows_loaded: rows_read - rejected.len() as u64,
+        rows_loaded: rows_read - rejected.len() as u64 - redelivered,
         rows_quarantined: rejected.len() as u64,
+        rows_redelivered: redelivered,
+        redelivered_seqs: seqs_at(rows, verdicts.redelivered.iter().copied()),
+        seq_range: loaded_seq_range(rows, verdicts),
         rules,
         warnings: verdicts
             .warned
@@ -362,6 +405,29 @@ pub(super) fn quarantine_rows(
         quarantine_schema(&rows.schema()),
         columns,
     )?)
+}
+
+/// The non-null `_seq` values of rows `at` of `rows`.
+fn seqs_at(rows: &RecordBatch, at: impl Iterator<Item = usize>) -> Vec<i64> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Int64Type;
+    let Some(seqs) = rows
+        .column_by_name("_seq")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+    else {
+        return Vec::new();
+    };
+    at.filter(|&i| seqs.is_valid(i))
+        .map(|i| seqs.value(i))
+        .collect()
+}
+
+/// The smallest and greatest `_seq` of the rows `verdicts` loads.
+fn loaded_seq_range(rows: &RecordBatch, verdicts: &Verdicts) -> Option<(i64, i64)> {
+    let loaded = (0..rows.num_rows())
+        .filter(|i| !verdicts.rejected.contains_key(i) && !verdicts.redelivered.contains(i));
+    let seqs = seqs_at(rows, loaded);
+    Some((*seqs.iter().min()?, *seqs.iter().max()?))
 }
 
 /// The non-null `_seq` values of quarantined rows.

@@ -37,6 +37,10 @@ pub struct FileEntry {
     pub rows_loaded: u64,
     /// Rows set aside: in the quarantine file, or all of them when the file is refused.
     pub rows_quarantined: u64,
+    /// Rows skipped because an identical row with the same `_seq` was already
+    /// loaded (a redelivery): rows read = loaded + quarantined + redelivered.
+    #[serde(default)]
+    pub rows_redelivered: u64,
     /// Why the whole file was refused (never loaded at all), when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
@@ -55,6 +59,15 @@ pub struct FileEntry {
     /// The `_seq` of each quarantined row that has one: models leave these out.
     #[serde(default)]
     pub quarantined_seqs: Vec<i64>,
+    /// The `_seq` of each redelivered row: models leave these out of this file (the
+    /// row is read from the file that delivered it first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redelivered_seqs: Vec<i64>,
+    /// The smallest and greatest `_seq` of the rows loaded from this file (none
+    /// when nothing is loaded): tells a late or repeated delivery without reading
+    /// the files again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_range: Option<(i64, i64)>,
     /// When it was checked (RFC 3339).
     pub checked_at: String,
 }
@@ -104,17 +117,32 @@ pub async fn write_ledger(lake: &Lake, ledger: &Ledger) -> Result<()> {
 }
 
 impl Ledger {
-    /// The `_seq` of every quarantined row of loaded files.
-    pub fn quarantined_seqs(&self) -> Vec<i64> {
-        let mut seqs: Vec<i64> = self
-            .files
-            .values()
+    /// Per loaded file with rows models must leave out (quarantined or
+    /// redelivered), their `_seq`s, sorted.
+    pub fn excluded_seqs(&self) -> BTreeMap<String, Vec<i64>> {
+        self.files
+            .iter()
+            .filter(|(_, e)| e.is_loaded())
+            .filter_map(|(key, e)| {
+                let mut seqs: Vec<i64> = e
+                    .quarantined_seqs
+                    .iter()
+                    .chain(&e.redelivered_seqs)
+                    .copied()
+                    .collect();
+                seqs.sort_unstable();
+                seqs.dedup();
+                (!seqs.is_empty()).then(|| (key.clone(), seqs))
+            })
+            .collect()
+    }
+
+    /// The `_seq` range loaded from the file `key`, when it is known.
+    pub fn seq_range(&self, key: &str) -> Option<(i64, i64)> {
+        self.files
+            .get(key)
             .filter(|e| e.is_loaded())
-            .flat_map(|e| e.quarantined_seqs.iter().copied())
-            .collect();
-        seqs.sort_unstable();
-        seqs.dedup();
-        seqs
+            .and_then(|e| e.seq_range)
     }
 }
 

@@ -9,6 +9,7 @@
 mod admit;
 mod file;
 mod ledger;
+mod redelivery;
 mod replay;
 mod rows;
 mod view;
@@ -18,6 +19,7 @@ pub use admit::{
     quarantine_schema,
 };
 pub use ledger::{FileEntry, Ledger, file_key, ledger_path, loaded_files, read_ledger};
+pub use redelivery::SEQ_ALREADY_LOADED;
 pub use replay::{Replayed, replay};
 pub use view::{admitted_table, files_table, register_loaded, sources_session};
 
@@ -51,7 +53,9 @@ pub fn list_batch(ledgers: &[Ledger], all: bool) -> Result<arrow::record_batch::
                 .iter()
                 .map(move |(key, e)| (l.table.as_str(), key, e))
         })
-        .filter(|(_, _, e)| all || e.rows_quarantined > 0 || !e.is_loaded())
+        .filter(|(_, _, e)| {
+            all || e.rows_quarantined > 0 || e.rows_redelivered > 0 || !e.is_loaded()
+        })
         .collect();
     let text = |f: &dyn Fn(&(&str, &String, &FileEntry)) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
@@ -67,6 +71,7 @@ pub fn list_batch(ledgers: &[Ledger], all: bool) -> Result<arrow::record_batch::
         Field::new("rows_read", DataType::UInt64, false),
         Field::new("rows_loaded", DataType::UInt64, false),
         Field::new("rows_quarantined", DataType::UInt64, false),
+        Field::new("rows_redelivered", DataType::UInt64, false),
         Field::new("reason", DataType::Utf8, false),
     ]));
     let columns: Vec<ArrayRef> = vec![
@@ -75,6 +80,7 @@ pub fn list_batch(ledgers: &[Ledger], all: bool) -> Result<arrow::record_batch::
         count(&|e| e.rows_read),
         count(&|e| e.rows_loaded),
         count(&|e| e.rows_quarantined),
+        count(&|e| e.rows_redelivered),
         text(&|(_, _, e)| match &e.refused {
             Some(reason) => format!("file refused: {reason}"),
             None => e
@@ -121,6 +127,7 @@ pub fn summary_batch(ledgers: &[Ledger]) -> Result<arrow::record_batch::RecordBa
         Field::new("rows_read", DataType::UInt64, false),
         Field::new("rows_loaded", DataType::UInt64, false),
         Field::new("rows_quarantined", DataType::UInt64, false),
+        Field::new("rows_redelivered", DataType::UInt64, false),
         Field::new("rules", DataType::Utf8, false),
     ]));
     let columns: Vec<ArrayRef> = vec![
@@ -132,6 +139,7 @@ pub fn summary_batch(ledgers: &[Ledger]) -> Result<arrow::record_batch::RecordBa
         count(&|l| sum(l, &|e| e.rows_read)),
         count(&|l| sum(l, &|e| e.rows_loaded)),
         count(&|l| sum(l, &|e| e.rows_quarantined)),
+        count(&|l| sum(l, &|e| e.rows_redelivered)),
         Arc::new(StringArray::from_iter_values(rules)),
     ];
     Ok(arrow::record_batch::RecordBatch::try_new(schema, columns)?)

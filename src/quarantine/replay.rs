@@ -3,14 +3,15 @@
 //! product has landed). What passes is released: the ledger stops excluding it, and
 //! the next run rebuilds the staging models of that table so it reaches the marts.
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::concat_batches;
 use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::admit::{JudgedFile, file_entry};
+use super::admit::{JudgedFile, REASON_COLUMN, RULE_COLUMN, file_entry, judge_new};
 use super::file::{FileRead, read_file};
-use super::ledger::{FileEntry, file_key, read_ledger, write_ledger};
+use super::ledger::{FileEntry, Ledger, file_key, read_ledger, write_ledger};
+use super::redelivery::SEQ_ALREADY_LOADED;
 use super::rows::{Verdicts, judge};
 use super::view::{register_loaded, sources_session};
 use crate::contracts::{Contract, Contracts};
@@ -69,7 +70,9 @@ pub async fn replay(
                 let updated = if entry.refused.is_some() {
                     let file = landed.iter().find(|f| file_key(lake, f) == key);
                     match file {
-                        Some(file) => replay_refused(lake, &ctx, table, contract, file).await?,
+                        Some(file) => {
+                            replay_refused(lake, &ctx, table, contract, &ledger, file).await?
+                        }
                         None => None,
                     }
                 } else if let Some(rows_path) = &entry.rows_file {
@@ -123,14 +126,17 @@ async fn replay_refused(
     ctx: &datafusion::prelude::SessionContext,
     table: &SourceTable,
     contract: Option<&Contract>,
+    ledger: &Ledger,
     file: &LandedFile,
 ) -> Result<Option<FileEntry>> {
     let FileRead::Rows(batches) = read_file(lake, table, file).await? else {
         return Ok(None);
     };
     let rows = concat_batches(&table.schema(), &batches)?;
-    let verdicts = verdicts(ctx, contract, &rows).await?;
     let key = file_key(lake, file);
+    // Judged like a new file: its rows may repeat what other files loaded since.
+    let files = [(key.clone(), rows.num_rows())];
+    let verdicts = judge_new(ctx, lake, table, contract, ledger, &rows, &files).await?;
     let raw_file = lake.relative(&file.path);
     let judged = JudgedFile {
         table: table.name,
@@ -164,12 +170,31 @@ async fn replay_rows(
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
     let schema = table.schema();
     let mut batches = Vec::new();
+    // A row quarantined because its `_seq` was loaded with other values stays
+    // quarantined: no contract change makes two values of one change both true.
+    let mut repeated: Vec<(String, String)> = Vec::new();
     for batch in reader {
         let batch = batch?;
+        let rule = batch
+            .column_by_name(RULE_COLUMN)
+            .and_then(|c| c.as_string_opt::<i32>());
+        let reason = batch
+            .column_by_name(REASON_COLUMN)
+            .and_then(|c| c.as_string_opt::<i32>());
+        for i in 0..batch.num_rows() {
+            let rule = rule.map(|r| r.value(i).to_string()).unwrap_or_default();
+            let reason = reason.map(|r| r.value(i).to_string()).unwrap_or_default();
+            repeated.push((rule, reason));
+        }
         batches.push(batch.project(&(0..schema.fields().len()).collect::<Vec<_>>())?);
     }
     let rows = concat_batches(&schema, &batches)?;
-    let verdicts = verdicts(ctx, contract, &rows).await?;
+    let mut verdicts = verdicts(ctx, contract, &rows).await?;
+    for (row, (rule, reason)) in repeated.into_iter().enumerate() {
+        if rule == SEQ_ALREADY_LOADED {
+            verdicts.rejected.insert(row, (rule, reason));
+        }
+    }
     if verdicts.rejected.len() as u64 == entry.rows_quarantined {
         return Ok(None);
     }
@@ -188,6 +213,12 @@ async fn replay_rows(
     new_entry.rows_read = entry.rows_read;
     new_entry.rows_loaded = entry.rows_loaded + released;
     new_entry.warnings = entry.warnings.clone();
+    new_entry.rows_redelivered = entry.rows_redelivered;
+    new_entry.redelivered_seqs = entry.redelivered_seqs.clone();
+    new_entry.seq_range = match (entry.seq_range, new_entry.seq_range) {
+        (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+        (old, new) => old.or(new),
+    };
     Ok(Some(new_entry))
 }
 

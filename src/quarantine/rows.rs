@@ -24,6 +24,8 @@ pub struct Verdicts {
     pub rejected: BTreeMap<usize, (String, String)>,
     /// Per `warn` rule, the rows breaking it (they are loaded).
     pub warned: BTreeMap<String, BTreeSet<usize>>,
+    /// Rows identical to one already loaded with their `_seq`: skipped.
+    pub redelivered: BTreeSet<usize>,
 }
 
 impl Verdicts {
@@ -44,6 +46,30 @@ impl Verdicts {
                     (rule.clone(), rows)
                 })
                 .collect(),
+            redelivered: self
+                .redelivered
+                .range(range.clone())
+                .map(|row| row - start)
+                .collect(),
+        }
+    }
+
+    /// These verdicts, judged over a selection of rows, renumbered to the rows
+    /// they were selected from (`original[i]` is the number of selected row `i`).
+    pub fn renumbered(self, original: &[usize]) -> Verdicts {
+        let at = |row: usize| original.get(row).copied().unwrap_or(row);
+        Verdicts {
+            rejected: self
+                .rejected
+                .into_iter()
+                .map(|(row, verdict)| (at(row), verdict))
+                .collect(),
+            warned: self
+                .warned
+                .into_iter()
+                .map(|(rule, rows)| (rule, rows.into_iter().map(at).collect()))
+                .collect(),
+            redelivered: self.redelivered.into_iter().map(at).collect(),
         }
     }
 }

@@ -1,7 +1,9 @@
-//! What models read of a raw table: exactly the loaded files, without the rows
-//! whose `_seq` the ledger quarantined (and without rows that have no `_seq`, which
-//! the `not_null(_seq)` rule always quarantines).
+//! What models read of a raw table: exactly the loaded files, each without the
+//! rows the ledger set aside from it by `_seq` (quarantined, or a redelivery of a
+//! row another file delivered first), and without rows that have no `_seq` (the
+//! `not_null(_seq)` rule always quarantines them).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::Int64Array;
@@ -17,7 +19,7 @@ use datafusion::datasource::listing::{
 use datafusion::logical_expr::col;
 use datafusion::prelude::SessionContext;
 
-use super::ledger::{Ledger, loaded_files};
+use super::ledger::{Ledger, file_key, loaded_files};
 use crate::engine::new_session;
 use crate::error::Result;
 use crate::lake::Lake;
@@ -51,46 +53,61 @@ pub fn register_loaded(
     ctx.deregister_table(name.clone())?;
     ctx.register_table(
         name,
-        admitted_table(ctx, lake, table, &loaded, &ledger.quarantined_seqs())?,
+        admitted_table(ctx, lake, table, &loaded, &ledger.excluded_seqs())?,
     )?;
     Ok(loaded)
 }
 
-/// The column quarantined sequence numbers are joined on.
-const QUARANTINED_SEQ: &str = "__quarantined_seq";
+/// The column set-aside sequence numbers are joined on.
+const EXCLUDED_SEQ: &str = "__excluded_seq";
 
-/// A table over the loaded rows of `files`: rows whose `_seq` is in `quarantined`
-/// or is null are left out.
+/// A table over the loaded rows of `files`: rows whose `_seq` `excluded` lists
+/// for their file (by ledger key) or whose `_seq` is null are left out. A `_seq`
+/// can be in two files (a redelivery), so rows are set aside per file, not by
+/// `_seq` alone.
 pub fn admitted_table(
     ctx: &SessionContext,
     lake: &Lake,
     table: &SourceTable,
     files: &[LandedFile],
-    quarantined: &[i64],
+    excluded: &BTreeMap<String, Vec<i64>>,
 ) -> Result<Arc<dyn TableProvider>> {
-    let all = files_table(lake, table, files)?;
-    let frame = ctx.read_table(all)?.filter(col("_seq").is_not_null())?;
-    if quarantined.is_empty() {
-        return Ok(frame.into_view());
+    let (whole, partial): (Vec<&LandedFile>, Vec<&LandedFile>) = files
+        .iter()
+        .partition(|f| !excluded.contains_key(&file_key(lake, f)));
+    let whole: Vec<LandedFile> = whole.into_iter().cloned().collect();
+    let mut frame = ctx
+        .read_table(files_table(lake, table, &whole)?)?
+        .filter(col("_seq").is_not_null())?;
+    for file in partial {
+        let seqs = excluded
+            .get(&file_key(lake, file))
+            .cloned()
+            .unwrap_or_default();
+        let rows = ctx
+            .read_table(files_table(lake, table, std::slice::from_ref(file))?)?
+            .filter(col("_seq").is_not_null())?
+            .join(
+                seq_table(ctx, seqs)?,
+                JoinType::LeftAnti,
+                &["_seq"],
+                &[EXCLUDED_SEQ],
+                None,
+            )?;
+        frame = frame.union(rows)?;
     }
+    Ok(frame.into_view())
+}
+
+/// `seqs` as a one-column table to join on.
+fn seq_table(ctx: &SessionContext, seqs: Vec<i64>) -> Result<datafusion::prelude::DataFrame> {
     let schema = Arc::new(Schema::new(vec![Field::new(
-        QUARANTINED_SEQ,
+        EXCLUDED_SEQ,
         DataType::Int64,
         false,
     )]));
-    let seqs = RecordBatch::try_new(
-        Arc::clone(&schema),
-        vec![Arc::new(Int64Array::from(quarantined.to_vec()))],
-    )?;
-    let seqs = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![vec![seqs]])?))?;
-    let admitted = frame.join(
-        seqs,
-        JoinType::LeftAnti,
-        &["_seq"],
-        &[QUARANTINED_SEQ],
-        None,
-    )?;
-    Ok(admitted.into_view())
+    let seqs = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from(seqs))])?;
+    Ok(ctx.read_table(Arc::new(MemTable::try_new(schema, vec![vec![seqs]])?))?)
 }
 
 /// A table over exactly `files` of the raw table `table` (an empty table when there

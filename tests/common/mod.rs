@@ -503,3 +503,25 @@ pub fn assert_same_marts(
         }
     }
 }
+
+/// The commit time of each version of `model` as `stride history` shows it
+/// (`2026-11-27 10:00:00.123 UTC`), in RFC 3339 (`2026-11-27T10:00:00.123Z`),
+/// oldest first.
+pub fn commit_times(lake: &(impl LakeArgs + ?Sized), model: &str) -> Vec<String> {
+    let out = stride_ok(lake, &["history", model, "--format", "json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("history as JSON");
+    rows.iter()
+        .map(|r| {
+            let shown = r["time"].as_str().expect("a commit time");
+            let bare = shown.strip_suffix(" UTC").expect("times in UTC");
+            format!("{}Z", bare.replacen(' ', "T", 1))
+        })
+        .collect()
+}
+
+/// `select count(*) from <model>` as of `time` (`--as-of`).
+pub fn count_as_of(lake: &(impl LakeArgs + ?Sized), model: &str, time: &str) -> f64 {
+    let sql = format!("select count(*) as n from {model}");
+    let rows = query_args(lake, &[sql.as_str(), "--as-of", time]);
+    num(&rows[0], "n")
+}

@@ -1,0 +1,252 @@
+//! Changes delivered more than once. Change data arrives at least once: a file can
+//! land twice (a re-run extract, a replicated bucket, a copy under a second name),
+//! so a `_seq` already loaded can arrive again. Before new rows are judged, each
+//! whose `_seq` is already loaded (from an earlier file, or earlier in the same
+//! check) is sorted out: identical to the loaded row, it is a redelivery, skipped
+//! and counted; different, it is quarantined under [`SEQ_ALREADY_LOADED`]. What
+//! models read therefore holds each `_seq` once, whatever was delivered twice.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::row::{RowConverter, Rows, SortField};
+use chrono::NaiveDate;
+use datafusion::common::JoinType;
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::{col, lit};
+use datafusion::prelude::SessionContext;
+
+use super::ledger::Ledger;
+use super::view::admitted_table;
+use crate::error::Result;
+use crate::lake::{Lake, RAW};
+use crate::land::LandedFile;
+use crate::sources::SourceTable;
+
+/// The rule a row breaks when its `_seq` was loaded before with other values.
+pub const SEQ_ALREADY_LOADED: &str = "seq_already_loaded";
+
+/// The column the new rows' `_seq`s are joined on.
+const NEW_SEQ: &str = "__new_seq";
+
+/// What sorting out repeated `_seq`s found among new rows.
+#[derive(Debug, Default)]
+pub struct Repeated {
+    /// Rows identical to the row already loaded with their `_seq`: skipped.
+    pub redelivered: BTreeSet<usize>,
+    /// Rows whose `_seq` is loaded with other values: the rule and the reason.
+    pub conflicting: BTreeMap<usize, (String, String)>,
+}
+
+impl Repeated {
+    /// Whether row `i` is sorted out (not judged, not loaded as new).
+    pub fn contains(&self, i: usize) -> bool {
+        self.redelivered.contains(&i) || self.conflicting.contains_key(&i)
+    }
+}
+
+/// Sorts out the rows of `rows` whose `_seq` is already loaded. `files` names the
+/// files the rows come from, in order, as (ledger key, row count); `ledger` holds
+/// what earlier files loaded. The first of several new rows with one `_seq` is the
+/// one delivered first.
+pub async fn sort_out(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &SourceTable,
+    ledger: &Ledger,
+    rows: &RecordBatch,
+    files: &[(String, usize)],
+) -> Result<Repeated> {
+    let mut repeated = Repeated::default();
+    let Some(seqs) = rows
+        .column_by_name("_seq")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+    else {
+        return Ok(repeated);
+    };
+    let (Some(low), Some(high)) = (seqs.iter().flatten().min(), seqs.iter().flatten().max()) else {
+        return Ok(repeated);
+    };
+    let converter = RowConverter::new(
+        rows.schema()
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect(),
+    )?;
+    let new_rows = converter.convert_columns(rows.columns())?;
+    let earlier = loaded_rows(ctx, lake, table, ledger, files, seqs, (low, high)).await?;
+    let mut earlier_rows: Vec<Rows> = Vec::new();
+    // `_seq` → (which batch, which row, from which file) among the loaded rows.
+    let mut loaded: HashMap<i64, (usize, usize, &str)> = HashMap::new();
+    for (key, batch) in &earlier {
+        let Some(batch_seqs) = batch
+            .column_by_name("_seq")
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        else {
+            continue;
+        };
+        earlier_rows.push(converter.convert_columns(batch.columns())?);
+        let index = earlier_rows.len() - 1;
+        for (row, seq) in batch_seqs.iter().enumerate() {
+            if let Some(seq) = seq {
+                loaded.entry(seq).or_insert((index, row, key.as_str()));
+            }
+        }
+    }
+    let owners: Vec<&str> = files
+        .iter()
+        .flat_map(|(key, n)| std::iter::repeat_n(key.as_str(), *n))
+        .collect();
+    let mut first_new: HashMap<i64, usize> = HashMap::new();
+    for (i, seq) in seqs.iter().enumerate() {
+        let Some(seq) = seq else { continue };
+        let (same, from) = if let Some((batch, row, key)) = loaded.get(&seq) {
+            (new_rows.row(i) == earlier_rows[*batch].row(*row), *key)
+        } else if let Some(first) = first_new.get(&seq) {
+            (
+                new_rows.row(i) == new_rows.row(*first),
+                owners.get(*first).copied().unwrap_or_default(),
+            )
+        } else {
+            first_new.insert(seq, i);
+            continue;
+        };
+        if same {
+            repeated.redelivered.insert(i);
+        } else {
+            repeated.conflicting.insert(
+                i,
+                (
+                    SEQ_ALREADY_LOADED.to_string(),
+                    format!("_seq {seq} was already loaded from {from} with other values"),
+                ),
+            );
+        }
+    }
+    Ok(repeated)
+}
+
+/// The loaded rows of earlier files (not among `files`) whose `_seq` is among
+/// `seqs`, per file. Only files whose loaded `_seq` range meets `range` are read;
+/// in a lake where `_seq` only grows that is none of them.
+async fn loaded_rows(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &SourceTable,
+    ledger: &Ledger,
+    files: &[(String, usize)],
+    seqs: &Int64Array,
+    (low, high): (i64, i64),
+) -> Result<Vec<(String, RecordBatch)>> {
+    let new: BTreeSet<&str> = files.iter().map(|(key, _)| key.as_str()).collect();
+    let excluded = ledger.excluded_seqs();
+    let mut found = Vec::new();
+    for (key, entry) in &ledger.files {
+        if !entry.is_loaded() || new.contains(key.as_str()) {
+            continue;
+        }
+        match entry.seq_range {
+            Some((min, max)) if max < low || min > high => continue,
+            None if entry.rows_loaded == 0 => continue,
+            _ => {}
+        }
+        let file = ledger_file(lake, table, key, &entry.batch_date);
+        let mut only: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        if let Some(set_aside) = excluded.get(key) {
+            only.insert(key.clone(), set_aside.clone());
+        }
+        let rows = ctx
+            .read_table(admitted_table(ctx, lake, table, &[file], &only)?)?
+            .filter(col("_seq").between(lit(low), lit(high)))?
+            .join(
+                seq_frame(ctx, seqs)?,
+                JoinType::LeftSemi,
+                &["_seq"],
+                &[NEW_SEQ],
+                None,
+            )?
+            .collect()
+            .await?;
+        for batch in rows.into_iter().filter(|b| b.num_rows() > 0) {
+            found.push((key.clone(), batch));
+        }
+    }
+    Ok(found)
+}
+
+/// The landed file a ledger key names.
+pub(super) fn ledger_file(
+    lake: &Lake,
+    table: &SourceTable,
+    key: &str,
+    batch_date: &str,
+) -> LandedFile {
+    LandedFile {
+        table: table.name,
+        batch_date: NaiveDate::parse_from_str(batch_date, "%Y-%m-%d").unwrap_or_default(),
+        path: lake.path(&format!("{RAW}/{}/{key}", table.name)),
+        size: 0,
+    }
+}
+
+/// The non-null values of `seqs` as a one-column table.
+fn seq_frame(ctx: &SessionContext, seqs: &Int64Array) -> Result<datafusion::prelude::DataFrame> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        NEW_SEQ,
+        DataType::Int64,
+        false,
+    )]));
+    let values: Int64Array = seqs.iter().flatten().collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(values)])?;
+    Ok(ctx.read_table(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?)
+}
+
+/// Fills in the `_seq` range of loaded files a ledger written before ranges were
+/// kept does not have; true when it changed the ledger.
+pub async fn fill_seq_ranges(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &SourceTable,
+    ledger: &mut Ledger,
+) -> Result<bool> {
+    let missing: Vec<String> = ledger
+        .files
+        .iter()
+        .filter(|(_, e)| e.is_loaded() && e.rows_loaded > 0 && e.seq_range.is_none())
+        .map(|(key, _)| key.clone())
+        .collect();
+    let excluded = ledger.excluded_seqs();
+    for key in &missing {
+        let Some(entry) = ledger.files.get(key) else {
+            continue;
+        };
+        let file = ledger_file(lake, table, key, &entry.batch_date);
+        let mut only: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        if let Some(set_aside) = excluded.get(key) {
+            only.insert(key.clone(), set_aside.clone());
+        }
+        let batches = ctx
+            .read_table(admitted_table(ctx, lake, table, &[file], &only)?)?
+            .aggregate(
+                vec![],
+                vec![
+                    datafusion::functions_aggregate::expr_fn::min(col("_seq")),
+                    datafusion::functions_aggregate::expr_fn::max(col("_seq")),
+                ],
+            )?
+            .collect()
+            .await?;
+        let range = batches.first().and_then(|b| {
+            let min = b.column(0).as_primitive_opt::<Int64Type>()?;
+            let max = b.column(1).as_primitive_opt::<Int64Type>()?;
+            (min.is_valid(0) && max.is_valid(0)).then(|| (min.value(0), max.value(0)))
+        });
+        if let Some(entry) = ledger.files.get_mut(key) {
+            entry.seq_range = range;
+        }
+    }
+    Ok(!missing.is_empty())
+}

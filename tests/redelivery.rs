@@ -1,0 +1,376 @@
+//! Change data arrives at least once and not always in order: a raw file landed
+//! twice, or a file of older changes landed after newer ones, must leave the marts
+//! exactly as if each change had arrived once and in `_seq` order (SPEC section 2:
+//! the current state is the row with the greatest `_seq`; SPEC invariant 1).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use V::{I, M, S, Ts};
+use common::{V, assert_same_marts, land, marts, query, stride_ok, temp_lake, text};
+use serde_json::Value;
+
+const GENERATE: [&str; 5] = ["generate", "--scale", "0.05", "--days", "5"];
+
+/// The Parquet files of one batch folder of `table`, sorted (none when the
+/// table has no batch that day).
+fn batch_files(lake: &Path, table: &str, day: &str) -> Vec<PathBuf> {
+    let Ok(folder) = std::fs::read_dir(common::batch_dir(lake, table, day)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = folder
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The raw tables of SPEC section 2.
+const TABLES: [&str; 7] = [
+    "customers",
+    "products",
+    "campaigns",
+    "ad_spend",
+    "touchpoints",
+    "orders",
+    "order_items",
+];
+
+/// Lands a second copy of every file of `day` under another name, in the same folder.
+fn redeliver(lake: &Path, day: &str) -> usize {
+    let mut copied = 0;
+    for table in TABLES {
+        for file in batch_files(lake, table, day) {
+            let stem = file
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .to_string();
+            std::fs::copy(&file, file.with_file_name(format!("{stem}-again.parquet")))
+                .expect("copy");
+            copied += 1;
+        }
+    }
+    copied
+}
+
+/// Moves every table's folder of `day` from `from` to `to` (a late delivery).
+fn move_batch(from: &Path, to: &Path, day: &str) {
+    for table in TABLES {
+        let source = common::batch_dir(from, table, day);
+        if source.is_dir() {
+            let target = common::batch_dir(to, table, day);
+            std::fs::create_dir_all(target.parent().expect("table folder")).expect("mkdir");
+            std::fs::rename(&source, &target).expect("move batch");
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}
+
+/// `quarantine list --all` as JSON rows.
+fn ledger(lake: &Path) -> Vec<serde_json::Map<String, Value>> {
+    let out = stride_ok(lake, &["quarantine", "list", "--all", "--format", "json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    rows.into_iter()
+        .filter_map(|r| r.as_object().cloned())
+        .collect()
+}
+
+fn number(row: &serde_json::Map<String, Value>, column: &str) -> u64 {
+    row[column]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{column} in {row:?}"))
+}
+
+/// The marts of an uninterrupted run over `GENERATE`'s batches, each landed once.
+fn clean_marts() -> BTreeMap<&'static str, Vec<String>> {
+    let clean = temp_lake();
+    stride_ok(clean.path(), &GENERATE);
+    stride_ok(clean.path(), &["run"]);
+    marts(clean.path())
+}
+
+#[test]
+fn a_file_delivered_twice_changes_nothing() {
+    let lake = temp_lake();
+    let lake = lake.path();
+    stride_ok(lake, &GENERATE);
+    stride_ok(lake, &["run"]);
+    let before = marts(lake);
+
+    let copies = redeliver(lake, "2026-01-02");
+    assert!(
+        copies >= 4,
+        "the tables that change daily have a day-2 file"
+    );
+    let out = stride_ok(lake, &["run"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("redelivered (already loaded, skipped)"),
+        "{log}"
+    );
+    assert_same_marts(&marts(lake), &before, "after every day-2 file landed again");
+
+    // Each copy is counted as redelivered, row for row; nothing of it is loaded or
+    // quarantined, and rows read = loaded + quarantined + redelivered everywhere.
+    let entries = ledger(lake);
+    for entry in &entries {
+        assert_eq!(
+            number(entry, "rows_read"),
+            number(entry, "rows_loaded")
+                + number(entry, "rows_quarantined")
+                + number(entry, "rows_redelivered"),
+            "{entry:?}"
+        );
+        let again = text(entry, "file").ends_with("-again.parquet");
+        assert_eq!(
+            number(entry, "rows_redelivered"),
+            if again { number(entry, "rows_read") } else { 0 },
+            "{entry:?}"
+        );
+    }
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| text(e, "file").ends_with("-again.parquet"))
+            .count(),
+        copies
+    );
+
+    // A full refresh reads what the ledger admitted: the same marts.
+    stride_ok(lake, &["run", "--full-refresh"]);
+    assert_same_marts(&marts(lake), &before, "full refresh after the redelivery");
+
+    // Original and copy new in the same check (a fresh lake over the same files):
+    // the first is loaded, the copy skipped.
+    let fresh = temp_lake();
+    copy_dir(&lake.join("raw"), &fresh.path().join("raw"));
+    stride_ok(fresh.path(), &["run"]);
+    assert_same_marts(&marts(fresh.path()), &before, "both copies in one run");
+}
+
+#[test]
+fn redelivered_and_out_of_order_files_of_every_table_equal_an_uninterrupted_run() {
+    let lake = temp_lake();
+    let lake = lake.path();
+    let held = temp_lake();
+    stride_ok(lake, &GENERATE);
+    // Day 3 of every table is held back and lands after days 4 and 5 were run; day 2
+    // of every table lands twice.
+    move_batch(lake, held.path(), "2026-01-03");
+    redeliver(lake, "2026-01-02");
+    stride_ok(lake, &["run"]);
+    move_batch(held.path(), lake, "2026-01-03");
+    redeliver(lake, "2026-01-04");
+    stride_ok(lake, &["run"]);
+
+    let incremental = marts(lake);
+    assert!(
+        ledger(lake)
+            .iter()
+            .all(|e| number(e, "rows_quarantined") == 0),
+        "nothing is quarantined: every repeated row was identical"
+    );
+    assert_same_marts(
+        &incremental,
+        &clean_marts(),
+        "late and repeated vs once, in order",
+    );
+    stride_ok(lake, &["run", "--full-refresh"]);
+    assert_same_marts(&marts(lake), &incremental, "incremental vs full refresh");
+}
+
+fn customer(id: i64, tier: &'static str) -> Vec<V> {
+    vec![
+        I(id),
+        S("a@example.com"),
+        S("Ada"),
+        S("Lovelace"),
+        S("GB"),
+        S("London"),
+        S(tier),
+        Ts("2026-01-01T00:00:00Z"),
+    ]
+}
+
+fn change(op: &'static str, seq: i64, batch: i64, payload: Vec<V>) -> Vec<V> {
+    [
+        vec![S(op), I(seq), I(batch), Ts("2026-01-01T00:00:00Z")],
+        payload,
+    ]
+    .concat()
+}
+
+fn order_status(lake: &Path, order: i64) -> Option<String> {
+    query(
+        lake,
+        &format!("select status from fct_orders where order_id = {order}"),
+    )
+    .first()
+    .map(|r| text(r, "status"))
+}
+
+fn customer_tier(lake: &Path, customer: i64) -> Option<String> {
+    query(
+        lake,
+        &format!("select loyalty_tier from dim_customers where customer_id = {customer}"),
+    )
+    .first()
+    .map(|r| text(r, "loyalty_tier"))
+}
+
+#[test]
+fn a_late_file_cannot_put_an_entity_back_to_an_older_state() {
+    let lake = temp_lake();
+    let lake = lake.path();
+    let order = |id, status| common::order(id, 1, "2026-01-01T10:00:00Z", status);
+    let item = vec![I(1), I(1), I(7), I(2), M("10.00"), M("0.00")];
+    let product = vec![
+        I(7),
+        S("SKU-7"),
+        S("Runner"),
+        S("footwear"),
+        S("road"),
+        S("unisex"),
+        M("10.00"),
+        V::D("2025-01-01"),
+    ];
+    // Day 1: customer 1 (member), order 1 placed. Day 3: order 1 delivered,
+    // customer 1 deleted. Day 2 (landed last): order 1 shipped, customer 1 made
+    // silver, customer 2 and order 2 created.
+    land(
+        lake,
+        "products",
+        "2026-01-01",
+        "p.parquet",
+        &[change("c", 1, 1, product)],
+    );
+    land(
+        lake,
+        "customers",
+        "2026-01-01",
+        "c.parquet",
+        &[change("c", 1, 1, customer(1, "member"))],
+    );
+    land(
+        lake,
+        "orders",
+        "2026-01-01",
+        "o.parquet",
+        &[change("c", 1, 1, order(1, "placed"))],
+    );
+    land(
+        lake,
+        "order_items",
+        "2026-01-01",
+        "i.parquet",
+        &[change("c", 1, 1, item)],
+    );
+    land(
+        lake,
+        "orders",
+        "2026-01-03",
+        "o.parquet",
+        &[change("u", 3, 3, order(1, "delivered"))],
+    );
+    land(
+        lake,
+        "customers",
+        "2026-01-03",
+        "c.parquet",
+        &[change("d", 3, 3, customer(1, "member"))],
+    );
+    stride_ok(lake, &["run"]);
+    assert_eq!(order_status(lake, 1).as_deref(), Some("delivered"));
+    assert_eq!(customer_tier(lake, 1), None, "customer 1 is deleted");
+
+    land(
+        lake,
+        "orders",
+        "2026-01-02",
+        "o.parquet",
+        &[
+            change("u", 2, 2, order(1, "shipped")),
+            change(
+                "c",
+                4,
+                2,
+                common::order(2, 2, "2026-01-02T09:00:00Z", "placed"),
+            ),
+        ],
+    );
+    land(
+        lake,
+        "customers",
+        "2026-01-02",
+        "c.parquet",
+        &[
+            change("u", 2, 2, customer(1, "silver")),
+            change("c", 4, 2, customer(2, "gold")),
+        ],
+    );
+    stride_ok(lake, &["run"]);
+    assert_eq!(
+        order_status(lake, 1).as_deref(),
+        Some("delivered"),
+        "the late `shipped` (_seq 2) is older than `delivered` (_seq 3)"
+    );
+    assert_eq!(
+        customer_tier(lake, 1),
+        None,
+        "the late update does not undo the deletion"
+    );
+    assert_eq!(
+        order_status(lake, 2).as_deref(),
+        Some("placed"),
+        "new keys of a late file load"
+    );
+    assert_eq!(customer_tier(lake, 2).as_deref(), Some("gold"));
+    let incremental = marts(lake);
+    stride_ok(lake, &["run", "--full-refresh"]);
+    assert_same_marts(
+        &marts(lake),
+        &incremental,
+        "late file: incremental vs full refresh",
+    );
+
+    // The same `_seq` again with other values is not a redelivery: it is
+    // quarantined, and the loaded change stands.
+    land(
+        lake,
+        "orders",
+        "2026-01-04",
+        "o.parquet",
+        &[change("u", 3, 3, order(1, "returned"))],
+    );
+    stride_ok(lake, &["run"]);
+    assert_eq!(order_status(lake, 1).as_deref(), Some("delivered"));
+    let entry = ledger(lake)
+        .into_iter()
+        .find(|e| text(e, "file") == "batch_date=2026-01-04/o.parquet")
+        .expect("the day-4 file is in the ledger");
+    assert_eq!(number(&entry, "rows_quarantined"), 1, "{entry:?}");
+    assert!(
+        text(&entry, "reason").contains("seq_already_loaded"),
+        "{entry:?}"
+    );
+    // A replay does not release it: no contract change makes both values true.
+    stride_ok(lake, &["quarantine", "replay"]);
+    stride_ok(lake, &["run"]);
+    assert_eq!(order_status(lake, 1).as_deref(), Some("delivered"));
+}
