@@ -17,6 +17,7 @@ use crate::demo;
 use crate::engine::{self, RunOptions};
 use crate::generate::{self, Request};
 use crate::lake::{Lake, LakeLock};
+use crate::land;
 use crate::models::{Project, ProjectSource};
 use crate::output::{self, Format};
 use crate::publish::{self, DEFAULT_DUCKDB};
@@ -188,7 +189,8 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum QuarantineAction {
     /// Per landed file with quarantined or redelivered rows, or refused whole: rows
-    /// read, loaded, quarantined, redelivered (skipped), and why.
+    /// read, loaded, quarantined, redelivered (skipped), and why; and every stray
+    /// file in the raw area, which no table reads.
     List {
         /// Only this raw table.
         #[arg(long)]
@@ -389,9 +391,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Quarantine { action } => match action {
             QuarantineAction::List { table, all, format } => {
                 let ledgers = quarantine::ledgers(&lake, table.as_deref()).await?;
+                let strays = quarantine::strays(&lake, table.as_deref()).await?;
                 print!(
                     "{}",
-                    output::render(&[quarantine::list_batch(&ledgers, all)?], format)?
+                    output::render(&[quarantine::list_batch(&ledgers, &strays, all)?], format)?
                 );
                 Ok(())
             }
@@ -470,6 +473,7 @@ pub async fn run_command(
         }
     };
     report_checks(&report.checked);
+    report_strays(&report.strays);
     let committed = report.models.iter().filter(|m| m.version.is_some()).count();
     let up_to_date = report
         .models
@@ -569,6 +573,20 @@ fn report_checks(checked: &[TableCheck]) {
                 check.table
             );
         }
+    }
+}
+
+/// Warns about each file in the raw area that no table reads (at most 20 lines).
+fn report_strays(strays: &[land::Stray]) {
+    const SHOWN: usize = 20;
+    for stray in strays.iter().take(SHOWN) {
+        tracing::warn!("stray raw file {} not read: {}", stray.path, stray.reason);
+    }
+    if strays.len() > SHOWN {
+        tracing::warn!(
+            "{} more stray raw files not read (`stride quarantine list` lists them all)",
+            strays.len() - SHOWN
+        );
     }
 }
 

@@ -570,3 +570,80 @@ fn generated_faults_are_all_caught_and_change_no_mart() {
         "{outcomes:#?}"
     );
 }
+
+/// `select * from raw.<table>` as sorted CSV lines.
+fn raw_rows(lake: &Path, table: &str) -> Vec<String> {
+    let sql = format!("select * from raw.{table}");
+    let out = stride_ok(lake, &["query", &sql, "--format", "csv"]);
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn raw_tables_in_a_query_hold_what_was_admitted_and_stray_files_are_reported() {
+    let clean = common::temp_lake();
+    land_good(clean.path());
+    stride_ok(clean.path(), &["run"]);
+
+    let faulty = common::temp_lake();
+    let lake = faulty.path();
+    land_good(lake);
+    land_bad_files(lake);
+    // Files no raw table holds: outside a batch folder, not Parquet, a misspelt table.
+    let good_orders = batch_dir(lake, "orders", DAY).join("part-0.parquet");
+    let unpartitioned = lake.join(format!("raw/orders/{DAY}"));
+    std::fs::create_dir_all(&unpartitioned).expect("mkdir");
+    std::fs::copy(&good_orders, unpartitioned.join("part-0.parquet")).expect("copy");
+    std::fs::write(batch_dir(lake, "orders", DAY).join("notes.csv"), "a,b\n").expect("write");
+    let misspelt = batch_dir(lake, "ordrs", DAY);
+    std::fs::create_dir_all(&misspelt).expect("mkdir");
+    std::fs::copy(&good_orders, misspelt.join("part-0.parquet")).expect("copy");
+    let strays = [
+        format!("raw/orders/{DAY}/part-0.parquet"),
+        format!("raw/orders/batch_date={DAY}/notes.csv"),
+        "raw/ordrs/".to_string(),
+    ];
+
+    let out = stride(lake, &["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for stray in &strays {
+        assert!(
+            stderr.contains(&format!("stray raw file {stray} not read")),
+            "run reports {stray}:\n{stderr}"
+        );
+    }
+    let listed = ledger(lake);
+    for stray in &strays {
+        let entry = listed
+            .iter()
+            .find(|e| e["file"].as_str() == Some(stray.as_str()))
+            .unwrap_or_else(|| panic!("quarantine list names {stray}: {listed:?}"));
+        assert!(
+            entry["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("stray file, not read")),
+            "{entry:?}"
+        );
+    }
+
+    // raw.<table> is what the checks admitted: no refused file is read (a truncated
+    // one would fail the query, a wrong-typed one would be cast), no stray either.
+    for table in [
+        "customers",
+        "products",
+        "orders",
+        "order_items",
+        "touchpoints",
+    ] {
+        assert_eq!(
+            raw_rows(lake, table),
+            raw_rows(clean.path(), table),
+            "raw.{table}"
+        );
+    }
+}

@@ -604,6 +604,22 @@ fn a_run_with_nothing_new_writes_no_version() {
     );
 }
 
+/// A point of a run to kill it at.
+#[derive(Debug, Clone, Copy)]
+enum KillPoint {
+    /// It holds the lake's lock.
+    Locked,
+    /// It made this many Delta commits.
+    Commits(usize),
+    /// Its publish made a publish folder.
+    Publishing,
+}
+
+/// How many entries a folder holds (0 when it does not exist).
+fn entries(folder: &Path) -> usize {
+    std::fs::read_dir(folder).map_or(0, |d| d.count())
+}
+
 #[test]
 fn runs_killed_at_any_point_end_like_an_uninterrupted_run() {
     let lake = small_lake("4");
@@ -611,28 +627,53 @@ fn runs_killed_at_any_point_end_like_an_uninterrupted_run() {
     stride_ok(lake.path(), &["generate", "--scale", "0.05", "--days", "3"]);
     let expected = full_refresh_marts(lake.path());
 
-    // SIGKILL after a growing delay, each time on what the last kill left.
-    let mut finished = 0;
-    for delay_ms in [
-        0, 15, 30, 60, 90, 120, 160, 200, 250, 300, 400, 500, 700, 1000,
-    ] {
+    // SIGKILL at points of a run, each time on what the last kill left: once it
+    // holds the lock, after its first commit, its second, its fourth, and once its
+    // publish has begun.
+    let publishes = common::LakeArgs::duckdb_file(lake.path()).with_extension("duckdb.publishes");
+    let points = [
+        KillPoint::Locked,
+        KillPoint::Commits(1),
+        KillPoint::Commits(2),
+        KillPoint::Commits(4),
+        KillPoint::Publishing,
+    ];
+    for point in points {
+        let commits_before = versions(lake.path()).values().sum::<usize>();
+        let publishes_before = entries(&publishes);
         let mut child = stride_command(lake.path())
             .arg("run")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn stride run");
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        if child.try_wait().expect("wait").is_some() {
-            finished += 1;
-        } else {
-            child.kill().expect("SIGKILL");
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let reached = match point {
+                KillPoint::Locked => lake.path().join("_stride/run.lock").exists(),
+                KillPoint::Commits(n) => {
+                    versions(lake.path()).values().sum::<usize>() >= commits_before + n
+                }
+                KillPoint::Publishing => entries(&publishes) > publishes_before,
+            };
+            if reached {
+                break;
+            }
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "the run ended before {point:?}"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never reached {point:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
         }
+        child.kill().expect("SIGKILL");
         child.wait().expect("reap");
         // Any lake state a kill leaves must stay readable.
         stride_ok(lake.path(), &["query", "select count(*) from raw.orders"]);
     }
-    assert!(finished < 14, "no kill landed inside a run");
     stride_ok(lake.path(), &["run"]);
     assert_same_marts(&marts(lake.path()), &expected, "after the kills");
     // Kills also landed in publishes; the file holds the same marts.

@@ -125,6 +125,8 @@ fn generated_batches_show_every_behaviour_of_the_spec() {
             "5",
         ],
     );
+    // `raw.<table>` in a query is what the contract checks admitted.
+    stride_ok(lake.path(), &["run"]);
     let checks = [
         (
             "customer updates",

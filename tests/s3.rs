@@ -315,17 +315,20 @@ fn a_server_that_dies_mid_run_leaves_a_lake_the_next_run_completes() {
     stride_ok(local, &generate);
     stride_ok(local, &["run"]);
 
-    // Stop the server at several points of a run; each time the run fails with
-    // one line (or finished first), and what it left stays readable.
+    // Stop the server at several points of a run (once it holds the lock, after
+    // its first commit, after its fifth): each time the run fails with one line,
+    // and what it left stays readable.
+    let bucket = server.bucket_folder("lake").join("p");
     let mut failures = 0;
-    for delay in [300, 900, 1500] {
-        let child = stride_command(&lake)
+    for point in [RunPoint::Locked, RunPoint::Commits(1), RunPoint::Commits(5)] {
+        let commits_before = commits_in(&bucket.join("warehouse"));
+        let mut child = stride_command(&lake)
             .arg("run")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("stride runs");
-        std::thread::sleep(Duration::from_millis(delay));
+        wait_until_run_reaches(&mut child, &bucket, point, commits_before);
         server.stop();
         let out = child.wait_with_output().expect("waits");
         let text = stderr(&out);
@@ -343,7 +346,7 @@ fn a_server_that_dies_mid_run_leaves_a_lake_the_next_run_completes() {
         server.resume();
         stride_ok(&lake, &["query", "select count(*) from raw.orders"]);
     }
-    assert!(failures > 0, "no run was interrupted; make the lake bigger");
+    assert_eq!(failures, 3, "every stop landed inside a run");
 
     // The next run takes over the dead run's lock and ends where a run that was
     // never interrupted ends.
@@ -352,28 +355,109 @@ fn a_server_that_dies_mid_run_leaves_a_lake_the_next_run_completes() {
 }
 
 #[test]
-fn an_endpoint_down_for_under_a_second_is_ridden_out() {
+fn an_endpoint_down_until_after_the_first_failed_request_is_ridden_out() {
     let mut server = S3Server::start();
     let patient = server.lake("lake", "p").with_retries(8, 20);
     stride_ok(&patient, &["generate", "--days", "1", "--scale", "0.02"]);
+    stride_ok(&patient, &["run"]);
     server.stop();
-    let child = stride_command(&patient)
+    let mut child = stride_command(&patient)
         .args([
             "query",
             "select count(*) as n from raw.orders",
             "--format",
             "json",
         ])
+        .env("RUST_LOG", "stride=info,object_store=info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("stride runs");
-    std::thread::sleep(Duration::from_millis(500));
+    // The server comes back once the client has seen it down and is backing off.
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = Vec::new();
+        let mut reader = std::io::BufReader::new(stderr_pipe);
+        let mut line = String::new();
+        let mut failed_once = None;
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if failed_once.is_none() && line.contains("Encountered transport error") {
+                failed_once = Some(seen.len());
+            }
+            seen.push(std::mem::take(&mut line));
+            if failed_once.is_some() {
+                break;
+            }
+        }
+        (reader, seen, failed_once)
+    });
+    let (mut reader, mut seen, failed_once) = lines.join().expect("stderr reader");
+    assert!(
+        failed_once.is_some(),
+        "no request failed:\n{}",
+        seen.concat()
+    );
     server.resume();
-    let out = child.wait_with_output().expect("waits");
-    assert!(out.status.success(), "{}", stderr(&out));
+    let status = child.wait().expect("waits");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).expect("stderr");
+    seen.push(rest);
+    assert!(status.success(), "{}", seen.concat());
     let rows = query(&patient, "select count(*) as n from raw.orders");
     assert!(common::num(&rows[0], "n") > 0.0);
+}
+
+/// A point of a run to wait for.
+#[derive(Debug, Clone, Copy)]
+enum RunPoint {
+    /// It holds the lake's lock.
+    Locked,
+    /// It made this many Delta commits.
+    Commits(usize),
+}
+
+/// Delta commits (log entries) under `warehouse`.
+fn commits_in(warehouse: &Path) -> usize {
+    let Ok(tables) = std::fs::read_dir(warehouse) else {
+        return 0;
+    };
+    tables
+        .filter_map(|t| std::fs::read_dir(t.ok()?.path().join("_delta_log")).ok())
+        .flatten()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
+        .count()
+}
+
+/// Waits until the run `child` on the lake stored at `lake_folder` reaches `point`
+/// (`commits_before` commits were there when it started); fails if it ends first.
+fn wait_until_run_reaches(
+    child: &mut std::process::Child,
+    lake_folder: &Path,
+    point: RunPoint,
+    commits_before: usize,
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let reached = match point {
+            RunPoint::Locked => lake_folder.join("_stride/run.lock").exists(),
+            RunPoint::Commits(n) => {
+                commits_in(&lake_folder.join("warehouse")) >= commits_before + n
+            }
+        };
+        if reached {
+            return;
+        }
+        assert!(
+            child.try_wait().expect("status").is_none(),
+            "the run ended before {point:?}"
+        );
+        assert!(Instant::now() < deadline, "the run never reached {point:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[test]

@@ -12,18 +12,18 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 
-use super::session::{new_session, register_sources};
+use super::session::{new_session, register_admitted_sources};
 use crate::delta::{self, AsOf};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, WAREHOUSE};
 use crate::models::{Project, RenderContext};
 
-/// A session that sees the raw sources (as landed now) and each model as of
+/// A session that sees the raw sources (what the checks admitted) and each model as of
 /// `as_of`; views are planned over them. Models without a version at that point
 /// are not registered, and are named if the query fails.
 pub async fn query_session(lake: &Lake, project: &Project, as_of: AsOf) -> Result<QuerySession> {
     let ctx = new_session();
-    register_sources(&ctx, lake).await?;
+    register_admitted_sources(&ctx, lake).await?;
     ctx.register_udtf("table_at", Arc::new(TableAt { lake: lake.clone() }));
     let state = ctx.state();
     let mut missing = Vec::new();

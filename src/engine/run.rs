@@ -113,6 +113,8 @@ pub struct RunReport {
     pub new_raw_files: usize,
     /// Per raw table with new files: rows read = loaded + quarantined.
     pub checked: Vec<TableCheck>,
+    /// Files in the raw area that belong to no table, so nothing read them.
+    pub strays: Vec<land::Stray>,
     /// The models that finished, in the order they finished.
     pub models: Vec<ModelOutcome>,
 }
@@ -153,14 +155,20 @@ pub async fn run_with_lock(
     let models = project.models();
     // Listings and log reads are independent requests: on S3 each costs a round
     // trip, so they go out together (8 at a time) instead of one after another.
-    let landed: BTreeMap<&'static str, Vec<LandedFile>> =
+    let inventories: BTreeMap<&'static str, land::Inventory> =
         stream::iter(&sources::ALL)
             .map(|table| async move {
-                Ok::<_, Error>((table.name, land::landed_files(lake, table).await?))
+                Ok::<_, Error>((table.name, land::inventory(lake, table).await?))
             })
             .buffer_unordered(CONCURRENT_READS)
             .try_collect()
             .await?;
+    let mut strays = land::strays_outside_tables(lake).await?;
+    let mut landed: BTreeMap<&'static str, Vec<LandedFile>> = BTreeMap::new();
+    for (table, inventory) in inventories {
+        strays.extend(inventory.strays);
+        landed.insert(table, inventory.files);
+    }
     let to_run: BTreeSet<String> = match &options.select {
         Some(selection) => {
             let mut chosen = select(models, selection)?;
@@ -216,6 +224,7 @@ pub async fn run_with_lock(
         raw_files: landed.values().map(Vec::len).sum(),
         new_raw_files,
         checked,
+        strays,
         models: outcomes,
     })
 }

@@ -1,28 +1,21 @@
-//! The DataFusion session: configuration, raw sources as listing tables under the
-//! `raw` schema, and models registered by name.
+//! The DataFusion session: configuration, raw sources (what their checks
+//! admitted) under the `raw` schema, and models registered by name.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 
-use std::collections::BTreeMap;
-
-use crate::quarantine::{Ledger, admitted_table};
-
 use crate::error::Result;
 use crate::lake::Lake;
-use crate::land::LandedFile;
+use crate::land::{self, LandedFile};
 use crate::models::CHANGES_SCHEMA;
-use crate::sources::{self, PARTITION_COLUMN, SOURCE_SCHEMA};
+use crate::quarantine::{self, Ledger, admitted_table};
+use crate::sources::{self, SOURCE_SCHEMA};
 
 /// A session configured for stride, with delta-rs's query planner so Delta writes
 /// can plan their own nodes. Strings stay `Utf8` (not `Utf8View`) so that model
@@ -48,27 +41,38 @@ pub fn new_session() -> SessionContext {
     SessionContext::new_with_state(state)
 }
 
-/// Registers every raw table of SPEC section 2 as `raw.<table>`, reading the lake's
-/// Parquet files directly with `batch_date` as a partition column.
-pub async fn register_sources(ctx: &SessionContext, lake: &Lake) -> Result<()> {
+/// Registers every raw table of SPEC section 2 as `raw.<table>`: the rows its
+/// ledger admitted (refused files, quarantined and redelivered rows left out, as a
+/// run reads them), with `batch_date` as a last column. Files no run has checked
+/// yet are not read; the log says how many.
+pub async fn register_admitted_sources(ctx: &SessionContext, lake: &Lake) -> Result<()> {
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| datafusion::error::DataFusionError::Plan("no default catalog".into()))?;
     catalog.register_schema(SOURCE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
     ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
     for table in &sources::ALL {
-        let url = ListingTableUrl::parse(lake.raw_table_url(table.name))?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(vec![(PARTITION_COLUMN.to_string(), DataType::Date32)]);
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(table.schema());
-        let provider = ListingTable::try_new(config)?;
-        ctx.register_table(
-            TableReference::partial(SOURCE_SCHEMA, table.name),
-            Arc::new(provider),
+        let landed = land::landed_files(lake, table).await?;
+        let ledger = quarantine::read_ledger(lake, table.name).await?;
+        let unchecked = landed
+            .iter()
+            .filter(|f| !ledger.files.contains_key(&quarantine::file_key(lake, f)))
+            .count();
+        if unchecked > 0 {
+            tracing::info!(
+                "raw.{}: {unchecked} landed files no run has checked yet are not read",
+                table.name
+            );
+        }
+        let loaded = quarantine::loaded_files(lake, &landed, &ledger);
+        let provider = quarantine::admitted_table_with_batch_date(
+            ctx,
+            lake,
+            table,
+            &loaded,
+            &ledger.excluded_seqs(),
         )?;
+        ctx.register_table(TableReference::partial(SOURCE_SCHEMA, table.name), provider)?;
     }
     Ok(())
 }

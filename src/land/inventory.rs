@@ -21,10 +21,37 @@ pub struct LandedFile {
     pub size: u64,
 }
 
+/// A file in the raw area that is not part of any raw table, so nothing reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stray {
+    /// The raw table whose folder holds it (`None` outside every table's folder).
+    pub table: Option<&'static str>,
+    /// Its path relative to the lake root.
+    pub path: String,
+    /// Why it is not read.
+    pub reason: String,
+}
+
+/// What one raw table's folder holds: its landed files, and the strays.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// The landed Parquet files, sorted by batch date and path.
+    pub files: Vec<LandedFile>,
+    /// Files that are not `batch_date=YYYY-MM-DD/*.parquet` (hidden ones left aside).
+    pub strays: Vec<Stray>,
+}
+
 /// Lists the landed Parquet files of `table`, sorted by batch date and path.
-/// Files outside a `batch_date=YYYY-MM-DD` folder, hidden files and files not
-/// ending in `.parquet` are not part of the table and are skipped, like Hive readers do.
+/// Files outside a `batch_date=YYYY-MM-DD` folder and files not ending in
+/// `.parquet` are not part of the table: they are strays, reported, never read.
+/// Hidden files and folders (`.` or `_` first, as Spark's `_SUCCESS`) are left
+/// aside without a word, like Hive readers do.
 pub async fn landed_files(lake: &Lake, table: &SourceTable) -> Result<Vec<LandedFile>> {
+    Ok(inventory(lake, table).await?.files)
+}
+
+/// [`landed_files`] and the strays of `table`'s folder.
+pub async fn inventory(lake: &Lake, table: &SourceTable) -> Result<Inventory> {
     let prefix = lake.path(&format!("{RAW}/{}", table.name));
     let objects: Vec<_> = lake
         .store()
@@ -35,30 +62,83 @@ pub async fn landed_files(lake: &Lake, table: &SourceTable) -> Result<Vec<Landed
             path: lake.object_url(&prefix),
             source,
         })?;
-    let mut files: Vec<LandedFile> = objects
-        .into_iter()
-        .filter_map(|meta| {
-            let file_name = meta.location.filename()?;
-            if file_name.starts_with(['.', '_']) || !file_name.ends_with(".parquet") {
-                return None;
-            }
-            let batch_date = meta
-                .location
-                .parts()
-                .filter_map(|part| {
-                    part.as_ref()
-                        .strip_prefix(&format!("{PARTITION_COLUMN}="))
-                        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                })
-                .next()?;
-            Some(LandedFile {
+    let mut inventory = Inventory::default();
+    for meta in objects {
+        let parts: Vec<String> = meta
+            .location
+            .prefix_match(&prefix)
+            .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+            .unwrap_or_default();
+        if parts.iter().any(|p| p.starts_with(['.', '_'])) {
+            continue;
+        }
+        match batch_date_of(&parts) {
+            Ok(batch_date) => inventory.files.push(LandedFile {
                 table: table.name,
                 batch_date,
                 path: meta.location,
                 size: meta.size,
+            }),
+            Err(reason) => inventory.strays.push(Stray {
+                table: Some(table.name),
+                path: lake.relative(&meta.location),
+                reason,
+            }),
+        }
+    }
+    inventory
+        .files
+        .sort_by(|a, b| (a.batch_date, &a.path).cmp(&(b.batch_date, &b.path)));
+    Ok(inventory)
+}
+
+/// The batch date of a file at `parts` under its table's folder, or why it is not
+/// a landed file: it must be `batch_date=YYYY-MM-DD/<name>.parquet`.
+fn batch_date_of(parts: &[String]) -> std::result::Result<NaiveDate, String> {
+    let expected = format!("not `{PARTITION_COLUMN}=YYYY-MM-DD/<name>.parquet`");
+    let [folder, file] = parts else {
+        return Err(format!("{expected}: not one folder below the table's"));
+    };
+    if !file.ends_with(".parquet") {
+        return Err(format!("{expected}: not a .parquet file"));
+    }
+    folder
+        .strip_prefix(&format!("{PARTITION_COLUMN}="))
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .ok_or_else(|| format!("{expected}: `{folder}` is not a batch folder"))
+}
+
+/// The entries right under `raw/` that are not a raw table's folder (a misspelt
+/// table, a file dropped at the top): nothing reads them.
+pub async fn strays_outside_tables(lake: &Lake) -> Result<Vec<Stray>> {
+    let prefix = lake.path(RAW);
+    let listing = lake
+        .store()
+        .list_with_delimiter(Some(&prefix))
+        .await
+        .map_err(|source| Error::Store {
+            path: lake.object_url(&prefix),
+            source,
+        })?;
+    let tables: Vec<&str> = crate::sources::ALL.iter().map(|t| t.name).collect();
+    let folders = listing.common_prefixes.into_iter().map(|p| (p, true));
+    let files = listing.objects.into_iter().map(|o| (o.location, false));
+    Ok(folders
+        .chain(files)
+        .filter_map(|(path, folder)| {
+            let name = path.filename()?.to_string();
+            if name.starts_with(['.', '_']) || (folder && tables.contains(&name.as_str())) {
+                return None;
+            }
+            let what = if folder { "folder" } else { "file" };
+            Some(Stray {
+                table: None,
+                path: lake.relative(&path) + if folder { "/" } else { "" },
+                reason: format!(
+                    "a {what} outside every raw table's folder (raw/<table>/ for {})",
+                    tables.join(", ")
+                ),
             })
         })
-        .collect();
-    files.sort_by(|a, b| (a.batch_date, &a.path).cmp(&(b.batch_date, &b.path)));
-    Ok(files)
+        .collect())
 }

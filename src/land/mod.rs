@@ -4,5 +4,5 @@
 mod inventory;
 mod writer;
 
-pub use inventory::{LandedFile, landed_files};
+pub use inventory::{Inventory, LandedFile, Stray, inventory, landed_files, strays_outside_tables};
 pub use writer::{batch_folder, put_parquet};

@@ -21,7 +21,9 @@ pub use admit::{
 pub use ledger::{FileEntry, Ledger, file_key, ledger_path, loaded_files, read_ledger};
 pub use redelivery::SEQ_ALREADY_LOADED;
 pub use replay::{Replayed, replay};
-pub use view::{admitted_table, files_table, register_loaded, sources_session};
+pub use view::{
+    admitted_table, admitted_table_with_batch_date, files_table, register_loaded, sources_session,
+};
 
 use crate::error::Result;
 use crate::lake::Lake;
@@ -38,9 +40,29 @@ pub async fn ledgers(lake: &Lake, only: Option<&str>) -> Result<Vec<Ledger>> {
     Ok(all)
 }
 
+/// The stray files of every raw table's folder (or of `only`'s), and, for all
+/// tables, those outside every table's folder.
+pub async fn strays(lake: &Lake, only: Option<&str>) -> Result<Vec<crate::land::Stray>> {
+    let mut found = Vec::new();
+    if only.is_none() {
+        found.extend(crate::land::strays_outside_tables(lake).await?);
+    }
+    for table in &sources::ALL {
+        if only.is_none_or(|t| t == table.name) {
+            found.extend(crate::land::inventory(lake, table).await?.strays);
+        }
+    }
+    Ok(found)
+}
+
 /// The ledgers as rows for `stride quarantine list`: one per file with quarantined
-/// rows or refused whole (every checked file with `all`).
-pub fn list_batch(ledgers: &[Ledger], all: bool) -> Result<arrow::record_batch::RecordBatch> {
+/// or redelivered rows or refused whole (every checked file with `all`), then one
+/// per stray file (its path from the lake root; nothing read from it).
+pub fn list_batch(
+    ledgers: &[Ledger],
+    strays: &[crate::land::Stray],
+    all: bool,
+) -> Result<arrow::record_batch::RecordBatch> {
     use std::sync::Arc;
 
     use arrow::array::{ArrayRef, StringArray, UInt64Array};
@@ -57,14 +79,6 @@ pub fn list_batch(ledgers: &[Ledger], all: bool) -> Result<arrow::record_batch::
             all || e.rows_quarantined > 0 || e.rows_redelivered > 0 || !e.is_loaded()
         })
         .collect();
-    let text = |f: &dyn Fn(&(&str, &String, &FileEntry)) -> String| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
-    };
-    let count = |f: &dyn Fn(&FileEntry) -> u64| -> ArrayRef {
-        Arc::new(UInt64Array::from_iter_values(
-            rows.iter().map(|(_, _, e)| f(e)),
-        ))
-    };
     let schema = Arc::new(Schema::new(vec![
         Field::new("table", DataType::Utf8, false),
         Field::new("file", DataType::Utf8, false),
@@ -74,22 +88,41 @@ pub fn list_batch(ledgers: &[Ledger], all: bool) -> Result<arrow::record_batch::
         Field::new("rows_redelivered", DataType::UInt64, false),
         Field::new("reason", DataType::Utf8, false),
     ]));
+    let text_and_strays = |entry: &dyn Fn(&(&str, &String, &FileEntry)) -> String,
+                           stray: &dyn Fn(&crate::land::Stray) -> String|
+     -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(entry).chain(strays.iter().map(stray)),
+        ))
+    };
+    let count_and_zeros = |f: &dyn Fn(&FileEntry) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter()
+                .map(|(_, _, e)| f(e))
+                .chain(std::iter::repeat_n(0, strays.len())),
+        ))
+    };
     let columns: Vec<ArrayRef> = vec![
-        text(&|(t, _, _)| t.to_string()),
-        text(&|(_, k, _)| k.to_string()),
-        count(&|e| e.rows_read),
-        count(&|e| e.rows_loaded),
-        count(&|e| e.rows_quarantined),
-        count(&|e| e.rows_redelivered),
-        text(&|(_, _, e)| match &e.refused {
-            Some(reason) => format!("file refused: {reason}"),
-            None => e
-                .rules
-                .iter()
-                .map(|(rule, n)| format!("{rule}: {n}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+        text_and_strays(&|(t, _, _)| t.to_string(), &|s| {
+            s.table.unwrap_or("-").to_string()
         }),
+        text_and_strays(&|(_, k, _)| k.to_string(), &|s| s.path.clone()),
+        count_and_zeros(&|e| e.rows_read),
+        count_and_zeros(&|e| e.rows_loaded),
+        count_and_zeros(&|e| e.rows_quarantined),
+        count_and_zeros(&|e| e.rows_redelivered),
+        text_and_strays(
+            &|(_, _, e)| match &e.refused {
+                Some(reason) => format!("file refused: {reason}"),
+                None => e
+                    .rules
+                    .iter()
+                    .map(|(rule, n)| format!("{rule}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+            &|s| format!("stray file, not read: {}", s.reason),
+        ),
     ];
     Ok(arrow::record_batch::RecordBatch::try_new(schema, columns)?)
 }

@@ -16,7 +16,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::logical_expr::col;
+use datafusion::logical_expr::{col, lit};
 use datafusion::prelude::SessionContext;
 
 use super::ledger::{Ledger, file_key, loaded_files};
@@ -24,7 +24,7 @@ use crate::engine::new_session;
 use crate::error::Result;
 use crate::lake::Lake;
 use crate::land::LandedFile;
-use crate::sources::{SOURCE_SCHEMA, SourceTable};
+use crate::sources::{PARTITION_COLUMN, SOURCE_SCHEMA, SourceTable};
 
 /// A session with the lake's store and an empty `raw` schema, where the source
 /// checks register what each table loads.
@@ -97,6 +97,53 @@ pub fn admitted_table(
         frame = frame.union(rows)?;
     }
     Ok(frame.into_view())
+}
+
+/// [`admitted_table`] with each row's batch date as a last column, `batch_date`
+/// (Date32), as a Hive-partitioned listing would give it: what `stride query`
+/// offers as `raw.<table>`.
+pub fn admitted_table_with_batch_date(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &SourceTable,
+    files: &[LandedFile],
+    excluded: &BTreeMap<String, Vec<i64>>,
+) -> Result<Arc<dyn TableProvider>> {
+    let mut by_date: BTreeMap<chrono::NaiveDate, Vec<LandedFile>> = BTreeMap::new();
+    for file in files {
+        by_date
+            .entry(file.batch_date)
+            .or_default()
+            .push(file.clone());
+    }
+    let epoch = chrono::DateTime::UNIX_EPOCH.date_naive();
+    let mut frames = by_date.into_iter().map(|(date, files)| {
+        let days = (date - epoch).num_days() as i32;
+        ctx.read_table(admitted_table(ctx, lake, table, &files, excluded)?)?
+            .with_column(
+                PARTITION_COLUMN,
+                lit(datafusion::common::ScalarValue::Date32(Some(days))),
+            )
+            .map_err(crate::error::Error::from)
+    });
+    let Some(first) = frames.next() else {
+        let mut fields: Vec<Field> = table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(PARTITION_COLUMN, DataType::Date32, false));
+        return Ok(Arc::new(MemTable::try_new(
+            Arc::new(Schema::new(fields)),
+            vec![vec![]],
+        )?));
+    };
+    let mut all = first?;
+    for frame in frames {
+        all = all.union(frame?)?;
+    }
+    Ok(all.into_view())
 }
 
 /// `seqs` as a one-column table to join on.
