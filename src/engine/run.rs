@@ -1025,13 +1025,13 @@ async fn register_changes(
     if let Some(table) = input.strip_prefix(&format!("{SOURCE_SCHEMA}.")) {
         let source = sources::find(table).ok_or_else(|| Error::UnknownModel(input.to_string()))?;
         let files = plan.new_files.get(table).cloned().unwrap_or_default();
-        let excluded = run
+        let set_aside = run
             .sources
             .ledgers
             .get(source.name)
-            .map(|l| l.excluded_seqs())
+            .map(|l| l.set_aside())
             .unwrap_or_default();
-        let provider = admitted_table(&run.ctx, &run.lake, &source, &files, &excluded)?;
+        let provider = admitted_table(&run.ctx, &run.lake, &source, &files, &set_aside)?;
         let provider = if plan.incremental && plan.late.contains(table) {
             let all = run
                 .sources
@@ -1039,7 +1039,7 @@ async fn register_changes(
                 .get(source.name)
                 .cloned()
                 .unwrap_or_default();
-            let history = admitted_table(&run.ctx, &run.lake, &source, &all, &excluded)?;
+            let history = admitted_table(&run.ctx, &run.lake, &source, &all, &set_aside)?;
             history_of_touched_keys(&run.ctx, &source, history, provider).map_err(fail)?
         } else {
             provider

@@ -70,7 +70,7 @@ pub async fn register_admitted_sources(ctx: &SessionContext, lake: &Lake) -> Res
             lake,
             table,
             &loaded,
-            &ledger.excluded_seqs(),
+            &ledger.set_aside(),
         )?;
         ctx.register_table(TableReference::partial(SOURCE_SCHEMA, table.name), provider)?;
     }
@@ -94,11 +94,11 @@ pub fn register_pinned_sources(
     ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
     for table in &sources::ALL {
         let landed = files.get(table.name).map(Vec::as_slice).unwrap_or_default();
-        let excluded = ledgers
+        let set_aside = ledgers
             .get(table.name)
-            .map(|l| l.excluded_seqs())
+            .map(|l| l.set_aside())
             .unwrap_or_default();
-        let provider = admitted_table(ctx, lake, table, landed, &excluded)?;
+        let provider = admitted_table(ctx, lake, table, landed, &set_aside)?;
         ctx.register_table(TableReference::partial(SOURCE_SCHEMA, table.name), provider)?;
     }
     Ok(())

@@ -117,24 +117,45 @@ pub async fn write_ledger(lake: &Lake, ledger: &Ledger) -> Result<()> {
 }
 
 impl Ledger {
-    /// Per loaded file with rows models must leave out (quarantined or
-    /// redelivered), their `_seq`s, sorted.
-    pub fn excluded_seqs(&self) -> BTreeMap<String, Vec<i64>> {
-        self.files
+    /// The rows models leave out (quarantined or redelivered), by `_seq`: from
+    /// every file at once where no other loaded file's `_seq` range holds the
+    /// `_seq` (the usual case, one anti-join), per file otherwise (a redelivered
+    /// `_seq` is loaded from the file that brought it first).
+    pub fn set_aside(&self) -> SetAside {
+        let ranges: Vec<(&str, (i64, i64))> = self
+            .files
             .iter()
             .filter(|(_, e)| e.is_loaded())
-            .filter_map(|(key, e)| {
-                let mut seqs: Vec<i64> = e
-                    .quarantined_seqs
-                    .iter()
-                    .chain(&e.redelivered_seqs)
-                    .copied()
-                    .collect();
-                seqs.sort_unstable();
-                seqs.dedup();
-                (!seqs.is_empty()).then(|| (key.clone(), seqs))
-            })
-            .collect()
+            .filter_map(|(key, e)| Some((key.as_str(), e.seq_range?)))
+            .collect();
+        let mut set_aside = SetAside::default();
+        for (key, entry) in self.files.iter().filter(|(_, e)| e.is_loaded()) {
+            let mut seqs: Vec<i64> = entry
+                .quarantined_seqs
+                .iter()
+                .chain(&entry.redelivered_seqs)
+                .copied()
+                .collect();
+            if seqs.is_empty() {
+                continue;
+            }
+            seqs.sort_unstable();
+            seqs.dedup();
+            let elsewhere = !entry.redelivered_seqs.is_empty()
+                || seqs.iter().any(|s| {
+                    ranges
+                        .iter()
+                        .any(|(other, (low, high))| other != key && low <= s && s <= high)
+                });
+            if elsewhere {
+                set_aside.per_file.insert(key.clone(), seqs);
+            } else {
+                set_aside.everywhere.extend(seqs);
+            }
+        }
+        set_aside.everywhere.sort_unstable();
+        set_aside.everywhere.dedup();
+        set_aside
     }
 
     /// The `_seq` range loaded from the file `key`, when it is known.
@@ -144,6 +165,15 @@ impl Ledger {
             .filter(|e| e.is_loaded())
             .and_then(|e| e.seq_range)
     }
+}
+
+/// The `_seq`s of rows models leave out (see [`Ledger::set_aside`]).
+#[derive(Debug, Clone, Default)]
+pub struct SetAside {
+    /// Left out of every file: no other loaded file holds them.
+    pub everywhere: Vec<i64>,
+    /// Per file (ledger key), left out of that file only.
+    pub per_file: BTreeMap<String, Vec<i64>>,
 }
 
 /// The files of `landed` that `ledger` loads: checked and not refused.
@@ -158,4 +188,34 @@ pub fn loaded_files(lake: &Lake, landed: &[LandedFile], ledger: &Ledger) -> Vec<
         })
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(range: (i64, i64), quarantined: &[i64], redelivered: &[i64]) -> FileEntry {
+        FileEntry {
+            seq_range: Some(range),
+            quarantined_seqs: quarantined.to_vec(),
+            redelivered_seqs: redelivered.to_vec(),
+            ..FileEntry::default()
+        }
+    }
+
+    #[test]
+    fn rows_are_set_aside_from_every_file_unless_another_file_holds_their_seq() {
+        let mut ledger = Ledger::default();
+        ledger.files.insert("a".into(), entry((1, 10), &[5], &[]));
+        // A copy of part of a: its _seqs are loaded from a.
+        ledger.files.insert("b".into(), entry((11, 20), &[], &[3]));
+        // A quarantined _seq inside b's range: b may load it, so only c leaves it out.
+        ledger.files.insert("c".into(), entry((21, 30), &[15], &[]));
+        let set_aside = ledger.set_aside();
+        assert_eq!(set_aside.everywhere, vec![5]);
+        assert_eq!(
+            set_aside.per_file,
+            BTreeMap::from([("b".to_string(), vec![3]), ("c".to_string(), vec![15])])
+        );
+    }
 }

@@ -18,7 +18,7 @@ pub use admit::{
     Admitted, BATCH_DATE_COLUMN, FILE_COLUMN, REASON_COLUMN, RULE_COLUMN, TableCheck, admit,
     quarantine_schema,
 };
-pub use ledger::{FileEntry, Ledger, file_key, ledger_path, loaded_files, read_ledger};
+pub use ledger::{FileEntry, Ledger, SetAside, file_key, ledger_path, loaded_files, read_ledger};
 pub use redelivery::SEQ_ALREADY_LOADED;
 pub use replay::{Replayed, replay};
 pub use view::{

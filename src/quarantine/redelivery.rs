@@ -69,6 +69,47 @@ pub async fn sort_out(
     let (Some(low), Some(high)) = (seqs.iter().flatten().min(), seqs.iter().flatten().max()) else {
         return Ok(repeated);
     };
+    let earlier = loaded_rows(ctx, lake, table, ledger, files, seqs, (low, high)).await?;
+    if earlier.is_empty() && !repeats_within(seqs) {
+        // The usual case: nothing loaded overlaps, and no `_seq` comes twice.
+        return Ok(repeated);
+    }
+    // `_seq` → (which batch, which row) among the loaded rows.
+    let mut loaded: HashMap<i64, (usize, usize)> = HashMap::new();
+    for (index, (_, batch)) in earlier.iter().enumerate() {
+        let Some(batch_seqs) = batch
+            .column_by_name("_seq")
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        else {
+            continue;
+        };
+        for (row, seq) in batch_seqs.iter().enumerate() {
+            if let Some(seq) = seq {
+                loaded.entry(seq).or_insert((index, row));
+            }
+        }
+    }
+    let owners: Vec<&str> = files
+        .iter()
+        .flat_map(|(key, n)| std::iter::repeat_n(key.as_str(), *n))
+        .collect();
+    // Each new row whose `_seq` came before, with the row that brought it first.
+    let mut first_new: HashMap<i64, usize> = HashMap::new();
+    let mut repeats: Vec<(usize, i64, Original)> = Vec::new();
+    for (i, seq) in seqs.iter().enumerate() {
+        let Some(seq) = seq else { continue };
+        if let Some((batch, row)) = loaded.get(&seq) {
+            repeats.push((i, seq, Original::Loaded(*batch, *row)));
+        } else if let Some(first) = first_new.get(&seq) {
+            repeats.push((i, seq, Original::New(*first)));
+        } else {
+            first_new.insert(seq, i);
+        }
+    }
+    if repeats.is_empty() {
+        // The usual case: rows are compared only when a `_seq` repeats.
+        return Ok(repeated);
+    }
     let converter = RowConverter::new(
         rows.schema()
             .fields()
@@ -77,42 +118,20 @@ pub async fn sort_out(
             .collect(),
     )?;
     let new_rows = converter.convert_columns(rows.columns())?;
-    let earlier = loaded_rows(ctx, lake, table, ledger, files, seqs, (low, high)).await?;
-    let mut earlier_rows: Vec<Rows> = Vec::new();
-    // `_seq` → (which batch, which row, from which file) among the loaded rows.
-    let mut loaded: HashMap<i64, (usize, usize, &str)> = HashMap::new();
-    for (key, batch) in &earlier {
-        let Some(batch_seqs) = batch
-            .column_by_name("_seq")
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-        else {
-            continue;
-        };
-        earlier_rows.push(converter.convert_columns(batch.columns())?);
-        let index = earlier_rows.len() - 1;
-        for (row, seq) in batch_seqs.iter().enumerate() {
-            if let Some(seq) = seq {
-                loaded.entry(seq).or_insert((index, row, key.as_str()));
-            }
-        }
-    }
-    let owners: Vec<&str> = files
+    let earlier_rows: Vec<Rows> = earlier
         .iter()
-        .flat_map(|(key, n)| std::iter::repeat_n(key.as_str(), *n))
-        .collect();
-    let mut first_new: HashMap<i64, usize> = HashMap::new();
-    for (i, seq) in seqs.iter().enumerate() {
-        let Some(seq) = seq else { continue };
-        let (same, from) = if let Some((batch, row, key)) = loaded.get(&seq) {
-            (new_rows.row(i) == earlier_rows[*batch].row(*row), *key)
-        } else if let Some(first) = first_new.get(&seq) {
-            (
-                new_rows.row(i) == new_rows.row(*first),
-                owners.get(*first).copied().unwrap_or_default(),
-            )
-        } else {
-            first_new.insert(seq, i);
-            continue;
+        .map(|(_, batch)| converter.convert_columns(batch.columns()))
+        .collect::<std::result::Result<_, _>>()?;
+    for (i, seq, original) in repeats {
+        let (same, from) = match original {
+            Original::Loaded(batch, row) => (
+                new_rows.row(i) == earlier_rows[batch].row(row),
+                earlier[batch].0.as_str(),
+            ),
+            Original::New(first) => (
+                new_rows.row(i) == new_rows.row(first),
+                owners.get(first).copied().unwrap_or_default(),
+            ),
         };
         if same {
             repeated.redelivered.insert(i);
@@ -129,6 +148,27 @@ pub async fn sort_out(
     Ok(repeated)
 }
 
+/// Whether a `_seq` comes more than once among `seqs`: one pass when they only
+/// grow (how writers usually order a change log), a sort otherwise.
+fn repeats_within(seqs: &Int64Array) -> bool {
+    let values: Vec<i64> = seqs.iter().flatten().collect();
+    if values.windows(2).all(|pair| pair[0] < pair[1]) {
+        return false;
+    }
+    let mut sorted = values;
+    sorted.sort_unstable();
+    sorted.windows(2).any(|pair| pair[0] == pair[1])
+}
+
+/// Where the row that brought a `_seq` first is.
+#[derive(Debug, Clone, Copy)]
+enum Original {
+    /// Row `.1` of batch `.0` of the loaded rows of earlier files.
+    Loaded(usize, usize),
+    /// Row `.0` of the new rows.
+    New(usize),
+}
+
 /// The loaded rows of earlier files (not among `files`) whose `_seq` is among
 /// `seqs`, per file. Only files whose loaded `_seq` range meets `range` are read;
 /// in a lake where `_seq` only grows that is none of them.
@@ -142,7 +182,7 @@ async fn loaded_rows(
     (low, high): (i64, i64),
 ) -> Result<Vec<(String, RecordBatch)>> {
     let new: BTreeSet<&str> = files.iter().map(|(key, _)| key.as_str()).collect();
-    let excluded = ledger.excluded_seqs();
+    let set_aside = ledger.set_aside();
     let mut found = Vec::new();
     for (key, entry) in &ledger.files {
         if !entry.is_loaded() || new.contains(key.as_str()) {
@@ -154,12 +194,8 @@ async fn loaded_rows(
             _ => {}
         }
         let file = ledger_file(lake, table, key, &entry.batch_date);
-        let mut only: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        if let Some(set_aside) = excluded.get(key) {
-            only.insert(key.clone(), set_aside.clone());
-        }
         let rows = ctx
-            .read_table(admitted_table(ctx, lake, table, &[file], &only)?)?
+            .read_table(admitted_table(ctx, lake, table, &[file], &set_aside)?)?
             .filter(col("_seq").between(lit(low), lit(high)))?
             .join(
                 seq_frame(ctx, seqs)?,
@@ -218,18 +254,14 @@ pub async fn fill_seq_ranges(
         .filter(|(_, e)| e.is_loaded() && e.rows_loaded > 0 && e.seq_range.is_none())
         .map(|(key, _)| key.clone())
         .collect();
-    let excluded = ledger.excluded_seqs();
+    let set_aside = ledger.set_aside();
     for key in &missing {
         let Some(entry) = ledger.files.get(key) else {
             continue;
         };
         let file = ledger_file(lake, table, key, &entry.batch_date);
-        let mut only: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        if let Some(set_aside) = excluded.get(key) {
-            only.insert(key.clone(), set_aside.clone());
-        }
         let batches = ctx
-            .read_table(admitted_table(ctx, lake, table, &[file], &only)?)?
+            .read_table(admitted_table(ctx, lake, table, &[file], &set_aside)?)?
             .aggregate(
                 vec![],
                 vec![

@@ -19,7 +19,7 @@ use datafusion::datasource::listing::{
 use datafusion::logical_expr::{col, lit};
 use datafusion::prelude::SessionContext;
 
-use super::ledger::{Ledger, file_key, loaded_files};
+use super::ledger::{Ledger, SetAside, file_key, loaded_files};
 use crate::engine::new_session;
 use crate::error::Result;
 use crate::lake::Lake;
@@ -53,7 +53,7 @@ pub fn register_loaded(
     ctx.deregister_table(name.clone())?;
     ctx.register_table(
         name,
-        admitted_table(ctx, lake, table, &loaded, &ledger.excluded_seqs())?,
+        admitted_table(ctx, lake, table, &loaded, &ledger.set_aside())?,
     )?;
     Ok(loaded)
 }
@@ -61,42 +61,60 @@ pub fn register_loaded(
 /// The column set-aside sequence numbers are joined on.
 const EXCLUDED_SEQ: &str = "__excluded_seq";
 
-/// A table over the loaded rows of `files`: rows whose `_seq` `excluded` lists
-/// for their file (by ledger key) or whose `_seq` is null are left out. A `_seq`
-/// can be in two files (a redelivery), so rows are set aside per file, not by
-/// `_seq` alone.
+/// A table over the loaded rows of `files`, less the rows `set_aside` names (by
+/// `_seq`, from every file or from one) and rows whose `_seq` is null.
 pub fn admitted_table(
     ctx: &SessionContext,
     lake: &Lake,
     table: &SourceTable,
     files: &[LandedFile],
-    excluded: &BTreeMap<String, Vec<i64>>,
+    set_aside: &SetAside,
 ) -> Result<Arc<dyn TableProvider>> {
-    let (whole, partial): (Vec<&LandedFile>, Vec<&LandedFile>) = files
+    let (whole, own): (Vec<&LandedFile>, Vec<&LandedFile>) = files
         .iter()
-        .partition(|f| !excluded.contains_key(&file_key(lake, f)));
+        .partition(|f| !set_aside.per_file.contains_key(&file_key(lake, f)));
     let whole: Vec<LandedFile> = whole.into_iter().cloned().collect();
-    let mut frame = ctx
-        .read_table(files_table(lake, table, &whole)?)?
-        .filter(col("_seq").is_not_null())?;
-    for file in partial {
-        let seqs = excluded
-            .get(&file_key(lake, file))
-            .cloned()
-            .unwrap_or_default();
-        let rows = ctx
-            .read_table(files_table(lake, table, std::slice::from_ref(file))?)?
-            .filter(col("_seq").is_not_null())?
-            .join(
-                seq_table(ctx, seqs)?,
-                JoinType::LeftAnti,
-                &["_seq"],
-                &[EXCLUDED_SEQ],
-                None,
-            )?;
-        frame = frame.union(rows)?;
+    let mut frame = without_seqs(
+        ctx,
+        ctx.read_table(files_table(lake, table, &whole)?)?,
+        &set_aside.everywhere,
+    )?;
+    for file in own {
+        let mut seqs = set_aside.everywhere.clone();
+        seqs.extend(
+            set_aside
+                .per_file
+                .get(&file_key(lake, file))
+                .into_iter()
+                .flatten(),
+        );
+        let rows = ctx.read_table(files_table(lake, table, std::slice::from_ref(file))?)?;
+        frame = frame.union(without_seqs(ctx, rows, &seqs)?)?;
     }
     Ok(frame.into_view())
+}
+
+/// `rows` less those whose `_seq` is null or one of `seqs`.
+fn without_seqs(
+    ctx: &SessionContext,
+    rows: datafusion::prelude::DataFrame,
+    seqs: &[i64],
+) -> Result<datafusion::prelude::DataFrame> {
+    let rows = rows.filter(col("_seq").is_not_null())?;
+    if seqs.is_empty() {
+        return Ok(rows);
+    }
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        EXCLUDED_SEQ,
+        DataType::Int64,
+        false,
+    )]));
+    let seqs = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(Int64Array::from(seqs.to_vec()))],
+    )?;
+    let seqs = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![vec![seqs]])?))?;
+    Ok(rows.join(seqs, JoinType::LeftAnti, &["_seq"], &[EXCLUDED_SEQ], None)?)
 }
 
 /// [`admitted_table`] with each row's batch date as a last column, `batch_date`
@@ -107,7 +125,7 @@ pub fn admitted_table_with_batch_date(
     lake: &Lake,
     table: &SourceTable,
     files: &[LandedFile],
-    excluded: &BTreeMap<String, Vec<i64>>,
+    set_aside: &SetAside,
 ) -> Result<Arc<dyn TableProvider>> {
     let mut by_date: BTreeMap<chrono::NaiveDate, Vec<LandedFile>> = BTreeMap::new();
     for file in files {
@@ -119,7 +137,7 @@ pub fn admitted_table_with_batch_date(
     let epoch = chrono::DateTime::UNIX_EPOCH.date_naive();
     let mut frames = by_date.into_iter().map(|(date, files)| {
         let days = (date - epoch).num_days() as i32;
-        ctx.read_table(admitted_table(ctx, lake, table, &files, excluded)?)?
+        ctx.read_table(admitted_table(ctx, lake, table, &files, set_aside)?)?
             .with_column(
                 PARTITION_COLUMN,
                 lit(datafusion::common::ScalarValue::Date32(Some(days))),
@@ -144,17 +162,6 @@ pub fn admitted_table_with_batch_date(
         all = all.union(frame?)?;
     }
     Ok(all.into_view())
-}
-
-/// `seqs` as a one-column table to join on.
-fn seq_table(ctx: &SessionContext, seqs: Vec<i64>) -> Result<datafusion::prelude::DataFrame> {
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        EXCLUDED_SEQ,
-        DataType::Int64,
-        false,
-    )]));
-    let seqs = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from(seqs))])?;
-    Ok(ctx.read_table(Arc::new(MemTable::try_new(schema, vec![vec![seqs]])?))?)
 }
 
 /// A table over exactly `files` of the raw table `table` (an empty table when there
