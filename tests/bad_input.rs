@@ -249,20 +249,6 @@ fn replace(good: &RecordBatch, column: &str, array: Arc<dyn Array>) -> RecordBat
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch")
 }
 
-fn ledger(lake: &Path) -> Vec<serde_json::Map<String, Value>> {
-    let out = stride_ok(lake, &["quarantine", "list", "--all", "--format", "json"]);
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
-    rows.into_iter()
-        .filter_map(|r| r.as_object().cloned())
-        .collect()
-}
-
-fn number(row: &serde_json::Map<String, Value>, column: &str) -> u64 {
-    row[column]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{column} in {row:?}"))
-}
-
 /// The `_rule` of each row in a quarantine file, by `_seq`.
 fn quarantined_rules(lake: &Path, table: &str) -> BTreeMap<i64, String> {
     let file = lake.join(format!(
@@ -354,11 +340,11 @@ fn bad_rows_and_files_are_quarantined_and_the_good_rows_load() {
     }
 
     // Rows read = loaded + quarantined, for every file; the counts are the fixtures'.
-    let entries = ledger(faulty.path());
+    let entries = common::quarantine_list(faulty.path());
     for entry in &entries {
         assert_eq!(
-            number(entry, "rows_read"),
-            number(entry, "rows_loaded") + number(entry, "rows_quarantined"),
+            common::count(entry, "rows_read"),
+            common::count(entry, "rows_loaded") + common::count(entry, "rows_quarantined"),
             "{entry:?}"
         );
     }
@@ -370,8 +356,16 @@ fn bad_rows_and_files_are_quarantined_and_the_good_rows_load() {
             })
             .unwrap_or_else(|| panic!("{table} is in the ledger"));
         let bad_count = bad.get(table).map_or(0, Vec::len) as u64;
-        assert_eq!(number(entry, "rows_loaded"), rows.len() as u64, "{table}");
-        assert_eq!(number(entry, "rows_quarantined"), bad_count, "{table}");
+        assert_eq!(
+            common::count(entry, "rows_loaded"),
+            rows.len() as u64,
+            "{table}"
+        );
+        assert_eq!(
+            common::count(entry, "rows_quarantined"),
+            bad_count,
+            "{table}"
+        );
     }
     // The run says it too, per table: 6 rows of the good file and 1 in the
     // wrong-type file (the empty file has none).
@@ -392,7 +386,7 @@ fn bad_rows_and_files_are_quarantined_and_the_good_rows_load() {
             text.starts_with("file refused: ") && text.contains(reason),
             "{file}: {text}"
         );
-        assert_eq!(number(entry, "rows_loaded"), 0, "{file}");
+        assert_eq!(common::count(entry, "rows_loaded"), 0, "{file}");
         assert!(stderr.contains(file), "the run names {file}: {stderr}");
         assert!(
             faulty
@@ -458,9 +452,11 @@ fn a_replay_loads_rows_whose_fault_was_fixed() {
     let after = gross(lake.path());
     assert_eq!(common::num(&after[0], "g"), 40.0);
     assert_eq!(common::num(&after[0], "item_count"), 4.0);
-    let entries = ledger(lake.path());
+    let entries = common::quarantine_list(lake.path());
     assert!(
-        entries.iter().all(|e| number(e, "rows_quarantined") == 0),
+        entries
+            .iter()
+            .all(|e| common::count(e, "rows_quarantined") == 0),
         "{entries:?}"
     );
 
@@ -507,7 +503,7 @@ fn generated_faults_are_all_caught_and_change_no_mart() {
         "faults vs none",
     );
 
-    let entries = ledger(faulty.path());
+    let entries = common::quarantine_list(faulty.path());
     let reasons: Vec<&str> = entries
         .iter()
         .filter_map(|e| e["reason"].as_str())
@@ -530,11 +526,11 @@ fn generated_faults_are_all_caught_and_change_no_mart() {
             "{expected} in {reasons:#?}"
         );
     }
-    let clean_entries = ledger(clean.path());
+    let clean_entries = common::quarantine_list(clean.path());
     assert!(
         clean_entries
             .iter()
-            .all(|e| number(e, "rows_quarantined") == 0)
+            .all(|e| common::count(e, "rows_quarantined") == 0)
     );
     assert!(stderr.contains("quarantined"), "{stderr}");
 
@@ -617,7 +613,7 @@ fn raw_tables_in_a_query_hold_what_was_admitted_and_stray_files_are_reported() {
             "run reports {stray}:\n{stderr}"
         );
     }
-    let listed = ledger(lake);
+    let listed = common::quarantine_list(lake);
     for stray in &strays {
         let entry = listed
             .iter()

@@ -13,24 +13,11 @@ use serde_json::Value;
 /// A copy of the project's SQL models in a temporary folder, to change.
 fn project_copy() -> tempfile::TempDir {
     let copy = tempfile::tempdir().expect("temp dir");
-    copy_dir(
+    common::copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("queries"),
         copy.path(),
     );
     copy
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let path = entry.expect("entry").path();
-        let target = to.join(path.file_name().expect("name"));
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).expect("copy");
-        }
-    }
 }
 
 fn with_queries<'a>(queries: &'a Path, args: &[&'a str]) -> Vec<&'a str> {

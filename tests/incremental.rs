@@ -11,29 +11,16 @@ use std::time::Duration;
 
 use V::{D, I, M, S, Ts};
 use common::{
-    V, assert_same_marts, land, marts, marts_via, order, query, stride, stride_command, stride_ok,
-    temp_lake, touch,
+    V, assert_same_marts, customer, land, marts, marts_via, order, query, stride, stride_command,
+    stride_ok, temp_lake, touch,
 };
 
 /// The marts one full run over a copy of `lake`'s raw files gives.
 fn full_refresh_marts(lake: &Path) -> BTreeMap<&'static str, Vec<String>> {
     let copy = temp_lake();
-    copy_dir(&lake.join("raw"), &copy.path().join("raw"));
+    common::copy_dir(&lake.join("raw"), &copy.path().join("raw"));
     stride_ok(copy.path(), &["run", "--full-refresh"]);
     marts(copy.path())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let path = entry.expect("entry").path();
-        let target = to.join(path.file_name().expect("name"));
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).expect("copy");
-        }
-    }
 }
 
 /// The number of commits in each model table's log.
@@ -127,16 +114,17 @@ impl Feed {
     }
 }
 
-fn customer(id: i64, tier: &'static str) -> Vec<V> {
+/// Product 1, a tee at 10.00.
+fn tee() -> Vec<V> {
     vec![
-        I(id),
-        S("a@example.com"),
-        S("Ada"),
-        S("Lovelace"),
-        S("GB"),
-        S("London"),
-        S(tier),
-        Ts("2026-01-01T00:00:00Z"),
+        I(1),
+        S("SKU-1"),
+        S("Tee"),
+        S("apparel"),
+        S("t-shirts"),
+        S("men"),
+        M("10.00"),
+        D("2025-01-01"),
     ]
 }
 
@@ -193,22 +181,7 @@ fn hand_written_late_and_changed_data_equal_a_full_refresh() {
         "products",
         "2026-03-01",
         "part-0.parquet",
-        &[f.row(
-            "products",
-            "c",
-            1,
-            at,
-            vec![
-                I(1),
-                S("SKU-1"),
-                S("Tee"),
-                S("apparel"),
-                S("t-shirts"),
-                S("men"),
-                M("10.00"),
-                D("2025-01-01"),
-            ],
-        )],
+        &[f.row("products", "c", 1, at, tee())],
     );
     land(
         lake,
@@ -874,16 +847,7 @@ fn history_counts_the_rows_each_strategy_added_and_removed() {
     let lake = lake.path();
     let mut f = Feed::default();
     let at = "2026-03-01T20:00:00Z";
-    let product = vec![
-        I(1),
-        S("SKU-1"),
-        S("Tee"),
-        S("apparel"),
-        S("t-shirts"),
-        S("men"),
-        M("10.00"),
-        D("2025-01-01"),
-    ];
+    let product = tee();
     land(
         lake,
         "customers",
@@ -979,7 +943,7 @@ fn as_of_picks_versions_by_commit_time_on_a_copied_lake_too() {
     };
     // A copy (`cp -r`, a restore, a sync) has new file times and the same commits.
     let copy = temp_lake();
-    copy_dir(lake.path(), copy.path());
+    common::copy_dir(lake.path(), copy.path());
     for lake in [lake.path(), copy.path()] {
         for (version, time) in times.iter().enumerate() {
             assert_eq!(

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use V::{I, M, S, Ts};
-use common::{V, assert_same_marts, land, marts, query, stride_ok, temp_lake, text};
-use serde_json::Value;
+use common::{V, assert_same_marts, customer, land, marts, query, stride_ok, temp_lake, text};
 
 const GENERATE: [&str; 5] = ["generate", "--scale", "0.05", "--days", "5"];
 
@@ -69,34 +68,6 @@ fn move_batch(from: &Path, to: &Path, day: &str) {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let path = entry.expect("entry").path();
-        let target = to.join(path.file_name().expect("name"));
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).expect("copy");
-        }
-    }
-}
-
-/// `quarantine list --all` as JSON rows.
-fn ledger(lake: &Path) -> Vec<serde_json::Map<String, Value>> {
-    let out = stride_ok(lake, &["quarantine", "list", "--all", "--format", "json"]);
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
-    rows.into_iter()
-        .filter_map(|r| r.as_object().cloned())
-        .collect()
-}
-
-fn number(row: &serde_json::Map<String, Value>, column: &str) -> u64 {
-    row[column]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{column} in {row:?}"))
-}
-
 /// The marts of an uninterrupted run over `GENERATE`'s batches, each landed once.
 fn clean_marts() -> BTreeMap<&'static str, Vec<String>> {
     let clean = temp_lake();
@@ -128,19 +99,23 @@ fn a_file_delivered_twice_changes_nothing() {
 
     // Each copy is counted as redelivered, row for row; nothing of it is loaded or
     // quarantined, and rows read = loaded + quarantined + redelivered everywhere.
-    let entries = ledger(lake);
+    let entries = common::quarantine_list(lake);
     for entry in &entries {
         assert_eq!(
-            number(entry, "rows_read"),
-            number(entry, "rows_loaded")
-                + number(entry, "rows_quarantined")
-                + number(entry, "rows_redelivered"),
+            common::count(entry, "rows_read"),
+            common::count(entry, "rows_loaded")
+                + common::count(entry, "rows_quarantined")
+                + common::count(entry, "rows_redelivered"),
             "{entry:?}"
         );
         let again = text(entry, "file").ends_with("-again.parquet");
         assert_eq!(
-            number(entry, "rows_redelivered"),
-            if again { number(entry, "rows_read") } else { 0 },
+            common::count(entry, "rows_redelivered"),
+            if again {
+                common::count(entry, "rows_read")
+            } else {
+                0
+            },
             "{entry:?}"
         );
     }
@@ -159,7 +134,7 @@ fn a_file_delivered_twice_changes_nothing() {
     // Original and copy new in the same check (a fresh lake over the same files):
     // the first is loaded, the copy skipped.
     let fresh = temp_lake();
-    copy_dir(&lake.join("raw"), &fresh.path().join("raw"));
+    common::copy_dir(&lake.join("raw"), &fresh.path().join("raw"));
     stride_ok(fresh.path(), &["run"]);
     assert_same_marts(&marts(fresh.path()), &before, "both copies in one run");
 }
@@ -181,9 +156,9 @@ fn redelivered_and_out_of_order_files_of_every_table_equal_an_uninterrupted_run(
 
     let incremental = marts(lake);
     assert!(
-        ledger(lake)
+        common::quarantine_list(lake)
             .iter()
-            .all(|e| number(e, "rows_quarantined") == 0),
+            .all(|e| common::count(e, "rows_quarantined") == 0),
         "nothing is quarantined: every repeated row was identical"
     );
     assert_same_marts(
@@ -193,19 +168,6 @@ fn redelivered_and_out_of_order_files_of_every_table_equal_an_uninterrupted_run(
     );
     stride_ok(lake, &["run", "--full-refresh"]);
     assert_same_marts(&marts(lake), &incremental, "incremental vs full refresh");
-}
-
-fn customer(id: i64, tier: &'static str) -> Vec<V> {
-    vec![
-        I(id),
-        S("a@example.com"),
-        S("Ada"),
-        S("Lovelace"),
-        S("GB"),
-        S("London"),
-        S(tier),
-        Ts("2026-01-01T00:00:00Z"),
-    ]
 }
 
 fn change(op: &'static str, seq: i64, batch: i64, payload: Vec<V>) -> Vec<V> {
@@ -360,11 +322,11 @@ fn a_late_file_cannot_put_an_entity_back_to_an_older_state() {
     );
     stride_ok(lake, &["run"]);
     assert_eq!(order_status(lake, 1).as_deref(), Some("delivered"));
-    let entry = ledger(lake)
+    let entry = common::quarantine_list(lake)
         .into_iter()
         .find(|e| text(e, "file") == "batch_date=2026-01-04/o.parquet")
         .expect("the day-4 file is in the ledger");
-    assert_eq!(number(&entry, "rows_quarantined"), 1, "{entry:?}");
+    assert_eq!(common::count(&entry, "rows_quarantined"), 1, "{entry:?}");
     assert!(
         text(&entry, "reason").contains("seq_already_loaded"),
         "{entry:?}"

@@ -653,7 +653,7 @@ fn as_of_on_a_synced_s3_lake_picks_versions_by_commit_time() {
     // The objects copied to another prefix (an `aws s3 sync`): new modification
     // times, the same commits.
     let bucket = server.bucket_folder("lake");
-    copy_tree(&bucket.join("original"), &bucket.join("synced"));
+    common::copy_dir(&bucket.join("original"), &bucket.join("synced"));
     let synced = server.lake("lake", "synced");
     for (time, count) in times.iter().zip(&counts) {
         assert_eq!(
@@ -661,18 +661,5 @@ fn as_of_on_a_synced_s3_lake_picks_versions_by_commit_time() {
             *count,
             "{time}"
         );
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let path = entry.expect("entry").path();
-        let target = to.join(path.file_name().expect("name"));
-        if path.is_dir() {
-            copy_tree(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).expect("copy");
-        }
     }
 }

@@ -525,3 +525,47 @@ pub fn count_as_of(lake: &(impl LakeArgs + ?Sized), model: &str, time: &str) -> 
     let rows = query_args(lake, &[sql.as_str(), "--as-of", time]);
     num(&rows[0], "n")
 }
+
+/// Copies the folder `from` to `to`, recursively (a `cp -r`).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}
+
+/// `stride quarantine list --all` as JSON rows: one per checked file, then strays.
+pub fn quarantine_list(lake: &Path) -> Vec<serde_json::Map<String, Value>> {
+    let out = stride_ok(lake, &["quarantine", "list", "--all", "--format", "json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    rows.into_iter()
+        .filter_map(|r| r.as_object().cloned())
+        .collect()
+}
+
+/// A count column of a JSON row.
+pub fn count(row: &serde_json::Map<String, Value>, column: &str) -> u64 {
+    row[column]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{column} in {row:?}"))
+}
+
+/// The payload of a `customers` row (Ada Lovelace, London) with `tier`.
+pub fn customer(id: i64, tier: &'static str) -> Vec<V> {
+    vec![
+        V::I(id),
+        V::S("a@example.com"),
+        V::S("Ada"),
+        V::S("Lovelace"),
+        V::S("GB"),
+        V::S("London"),
+        V::S(tier),
+        V::Ts("2026-01-01T00:00:00Z"),
+    ]
+}
