@@ -9,13 +9,14 @@ use datafusion::common::TableReference;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
+use futures::{StreamExt, TryStreamExt, stream};
 
 use crate::error::Result;
 use crate::lake::Lake;
 use crate::land::{self, LandedFile};
 use crate::models::CHANGES_SCHEMA;
 use crate::quarantine::{self, Ledger, admitted_table};
-use crate::sources::{self, SOURCE_SCHEMA};
+use crate::sources::{self, SOURCE_SCHEMA, SourceTable};
 
 /// A session configured for stride, with delta-rs's query planner so Delta writes
 /// can plan their own nodes. Strings stay `Utf8` (not `Utf8View`) so that model
@@ -51,9 +52,17 @@ pub async fn register_admitted_sources(ctx: &SessionContext, lake: &Lake) -> Res
         .ok_or_else(|| datafusion::error::DataFusionError::Plan("no default catalog".into()))?;
     catalog.register_schema(SOURCE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
     ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
-    for table in &sources::ALL {
-        let landed = land::landed_files(lake, table).await?;
-        let ledger = quarantine::read_ledger(lake, table.name).await?;
+    // A listing and a ledger per table: on S3 each is a round trip, so all go at once.
+    let found: Vec<(&SourceTable, Vec<LandedFile>, Ledger)> = stream::iter(&sources::ALL)
+        .map(|table| async move {
+            let landed = land::landed_files(lake, table).await?;
+            let ledger = quarantine::read_ledger(lake, table.name).await?;
+            Ok::<_, crate::error::Error>((table, landed, ledger))
+        })
+        .buffered(sources::ALL.len())
+        .try_collect()
+        .await?;
+    for (table, landed, ledger) in found {
         let unchecked = landed
             .iter()
             .filter(|f| !ledger.files.contains_key(&quarantine::file_key(lake, f)))

@@ -277,12 +277,13 @@ pub(super) async fn judge_new(
     files: &[(String, usize)],
 ) -> Result<Verdicts> {
     let repeated = sort_out(ctx, lake, table, ledger, rows, files).await?;
-    let kept: Vec<usize> = (0..rows.num_rows())
-        .filter(|i| !repeated.contains(*i))
-        .collect();
+    let none_repeated = repeated.redelivered.is_empty() && repeated.conflicting.is_empty();
     let mut verdicts = match contract {
-        Some(contract) if kept.len() == rows.num_rows() => judge(ctx, contract, rows).await?,
+        Some(contract) if none_repeated => judge(ctx, contract, rows).await?,
         Some(contract) => {
+            let kept: Vec<usize> = (0..rows.num_rows())
+                .filter(|i| !repeated.contains(*i))
+                .collect();
             let mask: BooleanArray = (0..rows.num_rows())
                 .map(|i| Some(!repeated.contains(i)))
                 .collect();
