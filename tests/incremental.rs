@@ -944,7 +944,7 @@ fn as_of_picks_versions_by_commit_time_on_a_copied_lake_too() {
     // A copy (`cp -r`, a restore, a sync) has new file times and the same commits.
     let copy = temp_lake();
     common::copy_dir(lake.path(), copy.path());
-    for lake in [lake.path(), copy.path()] {
+    for lake in [copy.path(), lake.path()] {
         for (version, time) in times.iter().enumerate() {
             assert_eq!(
                 common::count_as_of(lake, "fct_orders", time),
@@ -953,15 +953,6 @@ fn as_of_picks_versions_by_commit_time_on_a_copied_lake_too() {
                 lake.display()
             );
         }
-        // The time as `history` prints it is taken as it is.
-        let printed = format!(
-            "{} UTC",
-            times[1].trim_end_matches('Z').replacen('T', " ", 1)
-        );
-        assert_eq!(
-            common::count_as_of(lake, "fct_orders", &printed),
-            count(lake, 1)
-        );
         // Before the first commit there is no version to read: an error naming
         // the model, not the first version.
         let out = stride(
@@ -980,6 +971,15 @@ fn as_of_picks_versions_by_commit_time_on_a_copied_lake_too() {
             "{err}"
         );
     }
+    // The time as `history` prints it is taken as it is.
+    let printed = format!(
+        "{} UTC",
+        times[1].trim_end_matches('Z').replacen('T', " ", 1)
+    );
+    assert_eq!(
+        common::count_as_of(lake.path(), "fct_orders", &printed),
+        count(lake.path(), 1)
+    );
 }
 
 #[test]
