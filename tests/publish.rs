@@ -537,3 +537,42 @@ fn a_first_run_limited_to_some_models_publishes_nothing_and_succeeds() {
     assert_eq!(sync.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&sync.stderr).contains("has no Delta table yet"));
 }
+
+#[test]
+fn the_models_config_decides_what_is_published() {
+    // A copy of the project: an intermediate model published, a mart not.
+    let queries = tempfile::tempdir().expect("temp dir");
+    common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("queries"),
+        queries.path(),
+    );
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = queries.path().join(file);
+        let text = std::fs::read_to_string(&path).expect("model");
+        assert!(text.contains(from), "{file}");
+        std::fs::write(&path, text.replacen(from, to, 1)).expect("write model");
+    };
+    edit(
+        "intermediate/int_order_revenue.sql",
+        "incremental_strategy='delete+insert'",
+        "incremental_strategy='delete+insert', publish=true",
+    );
+    edit("marts/dim_products.sql", ", publish=true", "");
+    let q = queries.path().to_str().expect("utf-8 path");
+    let lake = common::temp_lake();
+    stride_ok(
+        lake.path(),
+        &["--queries", q, "generate", "--days", "2", "--scale", "0.02"],
+    );
+    stride_ok(lake.path(), &["--queries", q, "run"]);
+
+    let sql = "select count(*) as n from int_order_revenue";
+    let served = query_args(lake.path(), &["--engine", "duckdb", "--", sql]);
+    let stored = query_args(lake.path(), &["--queries", q, "--", sql]);
+    assert_eq!(served, stored, "int_order_revenue is served");
+    let out = stride(
+        lake.path(),
+        &["query", "select * from dim_products", "--engine", "duckdb"],
+    );
+    assert_eq!(out.status.code(), Some(1), "dim_products is not served");
+}

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy='delete+insert', publish=true) }}
 -- One row per current (not deleted) customer, with their first order, acquisition
 -- channel and lifetime figures over eligible orders. Customers without an order have
 -- null first_order_at and acquisition_channel and zero lifetime figures.

@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', publish=true) }}
 -- One row per current product.
 
 select

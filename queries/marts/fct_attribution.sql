@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert', publish=true) }}
 {% from 'macros/changed_keys.sql' import changed_keys %}
 -- One row per eligible order × attribution model × credited touchpoint
 -- (touchpoint_id null for `direct`), under the five models of SPEC section 3.

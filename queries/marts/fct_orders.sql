@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert', publish=true) }}
 -- One row per current (not deleted) order, whatever its status.
 --
 -- Incremental: the orders that changed, and those that became or stopped being

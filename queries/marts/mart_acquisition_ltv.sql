@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', publish=true) }}
 -- Lifetime value per acquisition channel, over current customers with at least one order.
 
 select

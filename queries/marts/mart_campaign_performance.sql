@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', publish=true) }}
 -- Every current campaign under every attribution model: its spend over all its
 -- current ad_spend rows, and the conversions and revenue credited to its touchpoints
 -- (exact DECIMAL sums from int_attribution_daily).

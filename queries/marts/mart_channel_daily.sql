@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', publish=true) }}
 -- Conversions (Σ credit) and attributed revenue per order date, channel and model.
 -- The sums run in DECIMAL(38, 12), which adds exactly: a float sum would depend on
 -- the order rows arrive in, and the same input must give the same mart. They start

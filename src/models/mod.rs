@@ -90,6 +90,9 @@ pub struct Model {
     pub sources: Vec<String>,
     /// The inputs it reads through `changes()`: `raw.<table>` or a model name.
     pub changes: Vec<String>,
+    /// Whether `stride sync` (and every `run`) publishes it to the DuckDB file:
+    /// `config(publish=true)`, as dbt configs say what a model is for.
+    pub publish: bool,
     /// A fingerprint of the SQL template and the project's macros: a changed model
     /// is rebuilt in full.
     pub fingerprint: String,

@@ -142,6 +142,14 @@ impl Project {
                 file: file.clone(),
                 problem: "no {{ config(materialized=...) }} header".to_string(),
             })?;
+            if found.publish && !materialization.is_stored() {
+                return Err(Error::ModelFile {
+                    file,
+                    problem: "publish=true needs a stored model (materialized='table' or \
+                              'incremental'): the DuckDB file serves Delta tables"
+                        .to_string(),
+                });
+            }
             if materialization == Materialization::Incremental && found.unique_key.is_empty() {
                 return Err(Error::ModelFile {
                     file,
@@ -177,6 +185,7 @@ impl Project {
                 refs: found.refs,
                 sources: found.sources,
                 changes: found.changes,
+                publish: found.publish,
                 fingerprint: super::fingerprint(&format!("{text}{macro_text}")),
                 template: text,
                 macros: Arc::clone(&macros),
@@ -272,7 +281,7 @@ mod tests {
     #[test]
     fn embedded_project_loads_with_every_mart() {
         let project = Project::load(&ProjectSource::Embedded).expect("the shipped project loads");
-        for mart in [
+        let marts = [
             "fct_orders",
             "fct_attribution",
             "mart_channel_daily",
@@ -281,9 +290,52 @@ mod tests {
             "dim_products",
             "dim_campaigns",
             "mart_acquisition_ltv",
-        ] {
+        ];
+        for mart in marts {
             project.model(mart).expect("mart exists");
         }
+        // Exactly SPEC section 4's marts say `publish=true`.
+        let mut published: Vec<&str> = project
+            .models()
+            .iter()
+            .filter(|m| m.publish)
+            .map(|m| m.name.as_str())
+            .collect();
+        published.sort_unstable();
+        let mut expected = marts.to_vec();
+        expected.sort_unstable();
+        assert_eq!(published, expected);
+    }
+
+    #[test]
+    fn what_is_published_is_the_models_config_not_its_folder() {
+        let project = Project::from_files(vec![
+            file(
+                "intermediate/a.sql",
+                "{{ config(materialized='table', publish=true) }} select 1 as x",
+            ),
+            file(
+                "marts/b.sql",
+                "{{ config(materialized='table') }} select * from {{ ref('a') }}",
+            ),
+        ])
+        .expect("loads");
+        let published: Vec<&str> = project
+            .models()
+            .iter()
+            .filter(|m| m.publish)
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(published, vec!["a"]);
+        let err = Project::from_files(vec![file(
+            "marts/v.sql",
+            "{{ config(materialized='view', publish=true) }} select 1",
+        )])
+        .expect_err("a view cannot be published");
+        assert!(
+            err.to_string().contains("marts/v.sql") && err.to_string().contains("publish=true"),
+            "{err}"
+        );
     }
 
     #[test]

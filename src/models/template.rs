@@ -38,6 +38,8 @@ pub struct Rendered {
     pub sources: Vec<String>,
     /// The inputs read through `changes()`: `raw.<table>` or a model name.
     pub changes: Vec<String>,
+    /// `publish=true`: the model is published to the DuckDB file.
+    pub publish: bool,
 }
 
 /// The project's macro files (`macros/*.sql`, by path), which templates import with
@@ -152,6 +154,9 @@ pub fn render(
                         ));
                     }
                 });
+            }
+            if let Some(publish) = options.get::<Option<bool>>("publish")? {
+                seen.publish = publish;
             }
             options.assert_all_used()?;
             Ok(String::new())

@@ -52,9 +52,6 @@ pub const DEFAULT_DUCKDB: &str = "./warehouse/stride.duckdb";
 /// (`_stride_sync`), the switch of `current` (`current`).
 pub const ABORT_AFTER_ENV: &str = "STRIDE_ABORT_PUBLISH_AFTER";
 
-/// The folder of `queries/` whose models are the published marts.
-const MARTS_FOLDER: &str = "marts/";
-
 /// One published mart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedMart {
@@ -314,11 +311,7 @@ async fn open_marts(
     target: &Path,
 ) -> Result<Vec<(String, Option<MartTable>)>> {
     let mut marts = Vec::new();
-    for model in project
-        .models()
-        .iter()
-        .filter(|m| m.file.starts_with(MARTS_FOLDER))
-    {
+    for model in project.models().iter().filter(|m| m.publish) {
         if !model.materialization.is_stored() {
             return Err(failure(
                 target,
@@ -351,7 +344,7 @@ async fn open_marts(
     if marts.is_empty() {
         return Err(failure(
             target,
-            format!("the project has no models under queries/{MARTS_FOLDER}"),
+            "the project has no model with config(publish=true)".to_string(),
         ));
     }
     Ok(marts)
