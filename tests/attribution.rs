@@ -641,3 +641,64 @@ fn channel_daily_sums_credits_per_day_channel_and_model() {
         assert_close(got.3, expected.3, &format!("{} {} revenue", got.0, got.1));
     }
 }
+
+#[test]
+fn a_sixth_attribution_model_is_one_entry_in_the_project() {
+    // A copy of the project with one more entry in macros/attribution_models.sql:
+    // half the credit to the first touch, half to the last (all of it when n = 1).
+    let queries = tempfile::tempdir().expect("temp dir");
+    common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("queries"),
+        queries.path(),
+    );
+    let macros = queries.path().join("macros/attribution_models.sql");
+    let text = std::fs::read_to_string(&macros).expect("macro file");
+    let entry = "    ('linear', \"1.0 / touch_count\"),\n";
+    assert!(text.contains(entry), "the linear entry");
+    let sixth = "    ('first_last', \"case when touch_count = 1 then 1.0 \
+                 when touch_position = 1 or touch_position = touch_count then 0.5 else 0.0 end\"),\n";
+    std::fs::write(&macros, text.replacen(entry, &format!("{entry}{sixth}"), 1))
+        .expect("write macro file");
+    let q = queries.path().to_str().expect("utf-8 path");
+
+    let lake = common::temp_lake();
+    let lake = lake.path();
+    let generate = ["--queries", q, "generate", "--scale", "0.05", "--days"];
+    stride_ok(lake, &[&generate[..], &["3"]].concat());
+    stride_ok(lake, &["--queries", q, "run"]);
+    stride_ok(lake, &[&generate[..], &["2"]].concat());
+    stride_ok(lake, &["--queries", q, "run"]);
+
+    // Every order credited under it, its credits summing to 1, in every mart.
+    let sums = query(
+        lake,
+        "select order_id, sum(credit) as total from fct_attribution \
+         where model = 'first_last' group by order_id",
+    );
+    let eligible = query(
+        lake,
+        "select count(*) as n from fct_orders where is_eligible",
+    );
+    assert_eq!(
+        sums.len() as f64,
+        num(&eligible[0], "n"),
+        "every eligible order"
+    );
+    for row in &sums {
+        assert_close(num(row, "total"), 1.0, "credits of one order");
+    }
+    for mart in ["mart_channel_daily", "mart_campaign_performance"] {
+        let rows = query(
+            lake,
+            &format!("select count(*) as n from {mart} where model = 'first_last'"),
+        );
+        assert!(num(&rows[0], "n") > 0.0, "{mart} has first_last rows");
+    }
+    // The contracts check models against the project's own list: they pass.
+    stride_ok(lake, &["--queries", q, "test"]);
+
+    // Incremental runs equal a full refresh of the same files.
+    let incremental = common::marts(lake);
+    stride_ok(lake, &["--queries", q, "run", "--full-refresh"]);
+    common::assert_same_marts(&common::marts(lake), &incremental, "sixth model");
+}

@@ -1,7 +1,8 @@
 {{ config(materialized='view') }}
--- The five attribution models of SPEC section 3, one row each.
+{% from 'macros/attribution_models.sql' import model_values %}
+-- The attribution models (macros/attribution_models.sql), one row each.
 
 select model
 from (
-    values ('first_touch'), ('last_touch'), ('linear'), ('time_decay'), ('position_based')
+    values {{ model_values() }}
 ) as models (model)

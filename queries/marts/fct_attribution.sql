@@ -1,5 +1,6 @@
 {{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert', publish=true) }}
 {% from 'macros/changed_keys.sql' import changed_keys %}
+{% from 'macros/attribution_models.sql' import credit_columns, credit_of %}
 -- One row per eligible order × attribution model × credited touchpoint
 -- (touchpoint_id null for `direct`), under the five models of SPEC section 3.
 -- An order without touchpoints is credited wholly to `direct` under every model.
@@ -66,19 +67,7 @@ touch_credits as (
         coalesce(channel, 'direct') as channel,
         campaign_id,
         -- n = 0 (direct): the whole order under every model.
-        case when touch_count = 0 or touch_position = 1 then 1.0 else 0.0 end as first_touch,
-        case when touch_count = 0 or touch_position = touch_count then 1.0 else 0.0 end
-            as last_touch,
-        case when touch_count = 0 then 1.0 else 1.0 / touch_count end as linear,
-        case when touch_count = 0 then 1.0 else decay_weight / decay_weight_total end
-            as time_decay,
-        case
-            when touch_count = 0 then 1.0
-            when touch_count = 1 then 1.0
-            when touch_count = 2 then 0.5
-            when touch_position = 1 or touch_position = touch_count then 0.4
-            else 0.2 / (touch_count - 2)
-        end as position_based
+        {{ credit_columns(direct_when='touch_count = 0') }}
     from order_touches
 ),
 
@@ -91,13 +80,7 @@ credits as (
         touch_credits.touchpoint_id,
         touch_credits.channel,
         touch_credits.campaign_id,
-        case models.model
-            when 'first_touch' then touch_credits.first_touch
-            when 'last_touch' then touch_credits.last_touch
-            when 'linear' then touch_credits.linear
-            when 'time_decay' then touch_credits.time_decay
-            when 'position_based' then touch_credits.position_based
-        end as credit
+        {{ credit_of('models.model', 'touch_credits') }} as credit
     from {{ ref('int_attribution_models') }} as models
     cross join touch_credits
 ),
@@ -148,16 +131,7 @@ touch_credits as (
         eligible_touches.touchpoint_id,
         eligible_touches.channel,
         eligible_touches.campaign_id,
-        case when touch_position = 1 then 1.0 else 0.0 end as first_touch,
-        case when touch_position = touch_count then 1.0 else 0.0 end as last_touch,
-        1.0 / touch_count as linear,
-        decay_weight / decay_weight_total as time_decay,
-        case
-            when touch_count = 1 then 1.0
-            when touch_count = 2 then 0.5
-            when touch_position = 1 or touch_position = touch_count then 0.4
-            else 0.2 / (touch_count - 2)
-        end as position_based
+        {{ credit_columns() }}
     -- The smaller input first: DataFusion builds its hash table from the left side.
     from order_totals
     inner join eligible_touches on eligible_touches.order_id = order_totals.order_id
@@ -170,13 +144,7 @@ touch_rows as (
         touch_credits.touchpoint_id,
         touch_credits.channel,
         touch_credits.campaign_id,
-        case models.model
-            when 'first_touch' then touch_credits.first_touch
-            when 'last_touch' then touch_credits.last_touch
-            when 'linear' then touch_credits.linear
-            when 'time_decay' then touch_credits.time_decay
-            when 'position_based' then touch_credits.position_based
-        end as credit
+        {{ credit_of('models.model', 'touch_credits') }} as credit
     from {{ ref('int_attribution_models') }} as models
     cross join touch_credits
 ),
