@@ -41,9 +41,16 @@ pub struct Committed {
 /// a foreign writer or our own put that landed although its answer was lost, and
 /// retrying could commit the same rows twice; failing leaves the next run to
 /// read the log and carry on exactly once.
-fn properties(info: serde_json::Value) -> CommitProperties {
+/// `operation_metrics`, when given, become the commit's `operationMetrics` (for
+/// commits stride builds from actions; delta-rs's own operations add theirs).
+fn properties(
+    info: serde_json::Value,
+    operation_metrics: Option<serde_json::Value>,
+) -> CommitProperties {
+    let mut metadata = vec![(COMMIT_INFO_KEY.to_string(), info)];
+    metadata.extend(operation_metrics.map(|m| ("operationMetrics".to_string(), m)));
     CommitProperties::default()
-        .with_metadata([(COMMIT_INFO_KEY.to_string(), info)])
+        .with_metadata(metadata)
         .with_max_retries(0)
 }
 
@@ -81,7 +88,7 @@ pub async fn overwrite(
         .with_schema_mode(SchemaMode::Overwrite)
         .with_table_name(model)
         .with_configuration(table_properties(deletion_vectors))
-        .with_commit_properties(properties(info))
+        .with_commit_properties(properties(info, None))
         .await
         .map_err(fail)?;
     let rows_added = super::row_count(&table);
@@ -327,7 +334,7 @@ pub async fn append(
         .with_input_plan(frame.into_unoptimized_plan())
         .with_session_state(Arc::new(state.clone()))
         .with_save_mode(SaveMode::Append)
-        .with_commit_properties(properties(info))
+        .with_commit_properties(properties(info, None))
         .await
         .map_err(|e| Error::in_model(model, e))?;
     let after = super::row_count(&table);
@@ -372,7 +379,7 @@ pub async fn merge(
         .with_source_alias("source")
         .with_target_alias("target")
         .with_session_state(Arc::new(state.clone()))
-        .with_commit_properties(properties(info));
+        .with_commit_properties(properties(info, None));
     if has_op {
         builder = builder
             .when_matched_delete(|delete| delete.predicate(deleted.clone()))
@@ -431,7 +438,7 @@ pub async fn replace_keys(
         .with_session_state(Arc::new(state.clone()))
         .with_save_mode(SaveMode::Overwrite)
         .with_replace_where(predicate)
-        .with_commit_properties(properties(info))
+        .with_commit_properties(properties(info, None))
         .await
         .map_err(|e| Error::in_model(model, e))?;
     let after = super::row_count(&table);
@@ -520,13 +527,7 @@ async fn commit_actions(
         "num_deleted_rows": metrics.rows_removed,
         "num_added_files": files_added,
     });
-    let properties = CommitProperties::default()
-        .with_metadata([
-            (COMMIT_INFO_KEY.to_string(), info),
-            ("operationMetrics".to_string(), operation_metrics),
-        ])
-        .with_max_retries(0);
-    let commit = CommitBuilder::from(properties)
+    let commit = CommitBuilder::from(properties(info, Some(operation_metrics)))
         .with_actions(actions)
         .build(Some(snapshot), table.log_store(), operation)
         .await

@@ -130,7 +130,7 @@ struct Found {
 struct RunContext {
     ctx: SessionContext,
     lake: Lake,
-    /// What the raw tables load: files, quarantined `_seq`s, replays.
+    /// What the raw tables load: the admitted files and their ledgers.
     sources: Admitted,
     contracts: Contracts,
     full_refresh: BTreeSet<String>,
@@ -596,7 +596,11 @@ async fn plan_model(
         if read.is_some_and(|r| !r.is_subset(&names)) {
             reasons.push(format!("files of raw.{table} it read are gone"));
         }
-        let replays = run.sources.replays.get(table).copied().unwrap_or_default();
+        let replays = run
+            .sources
+            .ledgers
+            .get(table.as_str())
+            .map_or(0, |l| l.replays);
         let replays_read = last
             .and_then(|l| l.state.replays.get(table))
             .copied()
@@ -777,7 +781,8 @@ fn check_fits_table(
         };
         if delta::stored_type(found.data_type()) != delta::stored_type(field.data_type()) {
             return Err(fail(format!(
-                "column `{}` is {} in the incremental result but {} in the table                  (the incremental and full branches of {} must give the same types)",
+                "column `{}` is {} in the incremental result but {} in the table \
+                 (the incremental and full branches of {} must give the same types)",
                 field.name(),
                 found.data_type(),
                 field.data_type(),
@@ -790,7 +795,8 @@ fn check_fits_table(
         .find(|f| stored.field_with_name(f.name()).is_err())
     {
         return Err(fail(format!(
-            "the incremental result has a column `{}` the table does not have              (the incremental and full branches of {} must give the same columns)",
+            "the incremental result has a column `{}` the table does not have \
+             (the incremental and full branches of {} must give the same columns)",
             extra.name(),
             model.file
         )));

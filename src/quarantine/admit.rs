@@ -46,8 +46,6 @@ pub struct Admitted {
     /// Per raw table, its ledger as the check left it: what each file loads,
     /// which rows it sets aside, the `_seq` range it loads.
     pub ledgers: BTreeMap<&'static str, Arc<Ledger>>,
-    /// Per raw table, how many replays released rows (see [`Ledger::replays`]).
-    pub replays: BTreeMap<String, u64>,
     /// What this check did, for the tables that had new files.
     pub checked: Vec<TableCheck>,
 }
@@ -114,9 +112,6 @@ pub async fn admit(
         admitted
             .ledgers
             .insert(table.name, Arc::new(ledger.clone()));
-        admitted
-            .replays
-            .insert(table.name.to_string(), ledger.replays);
     }
     Ok(admitted)
 }
