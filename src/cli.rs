@@ -269,9 +269,17 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Some(dir) => ContractsSource::Folder(dir.clone()),
         None => ContractsSource::Embedded,
     };
+    // The source contracts declare the raw tables the models read, so every
+    // command that knows the project reads the contracts first.
+    let load_project = || -> anyhow::Result<(Project, Contracts)> {
+        let contracts = Contracts::read(&contracts_source)?;
+        let project = Project::load(&source, contracts.sources())?;
+        Ok((project, contracts))
+    };
+    // Commands that apply the contracts also check them against the project.
     let load = || -> anyhow::Result<(Project, Contracts)> {
-        let project = Project::load(&source)?;
-        let contracts = Contracts::load(&contracts_source, &project)?;
+        let (project, contracts) = load_project()?;
+        contracts.check(&project)?;
         Ok((project, contracts))
     };
     match cli.command {
@@ -308,7 +316,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             run_command(&lake, &project, &contracts, &options, publish_to).await
         }
         Command::Sync { duckdb } => {
-            let project = Project::load(&source)?;
+            let (project, _) = load_project()?;
             let lock = LakeLock::acquire(&lake, "stride sync").await?;
             let published = publish::publish(&lake, &project, &duckdb).await;
             let released = lock.release().await;
@@ -322,7 +330,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             as_of,
             ..
         } => {
-            let project = Project::load(&source)?;
+            let (project, _) = load_project()?;
             let as_of = match (version, as_of) {
                 (Some(v), _) => AsOf::Version(v),
                 (None, Some(text)) => AsOf::Time(engine::parse_time(&text).context("--as-of")?),
@@ -334,7 +342,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::History { model, format } => {
-            let project = Project::load(&source)?;
+            let (project, _) = load_project()?;
             project.model(&model)?;
             let rows = engine::history(&lake, &model).await?;
             let batch = engine::history_batch(&rows)?;
@@ -342,7 +350,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Optimize { select } => {
-            let project = Project::load(&source)?;
+            let (project, _) = load_project()?;
             for done in engine::optimize(&lake, &project, select.as_deref()).await? {
                 tracing::info!(
                     "{:<28} compacted {} files into {}",
@@ -357,7 +365,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             retain_hours,
             select,
         } => {
-            let project = Project::load(&source)?;
+            let (project, _) = load_project()?;
             for done in engine::vacuum(&lake, &project, select.as_deref(), retain_hours).await? {
                 tracing::info!("{:<28} deleted {} files", done.model, done.files_removed);
             }
@@ -368,7 +376,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let outcomes = engine::test(&lake, &project, &contracts, select.as_deref()).await?;
             print!(
                 "{}",
-                output::render(&[engine::outcomes_batch(&outcomes)?], format)?
+                output::render(
+                    &[engine::outcomes_batch(&outcomes, project.sources())?],
+                    format
+                )?
             );
             let failed: Vec<String> = outcomes
                 .iter()
@@ -390,8 +401,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Quarantine { action } => match action {
             QuarantineAction::List { table, all, format } => {
-                let ledgers = quarantine::ledgers(&lake, table.as_deref()).await?;
-                let strays = quarantine::strays(&lake, table.as_deref()).await?;
+                let contracts = Contracts::read(&contracts_source)?;
+                let sources = contracts.sources();
+                let ledgers = quarantine::ledgers(&lake, sources, table.as_deref()).await?;
+                let strays = quarantine::strays(&lake, sources, table.as_deref()).await?;
                 print!(
                     "{}",
                     output::render(&[quarantine::list_batch(&ledgers, &strays, all)?], format)?

@@ -69,7 +69,7 @@ pub async fn demo(
             .with_context(|| format!("analysis {}", analysis.file))?;
         println!("\n{title}\n{}", output::table(&batches)?);
     }
-    let ledgers = quarantine::ledgers(lake, None).await?;
+    let ledgers = quarantine::ledgers(lake, contracts.sources(), None).await?;
     if ledgers
         .iter()
         .any(|l| l.files.values().any(|e| e.rows_quarantined > 0))

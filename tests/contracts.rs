@@ -186,3 +186,210 @@ fn a_contract_file_that_does_not_fit_is_refused_before_anything_runs() {
     );
     assert!(!lake.path().join("warehouse").exists());
 }
+
+/// The payload of `returns`, a raw table stride does not ship.
+const RETURNS: [(&str, common::T); 5] = [
+    ("return_id", common::T::I64),
+    ("order_id", common::T::I64),
+    ("returned_at", common::T::Ts),
+    ("reason", common::T::Str),
+    ("refund_amount", common::T::Money),
+];
+
+const RETURNS_CONTRACT: &str = r#"
+source = "returns"
+description = "Returns of orders and the refund of each."
+key = ["return_id"]
+columns = [
+  { name = "_op",           type = "utf8", nullable = false },
+  { name = "_seq",          type = "int64", nullable = false },
+  { name = "_batch_id",     type = "int64", nullable = false },
+  { name = "_changed_at",   type = "timestamp", nullable = false },
+  { name = "return_id",     type = "int64", nullable = false },
+  { name = "order_id",      type = "int64", nullable = false },
+  { name = "returned_at",   type = "timestamp", nullable = false },
+  { name = "reason",        type = "utf8", nullable = false },
+  { name = "refund_amount", type = "decimal(12,2)", nullable = false },
+]
+
+[[rules]]
+name = "refund_not_negative"
+range = { column = "refund_amount", min = 0 }
+
+[[rules]]
+name = "order_known"
+relationship = { column = "order_id", to = "orders", field = "order_id" }
+"#;
+
+const STG_RETURNS: &str = "\
+{{ config(materialized='incremental', unique_key='return_id', incremental_strategy='delete+insert') }}
+with latest as (
+    select return_id, max(_seq) as latest_seq
+    from {{ changes(source('raw', 'returns')) }}
+    group by return_id
+)
+select landed.return_id, landed.order_id, landed.reason, landed.refund_amount, landed._op
+from latest
+inner join {{ changes(source('raw', 'returns')) }} as landed
+    on landed.return_id = latest.return_id and landed._seq = latest.latest_seq
+";
+
+const MART_REFUNDS: &str = "\
+{{ config(materialized='table', publish=true) }}
+select r.reason, count(*) as returns, sum(r.refund_amount) as refunded
+from {{ ref('stg_returns') }} as r
+inner join {{ ref('stg_orders') }} as o on o.order_id = r.order_id
+group by r.reason
+";
+
+/// `(reason, returns, refunded)` of the refunds mart, by reason.
+fn refunds(lake: &Path, args: &[&str]) -> Vec<(String, f64, f64)> {
+    let sql = "select reason, returns, cast(refunded as double) as refunded \
+               from mart_refunds_by_reason order by reason";
+    common::query_args(lake, &[args, &["--", sql]].concat())
+        .iter()
+        .map(|r| {
+            (
+                common::text(r, "reason"),
+                common::num(r, "returns"),
+                common::num(r, "refunded"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_source_is_a_contract_and_a_folder_of_parquet() {
+    use common::V::{self, I, M, S, Ts};
+    // A copy of the project and of its contracts, extended with files only.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let queries = tempfile::tempdir().expect("temp dir");
+    let contracts = tempfile::tempdir().expect("temp dir");
+    common::copy_dir(&root.join("queries"), queries.path());
+    common::copy_dir(&root.join("data_contracts"), contracts.path());
+    std::fs::write(contracts.path().join("returns.toml"), RETURNS_CONTRACT).expect("contract");
+    std::fs::write(queries.path().join("staging/stg_returns.sql"), STG_RETURNS).expect("model");
+    std::fs::write(
+        queries.path().join("marts/mart_refunds_by_reason.sql"),
+        MART_REFUNDS,
+    )
+    .expect("model");
+    let q = queries.path().to_str().expect("utf-8 path");
+    let c = contracts.path().to_str().expect("utf-8 path");
+    let project = ["--queries", q, "--contracts", c];
+
+    let lake = common::temp_lake();
+    let lake = lake.path();
+    let change = |op: &'static str, seq: i64, batch: i64, payload: Vec<V>| -> Vec<V> {
+        [
+            vec![S(op), I(seq), I(batch), Ts("2026-02-01T08:00:00Z")],
+            payload,
+        ]
+        .concat()
+    };
+    let at = "2026-02-01T10:00:00Z";
+    let ret = |id: i64, order: i64, reason: &'static str, refund: &'static str| {
+        vec![I(id), I(order), Ts(at), S(reason), M(refund)]
+    };
+    common::land(
+        lake,
+        "orders",
+        "2026-02-01",
+        "orders.parquet",
+        &[
+            change("c", 1, 1, common::order(1, 1, at, "delivered")),
+            change("c", 2, 1, common::order(2, 2, at, "delivered")),
+        ],
+    );
+    common::land_of(
+        lake,
+        "returns",
+        &RETURNS,
+        "2026-02-01",
+        "returns.parquet",
+        &[
+            change("c", 1, 1, ret(10, 1, "damaged", "20.00")),
+            change("c", 2, 1, ret(11, 2, "too_small", "35.50")),
+            change("u", 3, 1, ret(10, 1, "damaged", "25.00")),
+            // No order 99: quarantined under order_known.
+            change("c", 4, 1, ret(12, 99, "damaged", "5.00")),
+            // A negative refund: quarantined under refund_not_negative.
+            change("c", 5, 1, ret(13, 1, "too_small", "-5.00")),
+            change("c", 6, 1, ret(14, 2, "too_small", "10.00")),
+        ],
+    );
+
+    // The shipped contracts know no `returns`: the model's file is named, nothing runs.
+    let out = stride(lake, &["--queries", q, "run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("stg_returns.sql") && stderr.contains("returns.toml"),
+        "{stderr}"
+    );
+
+    stride_ok(lake, &[&project[..], &["run"]].concat());
+    // Return 10 at its update; 11 and 14; 12 and 13 quarantined.
+    assert_eq!(
+        refunds(lake, &project),
+        vec![
+            ("damaged".to_string(), 1.0, 25.0),
+            ("too_small".to_string(), 2.0, 45.5)
+        ]
+    );
+    let out = stride_ok(
+        lake,
+        &[&project[..], &["quarantine", "list", "--format", "json"]].concat(),
+    );
+    let listed: Vec<serde_json::Map<String, Value>> =
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .expect("json")
+            .into_iter()
+            .filter_map(|r| r.as_object().cloned())
+            .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(common::text(&listed[0], "table"), "returns");
+    assert_eq!(common::count(&listed[0], "rows_read"), 6);
+    assert_eq!(common::count(&listed[0], "rows_loaded"), 4);
+    assert_eq!(
+        common::text(&listed[0], "reason"),
+        "order_known: 1, refund_not_negative: 1"
+    );
+
+    // The next day deletes return 11 and restates 14: an incremental run follows.
+    common::land_of(
+        lake,
+        "returns",
+        &RETURNS,
+        "2026-02-02",
+        "returns.parquet",
+        &[
+            change("d", 7, 2, ret(11, 2, "too_small", "35.50")),
+            change("u", 8, 2, ret(14, 2, "too_small", "12.00")),
+        ],
+    );
+    stride_ok(lake, &[&project[..], &["run"]].concat());
+    let expected = vec![
+        ("damaged".to_string(), 1.0, 25.0),
+        ("too_small".to_string(), 1.0, 12.0),
+    ];
+    assert_eq!(refunds(lake, &project), expected);
+    // Published to DuckDB by its config, checked by `stride test`, and a full
+    // refresh gives the same rows.
+    let published = common::query_args(
+        lake,
+        &[
+            "--engine",
+            "duckdb",
+            "--",
+            "select count(*) as n from mart_refunds_by_reason",
+        ],
+    );
+    assert_eq!(common::num(&published[0], "n"), 2.0);
+    stride_ok(
+        lake,
+        &[&project[..], &["test", "--select", "source:returns"]].concat(),
+    );
+    stride_ok(lake, &[&project[..], &["run", "--full-refresh"]].concat());
+    assert_eq!(refunds(lake, &project), expected);
+}

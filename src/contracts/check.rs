@@ -599,6 +599,7 @@ mod tests {
                     column: "parent".into(),
                     to: "parents".into(),
                     field: "id".into(),
+                    to_source: false,
                 },
             )],
         );

@@ -1,5 +1,6 @@
-//! Reading contract files: TOML into [`Contract`]s, checked against the raw schemas
-//! of SPEC section 2 and the project's models before anything runs.
+//! Reading contract files: TOML into [`Contract`]s. The source contracts declare
+//! the raw tables ([`Sources`]); the model contracts are checked against the
+//! project's models before anything runs.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use super::{Bounds, Column, Contract, Freshness, Rule, RuleKind, Severity, Subject};
 use crate::error::{Error, Result};
 use crate::models::Project;
-use crate::sources::{self, UTC};
+use crate::sources::{SourceTable, Sources, UTC};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_contracts.rs"));
 
@@ -23,10 +24,12 @@ pub enum ContractsSource {
     Folder(PathBuf),
 }
 
-/// Every contract of the project, by the table it guards.
+/// Every contract of the project, by the table it guards, and the raw tables the
+/// source contracts declare.
 #[derive(Debug, Clone, Default)]
 pub struct Contracts {
     by_name: BTreeMap<String, Contract>,
+    sources: Sources,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +39,7 @@ struct ContractFile {
     model: Option<String>,
     #[allow(dead_code)]
     description: Option<String>,
+    key: Option<Vec<String>>,
     freshness: Option<Freshness>,
     #[serde(default)]
     columns: Vec<ColumnFile>,
@@ -101,10 +105,10 @@ struct RelationshipFile {
 }
 
 impl Contracts {
-    /// Loads the contract files and checks each against the sources and `project`:
-    /// a contract for an unknown table, a source contract whose columns differ from
-    /// SPEC section 2, or a rule naming an unknown column fails, naming the file.
-    pub fn load(source: &ContractsSource, project: &Project) -> Result<Contracts> {
+    /// Reads every contract file. Each is checked on its own (format, types, rule
+    /// columns; a source contract must declare a change-log table with its key);
+    /// the source contracts become the project's raw tables.
+    pub fn read(source: &ContractsSource) -> Result<Contracts> {
         let files = match source {
             ContractsSource::Embedded => EMBEDDED_CONTRACTS
                 .iter()
@@ -112,22 +116,79 @@ impl Contracts {
                 .collect(),
             ContractsSource::Folder(root) => read_folder(root)?,
         };
-        Contracts::from_files(files, project)
+        Contracts::from_files(files)
     }
 
     /// Builds the contracts from (file name, TOML text) pairs.
-    pub fn from_files(files: Vec<(String, String)>, project: &Project) -> Result<Contracts> {
-        let mut by_name = BTreeMap::new();
+    pub fn from_files(files: Vec<(String, String)>) -> Result<Contracts> {
+        let mut by_name: BTreeMap<String, Contract> = BTreeMap::new();
+        let mut tables = Vec::new();
         for (file, text) in files {
-            let contract = parse(&file, &text, project)?;
-            if let Some(other) = by_name.insert(contract.name.clone(), contract) {
+            let (contract, table) = parse(&file, &text)?;
+            if let Some(other) = by_name.get(&contract.name) {
                 return Err(Error::Contract {
                     file,
                     problem: format!("{} already has a contract in {}", other.name, other.file),
                 });
             }
+            tables.extend(table);
+            by_name.insert(contract.name.clone(), contract);
         }
-        Ok(Contracts { by_name })
+        let names: HashSet<String> = tables.iter().map(|t| t.name.clone()).collect();
+        for contract in by_name.values_mut() {
+            for rule in &mut contract.rules {
+                if let RuleKind::Relationship { to, to_source, .. } = &mut rule.kind {
+                    *to_source = names.contains(to.as_str());
+                }
+            }
+        }
+        let sources = Sources::new(check_order(tables, &by_name)?);
+        Ok(Contracts { by_name, sources })
+    }
+
+    /// Checks the contracts against `project`: a model contract must name one of
+    /// its models, and a relationship must point to a raw table or to a model
+    /// (for a model contract, one the model reads). Fails naming the file.
+    pub fn check(&self, project: &Project) -> Result<()> {
+        for contract in self.by_name.values() {
+            let invalid = |problem: String| Error::Contract {
+                file: contract.file.clone(),
+                problem,
+            };
+            let name = &contract.name;
+            if contract.subject == Subject::Model && project.model(name).is_err() {
+                return Err(invalid(format!("`{name}` is not a model of the project")));
+            }
+            for rule in &contract.rules {
+                let RuleKind::Relationship { to, to_source, .. } = &rule.kind else {
+                    continue;
+                };
+                if *to_source {
+                    continue;
+                }
+                if project.model(to).is_err() {
+                    return Err(invalid(format!(
+                        "rule `{}`: `{to}` is neither a raw table nor a model",
+                        rule.name
+                    )));
+                }
+                // Checked before its commit, a model can only be compared with what
+                // the run has already brought up to date: the models it reads.
+                if contract.subject == Subject::Model && !reads(project, name, to) {
+                    return Err(invalid(format!(
+                        "rule `{}`: {name} does not read `{to}` (directly or through other \
+                         models), so `{to}` may not be up to date when {name} is checked",
+                        rule.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The raw tables the source contracts declare.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
     }
 
     /// The contract of a source table or model, if it has one.
@@ -135,11 +196,12 @@ impl Contracts {
         self.by_name.get(name)
     }
 
-    /// Every contract, sources first (in SPEC order), then models by name.
+    /// Every contract, sources first (in check order), then models by name.
     pub fn all(&self) -> Vec<&Contract> {
-        let mut all: Vec<&Contract> = sources::ALL
+        let mut all: Vec<&Contract> = self
+            .sources
             .iter()
-            .filter_map(|t| self.by_name.get(t.name))
+            .filter_map(|t| self.by_name.get(&t.name))
             .collect();
         all.extend(
             self.by_name
@@ -148,6 +210,59 @@ impl Contracts {
         );
         all
     }
+}
+
+/// The raw tables in the order their new files are checked: each after the raw
+/// tables its relationships point to (so it sees the rows they load in the same
+/// check), otherwise by name. Relationships among raw tables that go round in a
+/// circle are refused.
+fn check_order(
+    mut pending: Vec<SourceTable>,
+    contracts: &BTreeMap<String, Contract>,
+) -> Result<Vec<SourceTable>> {
+    pending.sort_by(|a, b| a.name.cmp(&b.name));
+    let points_to = |table: &SourceTable| -> Vec<String> {
+        let Some(contract) = contracts.get(&table.name) else {
+            return Vec::new();
+        };
+        contract
+            .rules
+            .iter()
+            .filter_map(|rule| match &rule.kind {
+                RuleKind::Relationship {
+                    to,
+                    to_source: true,
+                    ..
+                } if *to != table.name => Some(to.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut ordered: Vec<SourceTable> = Vec::new();
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|table| {
+            points_to(table)
+                .iter()
+                .all(|to| ordered.iter().any(|t| &t.name == to))
+        });
+        let Some(index) = ready else {
+            let circle: Vec<&str> = pending.iter().map(|t| t.name.as_str()).collect();
+            let file = contracts
+                .get(&pending[0].name)
+                .map(|c| c.file.clone())
+                .unwrap_or_default();
+            return Err(Error::Contract {
+                file,
+                problem: format!(
+                    "the relationships of the raw tables {} go round in a circle (or point \
+                     into one): each raw table is checked after the raw tables it points to",
+                    circle.join(", ")
+                ),
+            });
+        };
+        ordered.push(pending.remove(index));
+    }
+    Ok(ordered)
 }
 
 fn read_folder(root: &Path) -> Result<Vec<(String, String)>> {
@@ -175,7 +290,9 @@ fn read_folder(root: &Path) -> Result<Vec<(String, String)>> {
     Ok(files)
 }
 
-fn parse(file: &str, text: &str, project: &Project) -> Result<Contract> {
+/// One contract file: its contract and, for a source contract, the raw table it
+/// declares.
+fn parse(file: &str, text: &str) -> Result<(Contract, Option<SourceTable>)> {
     let invalid = |problem: String| Error::Contract {
         file: file.to_string(),
         problem,
@@ -201,38 +318,25 @@ fn parse(file: &str, text: &str, project: &Project) -> Result<Contract> {
             nullable: column.nullable,
         });
     }
-    match subject {
-        Subject::Source => {
-            let table = sources::find(&name)
-                .ok_or_else(|| invalid(format!("`{name}` is not a raw table of SPEC section 2")))?;
-            let expected: Vec<(String, DataType)> = table
-                .columns()
-                .map(|(n, k)| (n.to_string(), k.data_type()))
-                .collect();
-            let found: Vec<(String, DataType)> = columns
-                .iter()
-                .map(|c| (c.name.clone(), c.data_type.clone()))
-                .collect();
-            if expected != found {
-                return Err(invalid(format!(
-                    "the columns must be SPEC section 2's for {name}, in order: {}",
-                    expected
-                        .iter()
-                        .map(|(n, t)| format!("{n} {t}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
-        Subject::Model => {
-            project
-                .model(&name)
-                .map_err(|_| invalid(format!("`{name}` is not a model of the project")))?;
-        }
-    }
     if columns.is_empty() {
         return Err(invalid("list the table's columns under [[columns]]".into()));
     }
+    let table = match subject {
+        Subject::Source => {
+            let declared = columns
+                .iter()
+                .map(|c| (c.name.clone(), c.data_type.clone()))
+                .collect();
+            let key = parsed.key.unwrap_or_default();
+            Some(SourceTable::new(&name, key, declared).map_err(invalid)?)
+        }
+        Subject::Model if parsed.key.is_some() => {
+            return Err(invalid(
+                "`key` declares a raw table's key; it applies to source contracts only".into(),
+            ));
+        }
+        Subject::Model => None,
+    };
     let known: HashSet<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let mut rules: Vec<Rule> = columns
         .iter()
@@ -261,25 +365,6 @@ fn parse(file: &str, text: &str, project: &Project) -> Result<Contract> {
                 rule.name
             )));
         }
-        if let RuleKind::Relationship { to, .. } = &kind
-            && sources::find(to).is_none()
-        {
-            if project.model(to).is_err() {
-                return Err(invalid(format!(
-                    "rule `{}`: `{to}` is neither a raw table nor a model",
-                    rule.name
-                )));
-            }
-            // Checked before its commit, a model can only be compared with what
-            // the run has already brought up to date: the models it reads.
-            if subject == Subject::Model && !reads(project, &name, to) {
-                return Err(invalid(format!(
-                    "rule `{}`: {name} does not read `{to}` (directly or through other \
-                     models), so `{to}` may not be up to date when {name} is checked",
-                    rule.name
-                )));
-            }
-        }
         if rules.iter().any(|r| r.name == rule.name) {
             return Err(invalid(format!("two rules are named `{}`", rule.name)));
         }
@@ -292,14 +377,15 @@ fn parse(file: &str, text: &str, project: &Project) -> Result<Contract> {
     if parsed.freshness.is_some() && subject == Subject::Model {
         return Err(invalid("freshness applies to sources only".into()));
     }
-    Ok(Contract {
+    let contract = Contract {
         name,
         subject,
         file: file.to_string(),
         columns,
         rules,
         freshness: parsed.freshness,
-    })
+    };
+    Ok((contract, table))
 }
 
 /// Whether `model` reads `other`, directly or through other models.
@@ -358,6 +444,8 @@ fn rule_kind(rule: &RuleFile) -> std::result::Result<RuleKind, String> {
             column: r.column.clone(),
             to: r.to.clone(),
             field: r.field.clone(),
+            // Known once every source contract is read.
+            to_source: false,
         });
     }
     if let Some(sql) = &rule.expression {
@@ -408,29 +496,192 @@ pub fn parse_type(name: &str) -> Option<DataType> {
     })
 }
 
+/// The shipped project and contracts, checked, for tests.
+#[cfg(test)]
+pub(crate) fn shipped_project() -> (Project, Contracts) {
+    use crate::models::ProjectSource;
+    let contracts =
+        Contracts::read(&ContractsSource::Embedded).expect("the shipped contracts read");
+    let project = Project::load(&ProjectSource::Embedded, contracts.sources())
+        .expect("the shipped project loads");
+    contracts
+        .check(&project)
+        .expect("the shipped contracts hold");
+    (project, contracts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::ProjectSource;
+    use arrow::datatypes::DataType::{Date32, Decimal128, Int32, Int64, Utf8};
 
-    fn project() -> Project {
-        Project::load(&ProjectSource::Embedded).expect("the shipped project loads")
+    /// A raw table as SPEC section 2 lists it: name, key, payload columns.
+    type SpecTable = (
+        &'static str,
+        Vec<&'static str>,
+        Vec<(&'static str, DataType)>,
+    );
+
+    /// SPEC section 2, written out: each raw table, its key and its payload columns.
+    fn spec_section_2() -> Vec<SpecTable> {
+        let ts = crate::sources::timestamp_type;
+        let money = || Decimal128(12, 2);
+        vec![
+            (
+                "customers",
+                vec!["customer_id"],
+                vec![
+                    ("customer_id", Int64),
+                    ("email", Utf8),
+                    ("first_name", Utf8),
+                    ("last_name", Utf8),
+                    ("country", Utf8),
+                    ("city", Utf8),
+                    ("loyalty_tier", Utf8),
+                    ("signup_at", ts()),
+                ],
+            ),
+            (
+                "products",
+                vec!["product_id"],
+                vec![
+                    ("product_id", Int64),
+                    ("sku", Utf8),
+                    ("product_name", Utf8),
+                    ("category", Utf8),
+                    ("subcategory", Utf8),
+                    ("gender", Utf8),
+                    ("list_price", money()),
+                    ("launched_on", Date32),
+                ],
+            ),
+            (
+                "campaigns",
+                vec!["campaign_id"],
+                vec![
+                    ("campaign_id", Int64),
+                    ("campaign_name", Utf8),
+                    ("channel", Utf8),
+                    ("start_date", Date32),
+                    ("end_date", Date32),
+                    ("daily_budget", money()),
+                ],
+            ),
+            (
+                "ad_spend",
+                vec!["campaign_id", "spend_date"],
+                vec![
+                    ("campaign_id", Int64),
+                    ("spend_date", Date32),
+                    ("impressions", Int64),
+                    ("clicks", Int64),
+                    ("spend", money()),
+                ],
+            ),
+            (
+                "touchpoints",
+                vec!["touchpoint_id"],
+                vec![
+                    ("touchpoint_id", Int64),
+                    ("customer_id", Int64),
+                    ("campaign_id", Int64),
+                    ("channel", Utf8),
+                    ("touched_at", ts()),
+                    ("device", Utf8),
+                    ("landing_page", Utf8),
+                ],
+            ),
+            (
+                "orders",
+                vec!["order_id"],
+                vec![
+                    ("order_id", Int64),
+                    ("customer_id", Int64),
+                    ("ordered_at", ts()),
+                    ("status", Utf8),
+                    ("shipping_amount", money()),
+                ],
+            ),
+            (
+                "order_items",
+                vec!["order_id", "line_number"],
+                vec![
+                    ("order_id", Int64),
+                    ("line_number", Int32),
+                    ("product_id", Int64),
+                    ("quantity", Int32),
+                    ("unit_price", money()),
+                    ("discount_amount", money()),
+                ],
+            ),
+        ]
     }
 
     #[test]
-    fn shipped_contracts_load_one_per_source_and_mart() {
-        let project = project();
-        let contracts = Contracts::load(&ContractsSource::Embedded, &project).expect("load");
-        for table in &sources::ALL {
-            assert!(contracts.get(table.name).is_some(), "{}", table.name);
+    fn the_shipped_source_contracts_declare_spec_section_2() {
+        let (project, contracts) = shipped_project();
+        let spec = spec_section_2();
+        assert_eq!(contracts.sources().len(), spec.len());
+        for (name, key, payload) in spec {
+            let table = contracts.sources().find(name).expect(name);
+            assert_eq!(table.key, key, "{name}");
+            let columns: Vec<(String, DataType)> = table
+                .columns()
+                .map(|(n, t)| (n.to_string(), t.clone()))
+                .collect();
+            let expected: Vec<(String, DataType)> = crate::sources::change_columns()
+                .into_iter()
+                .chain(payload)
+                .map(|(n, t)| (n.to_string(), t))
+                .collect();
+            assert_eq!(columns, expected, "{name}");
         }
-        for mart in project
-            .models()
-            .iter()
-            .filter(|m| m.file.starts_with("marts/"))
-        {
+        for mart in project.models().iter().filter(|m| m.publish) {
             assert!(contracts.get(&mart.name).is_some(), "{}", mart.name);
         }
+        // order_items.product_id → products: products are checked first.
+        let order: Vec<&str> = contracts
+            .sources()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        let at = |name: &str| order.iter().position(|t| *t == name);
+        assert!(at("products") < at("order_items"), "{order:?}");
+    }
+
+    #[test]
+    fn raw_tables_are_checked_after_those_they_point_to_and_circles_are_refused() {
+        let source = |name: &str, to: &str| {
+            let rule = if to.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "[[rules]]\nname = \"r\"\n\
+                     relationship = {{ column = \"id\", to = \"{to}\", field = \"id\" }}\n"
+                )
+            };
+            let text = format!(
+                "source = \"{name}\"\nkey = [\"id\"]\ncolumns = [\n\
+                 {{ name = \"_op\", type = \"utf8\" }},\n\
+                 {{ name = \"_seq\", type = \"int64\" }},\n\
+                 {{ name = \"_batch_id\", type = \"int64\" }},\n\
+                 {{ name = \"_changed_at\", type = \"timestamp\" }},\n\
+                 {{ name = \"id\", type = \"int64\" }},\n]\n{rule}"
+            );
+            (format!("{name}.toml"), text)
+        };
+        let contracts =
+            Contracts::from_files(vec![source("a", "c"), source("b", ""), source("c", "b")])
+                .expect("loads");
+        let order: Vec<&str> = contracts
+            .sources()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(order, ["b", "c", "a"]);
+        let err =
+            Contracts::from_files(vec![source("a", "b"), source("b", "a")]).expect_err("a circle");
+        assert!(err.to_string().contains("circle"), "{err}");
     }
 
     #[test]
@@ -445,9 +696,10 @@ mod tests {
 
     #[test]
     fn mistakes_name_the_file_and_the_rule() {
-        let project = project();
+        let (project, _) = shipped_project();
         let bad = |text: &str| {
-            Contracts::from_files(vec![("x.toml".into(), text.into())], &project)
+            Contracts::from_files(vec![("x.toml".into(), text.into())])
+                .and_then(|contracts| contracts.check(&project))
                 .expect_err("refused")
                 .to_string()
         };
@@ -473,6 +725,10 @@ mod tests {
             "{message}"
         );
         let message = bad("source = \"orders\"\n[[columns]]\nname = \"_op\"\ntype = \"utf8\"\n");
-        assert!(message.contains("SPEC section 2"), "{message}");
+        assert!(message.contains("change log"), "{message}");
+        let message = bad(&format!(
+            "model = \"fct_orders\"\nkey = [\"order_id\"]\n{columns}"
+        ));
+        assert!(message.contains("source contracts only"), "{message}");
     }
 }

@@ -12,6 +12,8 @@ mod key_hash;
 mod sql;
 
 pub use check::{RuleOutcome, Status, check_table, check_types, freshness_outcome};
+#[cfg(test)]
+pub(crate) use file::shipped_project;
 pub use file::{Contracts, ContractsSource};
 pub use key_hash::register_key_hash;
 pub use sql::{failing_rows_sql, reason_sql};
@@ -42,7 +44,7 @@ impl Severity {
 /// Whether a contract guards a raw source or a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
-    /// A raw table of SPEC section 2.
+    /// A raw table, which the contract declares.
     Source,
     /// A model of the SQL project.
     Model,
@@ -108,6 +110,8 @@ pub enum RuleKind {
         column: String,
         to: String,
         field: String,
+        /// Whether `to` is a raw table (`raw.<to>`) rather than a model.
+        to_source: bool,
     },
     /// A SQL expression over one row that must not be false.
     Expression { sql: String },

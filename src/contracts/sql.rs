@@ -5,7 +5,7 @@ use minijinja::{Environment, Value, context};
 
 use super::key_hash::KEY_HASH;
 use super::{Rule, RuleKind, Subject};
-use crate::sources::{self, SOURCE_SCHEMA};
+use crate::sources::SOURCE_SCHEMA;
 
 /// The change-log columns a source redelivery may differ in.
 const REDELIVERY_COLUMNS: [&str; 1] = ["_seq"];
@@ -23,13 +23,22 @@ pub fn failing_rows_sql(
         return Ok(format!("select * from {table} where {condition}"));
     }
     Ok(match &rule.kind {
-        RuleKind::Relationship { column, to, field } => {
+        RuleKind::Relationship {
+            column,
+            to,
+            field,
+            to_source,
+        } => {
             let c = ident(column);
             format!(
                 "select * from {table} where {c} is not null and {c} not in \
                  (select {f} from {target} where {f} is not null)",
                 f = ident(field),
-                target = target(to)
+                target = if *to_source {
+                    format!("{SOURCE_SCHEMA}.{}", ident(to))
+                } else {
+                    ident(to)
+                }
             )
         }
         RuleKind::Unique { columns: key } => unique_sql(table, subject, key, columns),
@@ -82,7 +91,9 @@ pub fn reason_sql(rule: &Rule) -> String {
             ident(column),
             literal(&format!(" breaks {}", bounds.describe(column)))
         ),
-        RuleKind::Relationship { column, to, field } => format!(
+        RuleKind::Relationship {
+            column, to, field, ..
+        } => format!(
             "concat({}, cast({} as varchar), {})",
             literal(&format!("{column} = ")),
             ident(column),
@@ -169,14 +180,6 @@ fn unique_sql(table: &str, subject: Subject, key: &[String], columns: &[String])
                 on("c", "d")
             )
         }
-    }
-}
-
-/// The table a relationship points to: `raw.<table>` for a source, else the model.
-fn target(to: &str) -> String {
-    match sources::find(to) {
-        Some(table) => format!("{SOURCE_SCHEMA}.{}", table.name),
-        None => ident(to),
     }
 }
 

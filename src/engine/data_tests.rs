@@ -22,7 +22,7 @@ use crate::lake::Lake;
 use crate::land;
 use crate::models::Project;
 use crate::quarantine::{self, register_loaded};
-use crate::sources::{self, SOURCE_SCHEMA};
+use crate::sources::{SOURCE_SCHEMA, Sources};
 
 /// Runs the contracts `selection` picks (all without one): model names with dbt's
 /// `+` operators, and sources as `raw.<table>` or `source:<table>`.
@@ -38,13 +38,13 @@ pub async fn test(
     let session = query_session(lake, project, AsOf::Latest).await?;
     let ctx = &session.ctx;
     let mut outcomes = Vec::new();
-    for table in &sources::ALL {
+    for table in contracts.sources() {
         let landed = land::landed_files(lake, table).await?;
-        let ledger = quarantine::read_ledger(lake, table.name).await?;
+        let ledger = quarantine::read_ledger(lake, &table.name).await?;
         // Files no run has checked yet are not loaded yet either.
         let loaded = register_loaded(ctx, lake, table, &landed, &ledger)?;
         let Some(contract) = contracts
-            .get(table.name)
+            .get(&table.name)
             .filter(|c| chosen.contains(&c.name))
         else {
             continue;
@@ -99,7 +99,7 @@ fn chosen(
             .strip_prefix("source:")
             .or_else(|| selector.strip_prefix(&format!("{SOURCE_SCHEMA}.")));
         match source {
-            Some(table) if sources::find(table).is_some() => {
+            Some(table) if contracts.sources().find(table).is_some() => {
                 names.insert(table.to_string());
             }
             Some(_) => return Err(Error::Select(format!("`{selector}` names no raw table"))),
@@ -141,8 +141,9 @@ fn quarantine_outcome(contract: &Contract, ledger: &quarantine::Ledger) -> RuleO
     }
 }
 
-/// The outcomes as rows: rule, model, status, failing rows, seconds, detail.
-pub fn outcomes_batch(outcomes: &[RuleOutcome]) -> Result<RecordBatch> {
+/// The outcomes as rows: rule, model (`raw.<table>` for one of `sources`), status,
+/// failing rows, seconds, detail.
+pub fn outcomes_batch(outcomes: &[RuleOutcome], sources: &Sources) -> Result<RecordBatch> {
     let text = |f: &dyn Fn(&RuleOutcome) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(outcomes.iter().map(f)))
     };
@@ -156,7 +157,7 @@ pub fn outcomes_batch(outcomes: &[RuleOutcome]) -> Result<RecordBatch> {
     ]));
     let columns: Vec<ArrayRef> = vec![
         text(&|o| o.rule.clone()),
-        text(&|o| match sources::find(&o.table) {
+        text(&|o| match sources.find(&o.table) {
             Some(_) => format!("{SOURCE_SCHEMA}.{}", o.table),
             None => o.table.clone(),
         }),

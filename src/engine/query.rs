@@ -23,7 +23,7 @@ use crate::models::{Project, RenderContext};
 /// are not registered, and are named if the query fails.
 pub async fn query_session(lake: &Lake, project: &Project, as_of: AsOf) -> Result<QuerySession> {
     let ctx = new_session();
-    register_admitted_sources(&ctx, lake).await?;
+    register_admitted_sources(&ctx, lake, project.sources()).await?;
     ctx.register_udtf("table_at", Arc::new(TableAt { lake: lake.clone() }));
     let state = ctx.state();
     let mut missing = Vec::new();

@@ -43,7 +43,7 @@ use crate::models::{
 };
 use crate::progress;
 use crate::quarantine::{self, Admitted, TableCheck, admitted_table, file_key};
-use crate::sources::{self, SOURCE_SCHEMA};
+use crate::sources::{SOURCE_SCHEMA, SourceTable};
 
 /// How many models may execute at once. DataFusion already spreads one query over
 /// every core; a few models at once hide the latency of commits and small models.
@@ -155,16 +155,16 @@ pub async fn run_with_lock(
     let models = project.models();
     // Listings and log reads are independent requests: on S3 each costs a round
     // trip, so they go out together (8 at a time) instead of one after another.
-    let inventories: BTreeMap<&'static str, land::Inventory> =
-        stream::iter(&sources::ALL)
-            .map(|table| async move {
-                Ok::<_, Error>((table.name, land::inventory(lake, table).await?))
-            })
-            .buffer_unordered(CONCURRENT_READS)
-            .try_collect()
-            .await?;
-    let mut strays = land::strays_outside_tables(lake).await?;
-    let mut landed: BTreeMap<&'static str, Vec<LandedFile>> = BTreeMap::new();
+    let sources = project.sources();
+    let inventories: BTreeMap<String, land::Inventory> = stream::iter(sources)
+        .map(|table| async move {
+            Ok::<_, Error>((table.name.clone(), land::inventory(lake, table).await?))
+        })
+        .buffer_unordered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    let mut strays = land::strays_outside_tables(lake, sources).await?;
+    let mut landed: BTreeMap<String, Vec<LandedFile>> = BTreeMap::new();
     for (table, inventory) in inventories {
         strays.extend(inventory.strays);
         landed.insert(table, inventory.files);
@@ -209,7 +209,7 @@ pub async fn run_with_lock(
     let new_raw_files = checked.iter().map(|c| c.files).sum();
 
     let ctx = new_session();
-    register_pinned_sources(&ctx, lake, &admitted.files, &admitted.ledgers)?;
+    register_pinned_sources(&ctx, lake, sources, &admitted.files, &admitted.ledgers)?;
     let run = Arc::new(RunContext {
         ctx,
         lake: lake.clone(),
@@ -1029,24 +1029,28 @@ async fn register_changes(
     let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
     let name = TableReference::partial(CHANGES_SCHEMA, changes_table(&model.name, input));
     if let Some(table) = input.strip_prefix(&format!("{SOURCE_SCHEMA}.")) {
-        let source = sources::find(table).ok_or_else(|| Error::UnknownModel(input.to_string()))?;
+        let source = run
+            .contracts
+            .sources()
+            .find(table)
+            .ok_or_else(|| Error::UnknownModel(input.to_string()))?;
         let files = plan.new_files.get(table).cloned().unwrap_or_default();
         let set_aside = run
             .sources
             .ledgers
-            .get(source.name)
+            .get(&source.name)
             .map(|l| l.set_aside())
             .unwrap_or_default();
-        let provider = admitted_table(&run.ctx, &run.lake, &source, &files, &set_aside)?;
+        let provider = admitted_table(&run.ctx, &run.lake, source, &files, &set_aside)?;
         let provider = if plan.incremental && plan.late.contains(table) {
             let all = run
                 .sources
                 .files
-                .get(source.name)
+                .get(&source.name)
                 .cloned()
                 .unwrap_or_default();
-            let history = admitted_table(&run.ctx, &run.lake, &source, &all, &set_aside)?;
-            history_of_touched_keys(&run.ctx, &source, history, provider).map_err(fail)?
+            let history = admitted_table(&run.ctx, &run.lake, source, &all, &set_aside)?;
+            history_of_touched_keys(&run.ctx, source, history, provider).map_err(fail)?
         } else {
             provider
         };
@@ -1103,11 +1107,11 @@ async fn register_changes(
 /// late file cannot put a key back to an older state.
 fn history_of_touched_keys(
     ctx: &SessionContext,
-    source: &sources::SourceTable,
+    source: &SourceTable,
     history: Arc<dyn datafusion::catalog::TableProvider>,
     landed: Arc<dyn datafusion::catalog::TableProvider>,
 ) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
-    let keys: Vec<&str> = source.key.to_vec();
+    let keys: Vec<&str> = source.key.iter().map(String::as_str).collect();
     let touched = ctx
         .read_table(landed)?
         .select_columns(&keys)?

@@ -73,24 +73,27 @@ mod tests {
 
     fn project() -> Project {
         let file = |path: &str, text: &str| (path.to_string(), text.to_string());
-        Project::from_files(vec![
-            file(
-                "staging/a.sql",
-                "{{ config(materialized='table') }} select 1 as x",
-            ),
-            file(
-                "intermediate/b.sql",
-                "{{ config(materialized='table') }} select * from {{ ref('a') }}",
-            ),
-            file(
-                "marts/c.sql",
-                "{{ config(materialized='table') }} select * from {{ ref('b') }}",
-            ),
-            file(
-                "marts/d.sql",
-                "{{ config(materialized='table') }} select * from {{ ref('a') }}",
-            ),
-        ])
+        Project::from_files(
+            vec![
+                file(
+                    "staging/a.sql",
+                    "{{ config(materialized='table') }} select 1 as x",
+                ),
+                file(
+                    "intermediate/b.sql",
+                    "{{ config(materialized='table') }} select * from {{ ref('a') }}",
+                ),
+                file(
+                    "marts/c.sql",
+                    "{{ config(materialized='table') }} select * from {{ ref('b') }}",
+                ),
+                file(
+                    "marts/d.sql",
+                    "{{ config(materialized='table') }} select * from {{ ref('a') }}",
+                ),
+            ],
+            &crate::sources::Sources::default(),
+        )
         .expect("project")
     }
 

@@ -16,7 +16,7 @@ use crate::lake::Lake;
 use crate::land::{self, LandedFile};
 use crate::models::CHANGES_SCHEMA;
 use crate::quarantine::{self, Ledger, admitted_table};
-use crate::sources::{self, SOURCE_SCHEMA, SourceTable};
+use crate::sources::{SOURCE_SCHEMA, SourceTable, Sources};
 
 /// A session configured for stride, with delta-rs's query planner so Delta writes
 /// can plan their own nodes. Strings stay `Utf8` (not `Utf8View`) so that model
@@ -42,24 +42,28 @@ pub fn new_session() -> SessionContext {
     SessionContext::new_with_state(state)
 }
 
-/// Registers every raw table of SPEC section 2 as `raw.<table>`: the rows its
+/// Registers every raw table of `sources` as `raw.<table>`: the rows its
 /// ledger admitted (refused files, quarantined and redelivered rows left out, as a
 /// run reads them), with `batch_date` as a last column. Files no run has checked
 /// yet are not read; the log says how many.
-pub async fn register_admitted_sources(ctx: &SessionContext, lake: &Lake) -> Result<()> {
+pub async fn register_admitted_sources(
+    ctx: &SessionContext,
+    lake: &Lake,
+    sources: &Sources,
+) -> Result<()> {
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| datafusion::error::DataFusionError::Plan("no default catalog".into()))?;
     catalog.register_schema(SOURCE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
     ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
     // A listing and a ledger per table: on S3 each is a round trip, so all go at once.
-    let found: Vec<(&SourceTable, Vec<LandedFile>, Ledger)> = stream::iter(&sources::ALL)
+    let found: Vec<(&SourceTable, Vec<LandedFile>, Ledger)> = stream::iter(sources)
         .map(|table| async move {
             let landed = land::landed_files(lake, table).await?;
-            let ledger = quarantine::read_ledger(lake, table.name).await?;
+            let ledger = quarantine::read_ledger(lake, &table.name).await?;
             Ok::<_, crate::error::Error>((table, landed, ledger))
         })
-        .buffered(sources::ALL.len())
+        .buffered(sources.len().max(1))
         .try_collect()
         .await?;
     for (table, landed, ledger) in found {
@@ -81,7 +85,10 @@ pub async fn register_admitted_sources(ctx: &SessionContext, lake: &Lake) -> Res
             &loaded,
             &ledger.set_aside(),
         )?;
-        ctx.register_table(TableReference::partial(SOURCE_SCHEMA, table.name), provider)?;
+        ctx.register_table(
+            TableReference::partial(SOURCE_SCHEMA, table.name.as_str()),
+            provider,
+        )?;
     }
     Ok(())
 }
@@ -92,8 +99,9 @@ pub async fn register_admitted_sources(ctx: &SessionContext, lake: &Lake) -> Res
 pub fn register_pinned_sources(
     ctx: &SessionContext,
     lake: &Lake,
-    files: &BTreeMap<&'static str, Vec<LandedFile>>,
-    ledgers: &BTreeMap<&'static str, Arc<Ledger>>,
+    sources: &Sources,
+    files: &BTreeMap<String, Vec<LandedFile>>,
+    ledgers: &BTreeMap<String, Arc<Ledger>>,
 ) -> Result<()> {
     let catalog = ctx
         .catalog("datafusion")
@@ -101,14 +109,20 @@ pub fn register_pinned_sources(
     catalog.register_schema(SOURCE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
     catalog.register_schema(CHANGES_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
     ctx.register_object_store(lake.url(), Arc::clone(lake.store()));
-    for table in &sources::ALL {
-        let landed = files.get(table.name).map(Vec::as_slice).unwrap_or_default();
+    for table in sources {
+        let landed = files
+            .get(&table.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let set_aside = ledgers
-            .get(table.name)
+            .get(&table.name)
             .map(|l| l.set_aside())
             .unwrap_or_default();
         let provider = admitted_table(ctx, lake, table, landed, &set_aside)?;
-        ctx.register_table(TableReference::partial(SOURCE_SCHEMA, table.name), provider)?;
+        ctx.register_table(
+            TableReference::partial(SOURCE_SCHEMA, table.name.as_str()),
+            provider,
+        )?;
     }
     Ok(())
 }

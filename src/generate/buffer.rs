@@ -1,5 +1,5 @@
 //! Column buffers that collect one batch of change rows for a raw table and turn
-//! them into an Arrow record batch with exactly the SPEC section 2 schema.
+//! them into an Arrow record batch with exactly the schema its source contract declares.
 
 use std::sync::Arc;
 
@@ -9,16 +9,37 @@ use arrow::array::{
 };
 use arrow::record_batch::RecordBatch;
 
-use crate::error::Result;
-use crate::sources::{Kind, SourceTable, UTC};
+use arrow::datatypes::{DataType, TimeUnit};
+
+use crate::error::{Error, Result};
+use crate::sources::{SourceTable, UTC};
 
 enum Column {
     Int64(Int64Builder),
     Int32(Int32Builder),
     Utf8(StringBuilder),
     Timestamp(TimestampMicrosecondBuilder),
-    Money(Decimal128Builder),
+    Money(Decimal128Builder, u8, i8),
     Date(Date32Builder),
+}
+
+impl Column {
+    /// A builder for a column of `data_type`, if the generator writes that type.
+    fn for_type(data_type: &DataType) -> Option<Column> {
+        Some(match data_type {
+            DataType::Int64 => Column::Int64(Int64Builder::new()),
+            DataType::Int32 => Column::Int32(Int32Builder::new()),
+            DataType::Utf8 => Column::Utf8(StringBuilder::new()),
+            DataType::Timestamp(TimeUnit::Microsecond, Some(zone)) if zone.as_ref() == UTC => {
+                Column::Timestamp(TimestampMicrosecondBuilder::new())
+            }
+            DataType::Decimal128(precision, scale) => {
+                Column::Money(Decimal128Builder::new(), *precision, *scale)
+            }
+            DataType::Date32 => Column::Date(Date32Builder::new()),
+            _ => return None,
+        })
+    }
 }
 
 /// The change rows of one raw table in one batch, appended column by column in
@@ -30,24 +51,25 @@ pub struct TableBuffer {
 }
 
 impl TableBuffer {
-    /// An empty buffer for `table`.
-    pub fn new(table: SourceTable) -> Self {
+    /// An empty buffer for `table`; fails on a column type the generator does
+    /// not write.
+    pub fn new(table: &SourceTable) -> Result<Self> {
         let columns = table
             .columns()
-            .map(|(_, kind)| match kind {
-                Kind::Int64 => Column::Int64(Int64Builder::new()),
-                Kind::Int32 => Column::Int32(Int32Builder::new()),
-                Kind::Utf8 => Column::Utf8(StringBuilder::new()),
-                Kind::Timestamp => Column::Timestamp(TimestampMicrosecondBuilder::new()),
-                Kind::Money => Column::Money(Decimal128Builder::new()),
-                Kind::Date => Column::Date(Date32Builder::new()),
+            .map(|(name, data_type)| {
+                Column::for_type(data_type).ok_or_else(|| {
+                    Error::Generate(format!(
+                        "raw.{}: the generator does not write column `{name}` of type {data_type}",
+                        table.name
+                    ))
+                })
             })
-            .collect();
-        TableBuffer {
-            table,
+            .collect::<Result<_>>()?;
+        Ok(TableBuffer {
+            table: table.clone(),
             columns,
             rows: 0,
-        }
+        })
     }
 
     /// How many rows the buffer holds.
@@ -85,7 +107,9 @@ impl TableBuffer {
                     Column::Int32(b) => Arc::new(b.finish()),
                     Column::Utf8(b) => Arc::new(b.finish()),
                     Column::Timestamp(b) => Arc::new(b.finish().with_timezone(UTC)),
-                    Column::Money(b) => Arc::new(b.finish().with_precision_and_scale(12, 2)?),
+                    Column::Money(b, precision, scale) => {
+                        Arc::new(b.finish().with_precision_and_scale(*precision, *scale)?)
+                    }
                     Column::Date(b) => Arc::new(b.finish()),
                 })
             })
@@ -152,7 +176,7 @@ impl Row<'_> {
     /// Appends an amount of money in cents.
     pub fn money(&mut self, cents: i64) -> &mut Self {
         match self.column() {
-            Column::Money(b) => b.append_value(i128::from(cents)),
+            Column::Money(b, ..) => b.append_value(i128::from(cents)),
             _ => unreachable!("column kinds follow the table definition"),
         }
         self

@@ -102,7 +102,7 @@ pub fn with_bad_rows(
         return Ok(good);
     }
     let wanted = ((good.num_rows() as f64 * rate).ceil() as usize).max(1);
-    let faults = row_faults(table.name);
+    let faults = row_faults(&table.name);
     let mut bad = vec![good.clone()];
     let mut next = 0;
     for i in 0..wanted {
@@ -112,7 +112,7 @@ pub fn with_bad_rows(
         next += 1;
         match fault {
             RowFault::NullKey => {
-                let key = table.key.first().copied().unwrap_or("_seq");
+                let key = table.key.first().map_or("_seq", String::as_str);
                 bad.push(set(&row, key, None)?);
             }
             RowFault::Conflict => {

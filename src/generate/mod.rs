@@ -12,11 +12,12 @@ mod world;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::contracts::{Contracts, ContractsSource};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, STATE};
 use crate::land;
 use crate::progress;
-use crate::sources;
+use crate::sources::SourceTable;
 
 use world::World;
 
@@ -77,8 +78,8 @@ pub struct Report {
     pub batches: std::ops::RangeInclusive<u32>,
     /// The first and last batch dates landed by this call.
     pub dates: (NaiveDate, NaiveDate),
-    /// Rows landed per raw table, in `sources::ALL` order.
-    pub rows: Vec<(&'static str, usize)>,
+    /// Rows landed per raw table, in [`TABLES`] order.
+    pub rows: Vec<(String, usize)>,
     /// The settings used.
     pub settings: Settings,
 }
@@ -105,13 +106,14 @@ pub async fn generate(lake: &Lake, request: &Request) -> Result<Report> {
         }
     };
     let settings = state.settings;
-    let mut world = World::new(settings);
+    let tables = shipped_tables()?;
+    let mut world = World::new(settings, tables.clone());
     for day in 1..=state.batches_landed {
-        world.simulate_day(day);
+        world.simulate_day(day)?;
     }
     let first = state.batches_landed + 1;
     let last = state.batches_landed + request.days;
-    let mut rows: Vec<(&'static str, usize)> = sources::ALL.iter().map(|t| (t.name, 0)).collect();
+    let mut rows: Vec<(String, usize)> = tables.iter().map(|t| (t.name.clone(), 0)).collect();
     let fault_rate = match request.faults {
         Some(rate) if !(0.0..=1.0).contains(&rate) => {
             return Err(Error::Setting {
@@ -123,18 +125,18 @@ pub async fn generate(lake: &Lake, request: &Request) -> Result<Report> {
     };
     let bar = progress::bar(u64::from(request.days), "generate");
     for day in first..=last {
-        let mut batch = world.simulate_day(day);
+        let mut batch = world.simulate_day(day)?;
         let mut bad_file = None;
-        for (index, table) in sources::ALL.iter().enumerate() {
+        for (index, table) in tables.iter().enumerate() {
             let buffer = &mut batch.tables[index];
             if buffer.is_empty() {
                 continue;
             }
             rows[index].1 += buffer.len();
             let mut record_batch = buffer.finish()?;
-            let folder = land::batch_folder(table.name, batch.date);
+            let folder = land::batch_folder(&table.name, batch.date);
             if let Some(rate) = fault_rate {
-                if bad_file.is_none() || index == (day as usize * 3) % sources::ALL.len() {
+                if bad_file.is_none() || index == (day as usize * 3) % tables.len() {
                     bad_file = Some((folder.clone(), faults::bad_file(table, &record_batch, day)?));
                 }
                 record_batch = faults::with_bad_rows(table, record_batch, day, rate)?;
@@ -165,10 +167,36 @@ pub async fn generate(lake: &Lake, request: &Request) -> Result<Report> {
     })
 }
 
-/// Whether the lake holds any landed raw file.
+/// The raw tables the generator lands, in the order it simulates them.
+pub const TABLES: [&str; 7] = [
+    "customers",
+    "products",
+    "campaigns",
+    "ad_spend",
+    "touchpoints",
+    "orders",
+    "order_items",
+];
+
+/// The definitions of [`TABLES`], from the source contracts compiled into this
+/// binary: the generator writes the shipped project's raw tables, whatever
+/// `--contracts` says.
+fn shipped_tables() -> Result<Vec<SourceTable>> {
+    let contracts = Contracts::read(&ContractsSource::Embedded)?;
+    TABLES
+        .iter()
+        .map(|name| {
+            contracts.sources().find(name).cloned().ok_or_else(|| {
+                Error::Generate(format!("no shipped source contract declares raw.{name}"))
+            })
+        })
+        .collect()
+}
+
+/// Whether the lake holds any landed file of the tables the generator lands.
 pub async fn lake_has_raw_data(lake: &Lake) -> Result<bool> {
-    for table in &sources::ALL {
-        if !land::landed_files(lake, table).await?.is_empty() {
+    for table in shipped_tables()? {
+        if !land::landed_files(lake, &table).await?.is_empty() {
             return Ok(true);
         }
     }

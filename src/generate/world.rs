@@ -16,11 +16,12 @@ use rand_chacha::ChaCha8Rng;
 
 use super::Settings;
 use super::buffer::TableBuffer;
-use crate::sources;
+use crate::error::Result;
+use crate::sources::SourceTable;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-// Indexes into the per-table arrays, in the order of `sources::ALL`.
+// Indexes into the per-table arrays, in the order of `super::TABLES`.
 const CUSTOMERS: usize = 0;
 const PRODUCTS: usize = 1;
 const CAMPAIGNS: usize = 2;
@@ -122,7 +123,7 @@ const CAMPAIGN_THEMES: [&str; 10] = [
     "Loyalty Boost",
 ];
 
-/// The rows of one daily batch, one buffer per raw table in `sources::ALL` order.
+/// The rows of one daily batch, one buffer per raw table in `super::TABLES` order.
 pub struct DayBatch {
     /// The batch number (1 = first day).
     pub batch_id: u32,
@@ -210,6 +211,8 @@ struct OrderEvent {
 /// The whole simulated shop between two days.
 pub struct World {
     settings: Settings,
+    /// The raw tables written, in `super::TABLES` order.
+    tables: Vec<SourceTable>,
     seq: [i64; 7],
     customers: Vec<Customer>,
     /// The first customer id created on each day, to pick recent sign-ups.
@@ -229,10 +232,11 @@ pub struct World {
 }
 
 impl World {
-    /// A shop before its first day.
-    pub fn new(settings: Settings) -> Self {
+    /// A shop before its first day, landing `tables` (in `super::TABLES` order).
+    pub fn new(settings: Settings, tables: Vec<SourceTable>) -> Self {
         World {
             settings,
+            tables,
             seq: [0; 7],
             customers: Vec::new(),
             first_customer_of_day: Vec::new(),
@@ -248,7 +252,7 @@ impl World {
     }
 
     /// Simulates day `day` (1-based) and returns the batch that lands for it.
-    pub fn simulate_day(&mut self, day: u32) -> DayBatch {
+    pub fn simulate_day(&mut self, day: u32) -> Result<DayBatch> {
         let date = self.settings.start_date + Days::new(u64::from(day - 1));
         let mut rng = ChaCha8Rng::seed_from_u64(
             self.settings.seed ^ u64::from(day).wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -257,7 +261,11 @@ impl World {
             batch_id: day,
             date: days_since_epoch(date),
             start: i64::from(days_since_epoch(date)) * MICROS_PER_DAY,
-            tables: sources::ALL.into_iter().map(TableBuffer::new).collect(),
+            tables: self
+                .tables
+                .iter()
+                .map(TableBuffer::new)
+                .collect::<Result<_>>()?,
         };
         self.products(&mut rng, &mut day);
         self.campaigns(&mut rng, &mut day);
@@ -265,11 +273,11 @@ impl World {
         self.customers(&mut rng, &mut day);
         self.touchpoints(&mut rng, &mut day);
         self.orders(&mut rng, &mut day);
-        DayBatch {
+        Ok(DayBatch {
             batch_id: day.batch_id,
             date,
             tables: day.tables,
-        }
+        })
     }
 
     /// `base` events a day at scale 1, scaled; the fraction is drawn at random, so

@@ -6,13 +6,13 @@ use object_store::path::Path;
 
 use crate::error::{Error, Result};
 use crate::lake::{Lake, RAW};
-use crate::sources::{PARTITION_COLUMN, SourceTable};
+use crate::sources::{PARTITION_COLUMN, SourceTable, Sources};
 
 /// One landed raw file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LandedFile {
     /// The raw table it belongs to.
-    pub table: &'static str,
+    pub table: String,
     /// Its `batch_date` partition.
     pub batch_date: NaiveDate,
     /// Its path in the lake's store.
@@ -25,7 +25,7 @@ pub struct LandedFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stray {
     /// The raw table whose folder holds it (`None` outside every table's folder).
-    pub table: Option<&'static str>,
+    pub table: Option<String>,
     /// Its path relative to the lake root.
     pub path: String,
     /// Why it is not read.
@@ -74,13 +74,13 @@ pub async fn inventory(lake: &Lake, table: &SourceTable) -> Result<Inventory> {
         }
         match batch_date_of(&parts) {
             Ok(batch_date) => inventory.files.push(LandedFile {
-                table: table.name,
+                table: table.name.clone(),
                 batch_date,
                 path: meta.location,
                 size: meta.size,
             }),
             Err(reason) => inventory.strays.push(Stray {
-                table: Some(table.name),
+                table: Some(table.name.clone()),
                 path: lake.relative(&meta.location),
                 reason,
             }),
@@ -108,9 +108,10 @@ fn batch_date_of(parts: &[String]) -> std::result::Result<NaiveDate, String> {
         .ok_or_else(|| format!("{expected}: `{folder}` is not a batch folder"))
 }
 
-/// The entries right under `raw/` that are not a raw table's folder (a misspelt
-/// table, a file dropped at the top): nothing reads them.
-pub async fn strays_outside_tables(lake: &Lake) -> Result<Vec<Stray>> {
+/// The entries right under `raw/` that are not the folder of one of `sources` (a
+/// misspelt table, a file dropped at the top, a table no contract declares):
+/// nothing reads them.
+pub async fn strays_outside_tables(lake: &Lake, sources: &Sources) -> Result<Vec<Stray>> {
     let prefix = lake.path(RAW);
     let listing = lake
         .store()
@@ -120,7 +121,7 @@ pub async fn strays_outside_tables(lake: &Lake) -> Result<Vec<Stray>> {
             path: lake.object_url(&prefix),
             source,
         })?;
-    let tables: Vec<&str> = crate::sources::ALL.iter().map(|t| t.name).collect();
+    let tables: Vec<&str> = sources.iter().map(|t| t.name.as_str()).collect();
     let folders = listing.common_prefixes.into_iter().map(|p| (p, true));
     let files = listing.objects.into_iter().map(|o| (o.location, false));
     Ok(folders

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::template::{self, Macros, RenderContext};
 use super::{Materialization, Model, Strategy, graph};
 use crate::error::{Error, Result};
+use crate::sources::{SOURCE_SCHEMA, Sources};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_queries.rs"));
 
@@ -58,12 +59,14 @@ impl Analysis {
 pub struct Project {
     models: Vec<Model>,
     analyses: Vec<Analysis>,
+    sources: Sources,
 }
 
 impl Project {
-    /// Loads, parses and orders the project; an unknown reference or a cycle fails
-    /// here, naming the file, before anything runs.
-    pub fn load(source: &ProjectSource) -> Result<Project> {
+    /// Loads, parses and orders the project over the raw tables `sources` (which
+    /// the source contracts declare); an unknown reference or a cycle fails here,
+    /// naming the file, before anything runs.
+    pub fn load(source: &ProjectSource, sources: &Sources) -> Result<Project> {
         let files = match source {
             ProjectSource::Embedded => EMBEDDED_QUERIES
                 .iter()
@@ -71,11 +74,11 @@ impl Project {
                 .collect(),
             ProjectSource::Folder(root) => read_folder(root)?,
         };
-        Project::from_files(files)
+        Project::from_files(files, sources)
     }
 
     /// Builds the project from (relative path, text) pairs.
-    pub fn from_files(files: Vec<(String, String)>) -> Result<Project> {
+    pub fn from_files(files: Vec<(String, String)>, sources: &Sources) -> Result<Project> {
         let macros: Arc<Macros> = files
             .iter()
             .filter(|(file, _)| split(file).is_some_and(|(layer, _)| layer == MACROS))
@@ -138,6 +141,7 @@ impl Project {
                     found.changes.push(name);
                 }
             }
+            check_sources(&file, &found.sources, sources)?;
             let materialization = found.materialization.ok_or_else(|| Error::ModelFile {
                 file: file.clone(),
                 problem: "no {{ config(materialized=...) }} header".to_string(),
@@ -165,10 +169,11 @@ impl Project {
                             .to_string(),
                 });
             }
-            if let Some(input) = found.changes.iter().find(|c| {
-                !c.starts_with(&format!("{}.", crate::sources::SOURCE_SCHEMA))
-                    && !found.refs.contains(c)
-            }) {
+            if let Some(input) = found
+                .changes
+                .iter()
+                .find(|c| !c.starts_with(&format!("{SOURCE_SCHEMA}.")) && !found.refs.contains(c))
+            {
                 return Err(Error::ModelFile {
                     file,
                     problem: format!(
@@ -201,6 +206,7 @@ impl Project {
                 &macros,
                 &RenderContext::default(),
             )?;
+            check_sources(&analysis.file, &found.sources, sources)?;
             if let Some(unknown) = found.refs.iter().find(|r| !names.contains(&r.as_str())) {
                 return Err(Error::ModelFile {
                     file: analysis.file.clone(),
@@ -209,7 +215,16 @@ impl Project {
             }
         }
         analyses.sort_by(|a, b| a.file.cmp(&b.file));
-        Ok(Project { models, analyses })
+        Ok(Project {
+            models,
+            analyses,
+            sources: sources.clone(),
+        })
+    }
+
+    /// The raw tables the models may read with `source('raw', …)`.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
     }
 
     /// The models, each after every model it reads.
@@ -233,6 +248,20 @@ impl Project {
     /// The analysis called `name`.
     pub fn analysis(&self, name: &str) -> Option<&Analysis> {
         self.analyses.iter().find(|a| a.name == name)
+    }
+}
+
+/// Fails, naming `file`, when it reads a raw table no source contract declares.
+fn check_sources(file: &str, read: &[String], sources: &Sources) -> Result<()> {
+    match read.iter().find(|t| sources.find(t).is_none()) {
+        Some(table) => Err(Error::ModelFile {
+            file: file.to_string(),
+            problem: format!(
+                "source('{SOURCE_SCHEMA}', '{table}'): no source contract declares a raw \
+                 table `{table}` (add data_contracts/{table}.toml)"
+            ),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -280,7 +309,7 @@ mod tests {
 
     #[test]
     fn embedded_project_loads_with_every_mart() {
-        let project = Project::load(&ProjectSource::Embedded).expect("the shipped project loads");
+        let (project, _) = crate::contracts::shipped_project();
         let marts = [
             "fct_orders",
             "fct_attribution",
@@ -309,16 +338,19 @@ mod tests {
 
     #[test]
     fn what_is_published_is_the_models_config_not_its_folder() {
-        let project = Project::from_files(vec![
-            file(
-                "intermediate/a.sql",
-                "{{ config(materialized='table', publish=true) }} select 1 as x",
-            ),
-            file(
-                "marts/b.sql",
-                "{{ config(materialized='table') }} select * from {{ ref('a') }}",
-            ),
-        ])
+        let project = Project::from_files(
+            vec![
+                file(
+                    "intermediate/a.sql",
+                    "{{ config(materialized='table', publish=true) }} select 1 as x",
+                ),
+                file(
+                    "marts/b.sql",
+                    "{{ config(materialized='table') }} select * from {{ ref('a') }}",
+                ),
+            ],
+            &Sources::default(),
+        )
         .expect("loads");
         let published: Vec<&str> = project
             .models()
@@ -327,10 +359,13 @@ mod tests {
             .map(|m| m.name.as_str())
             .collect();
         assert_eq!(published, vec!["a"]);
-        let err = Project::from_files(vec![file(
-            "marts/v.sql",
-            "{{ config(materialized='view', publish=true) }} select 1",
-        )])
+        let err = Project::from_files(
+            vec![file(
+                "marts/v.sql",
+                "{{ config(materialized='view', publish=true) }} select 1",
+            )],
+            &Sources::default(),
+        )
         .expect_err("a view cannot be published");
         assert!(
             err.to_string().contains("marts/v.sql") && err.to_string().contains("publish=true"),
@@ -340,10 +375,13 @@ mod tests {
 
     #[test]
     fn unknown_ref_fails_naming_the_file() {
-        let err = Project::from_files(vec![file(
-            "marts/a.sql",
-            "{{ config(materialized='table') }} select * from {{ ref('missing') }}",
-        )])
+        let err = Project::from_files(
+            vec![file(
+                "marts/a.sql",
+                "{{ config(materialized='table') }} select * from {{ ref('missing') }}",
+            )],
+            &Sources::default(),
+        )
         .expect_err("unknown ref");
         let text = err.to_string();
         assert!(
@@ -354,17 +392,20 @@ mod tests {
 
     #[test]
     fn cycle_fails_naming_the_files() {
-        let err = Project::from_files(vec![
-            file(
-                "marts/a.sql",
-                "{{ config(materialized='table') }} select * from {{ ref('b') }}",
-            ),
-            file(
-                "marts/b.sql",
-                "{{ config(materialized='view') }} select * from {{ ref('a') }}",
-            ),
-            file("marts/c.sql", "{{ config(materialized='view') }} select 1"),
-        ])
+        let err = Project::from_files(
+            vec![
+                file(
+                    "marts/a.sql",
+                    "{{ config(materialized='table') }} select * from {{ ref('b') }}",
+                ),
+                file(
+                    "marts/b.sql",
+                    "{{ config(materialized='view') }} select * from {{ ref('a') }}",
+                ),
+                file("marts/c.sql", "{{ config(materialized='view') }} select 1"),
+            ],
+            &Sources::default(),
+        )
         .expect_err("cycle");
         let text = err.to_string();
         assert!(
@@ -376,8 +417,25 @@ mod tests {
 
     #[test]
     fn missing_header_is_refused() {
-        let err =
-            Project::from_files(vec![file("staging/s.sql", "select 1")]).expect_err("no header");
+        let err = Project::from_files(vec![file("staging/s.sql", "select 1")], &Sources::default())
+            .expect_err("no header");
         assert!(err.to_string().contains("staging/s.sql"), "{err}");
+    }
+
+    #[test]
+    fn a_source_no_contract_declares_fails_naming_the_file() {
+        let err = Project::from_files(
+            vec![file(
+                "staging/x.sql",
+                "{{ config(materialized='view') }} select * from {{ source('raw', 'nope') }}",
+            )],
+            &Sources::default(),
+        )
+        .expect_err("unknown table");
+        let text = err.to_string();
+        assert!(
+            text.contains("staging/x.sql") && text.contains("data_contracts/nope.toml"),
+            "{text}"
+        );
     }
 }

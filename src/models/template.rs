@@ -9,7 +9,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, context};
 
 use super::{Materialization, Strategy};
 use crate::error::{Error, Result};
-use crate::sources::{self, SOURCE_SCHEMA};
+use crate::sources::SOURCE_SCHEMA;
 
 /// The schema that holds each model's view of what its inputs changed.
 pub const CHANGES_SCHEMA: &str = "changes";
@@ -79,12 +79,6 @@ pub fn render(
                 return Err(minijinja::Error::new(
                     ErrorKind::InvalidOperation,
                     format!("unknown source `{source}` (the only source is `{SOURCE_SCHEMA}`)"),
-                ));
-            }
-            if sources::find(&table).is_none() {
-                return Err(minijinja::Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("unknown raw table `{table}`"),
                 ));
             }
             let mut seen = seen.lock().map_err(|_| poisoned())?;
@@ -238,23 +232,6 @@ mod tests {
         )
         .expect("renders");
         assert!(r.sql.contains("select max(x) from m"), "{}", r.sql);
-    }
-
-    #[test]
-    fn unknown_source_table_names_the_file() {
-        let err = render(
-            "staging/x.sql",
-            "x",
-            "select * from {{ source('raw', 'nope') }}",
-            &[],
-            &RenderContext::default(),
-        )
-        .expect_err("unknown table");
-        let text = err.to_string();
-        assert!(
-            text.contains("staging/x.sql") && text.contains("nope"),
-            "{text}"
-        );
     }
 
     #[test]

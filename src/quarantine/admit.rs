@@ -22,7 +22,7 @@ use crate::contracts::{Contract, Contracts};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, QUARANTINE};
 use crate::land::{self, LandedFile};
-use crate::sources::{self, SourceTable};
+use crate::sources::SourceTable;
 
 /// How many landed files are read at once.
 const CONCURRENT_FILES: usize = 8;
@@ -42,10 +42,10 @@ pub const BATCH_DATE_COLUMN: &str = "_batch_date";
 #[derive(Debug, Clone, Default)]
 pub struct Admitted {
     /// Per raw table, the landed files models read (refused files left out).
-    pub files: BTreeMap<&'static str, Vec<LandedFile>>,
+    pub files: BTreeMap<String, Vec<LandedFile>>,
     /// Per raw table, its ledger as the check left it: what each file loads,
     /// which rows it sets aside, the `_seq` range it loads.
-    pub ledgers: BTreeMap<&'static str, Arc<Ledger>>,
+    pub ledgers: BTreeMap<String, Arc<Ledger>>,
     /// What this check did, for the tables that had new files.
     pub checked: Vec<TableCheck>,
 }
@@ -54,7 +54,7 @@ pub struct Admitted {
 #[derive(Debug, Clone, Default)]
 pub struct TableCheck {
     /// The raw table.
-    pub table: &'static str,
+    pub table: String,
     /// New files checked.
     pub files: usize,
     /// Files refused whole, with the reason.
@@ -73,22 +73,23 @@ pub struct TableCheck {
     pub warnings: BTreeMap<String, u64>,
 }
 
-/// Checks every landed file the ledgers do not know yet (tables in SPEC order, so
-/// a relationship sees the rows its target table loaded in the same check), writes
+/// Checks every landed file the ledgers do not know yet (tables in the contracts'
+/// check order, so a relationship sees the rows its target table loaded in the
+/// same check), writes
 /// the quarantine and the ledgers, and returns what models may read.
 pub async fn admit(
     lake: &Lake,
     contracts: &Contracts,
-    landed: &BTreeMap<&'static str, Vec<LandedFile>>,
+    landed: &BTreeMap<String, Vec<LandedFile>>,
 ) -> Result<Admitted> {
     let ctx = sources_session(lake)?;
     let mut admitted = Admitted::default();
-    for table in &sources::ALL {
+    for table in contracts.sources() {
         let files = landed
-            .get(table.name)
+            .get(&table.name)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let mut ledger = read_ledger(lake, table.name).await?;
+        let mut ledger = read_ledger(lake, &table.name).await?;
         let new: Vec<&LandedFile> = files
             .iter()
             .filter(|f| !ledger.files.contains_key(&file_key(lake, f)))
@@ -99,7 +100,7 @@ pub async fn admit(
                 lake,
                 &ctx,
                 table,
-                contracts.get(table.name),
+                contracts.get(&table.name),
                 &new,
                 &mut ledger,
             )
@@ -108,10 +109,10 @@ pub async fn admit(
             admitted.checked.push(check);
         }
         let loaded = register_loaded(&ctx, lake, table, files, &ledger)?;
-        admitted.files.insert(table.name, loaded);
+        admitted.files.insert(table.name.clone(), loaded);
         admitted
             .ledgers
-            .insert(table.name, Arc::new(ledger.clone()));
+            .insert(table.name.clone(), Arc::new(ledger.clone()));
     }
     Ok(admitted)
 }
@@ -131,7 +132,7 @@ async fn check_files(
     ledger: &mut Ledger,
 ) -> Result<TableCheck> {
     let mut check = TableCheck {
-        table: table.name,
+        table: table.name.clone(),
         files: new.len(),
         ..TableCheck::default()
     };
@@ -230,7 +231,7 @@ async fn judge_chunk(
         let key = file_key(lake, readable.file);
         let raw_file = lake.relative(&readable.file.path);
         let judged = JudgedFile {
-            table: readable.file.table,
+            table: &readable.file.table,
             key: &key,
             raw_file: &raw_file,
             batch_date: readable.file.batch_date,

@@ -13,11 +13,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::land::LandedFile;
-use crate::sources::SourceTable;
+use crate::sources::{self, SourceTable};
 
 /// What reading a landed file gave.
 pub enum FileRead {
-    /// Every row, in the table's schema (strings as `Utf8`, columns in SPEC order).
+    /// Every row, in the table's schema (strings as `Utf8`, columns in contract order).
     Rows(Vec<RecordBatch>),
     /// Why the whole file is refused, its row count when the footer says it, and
     /// its bytes (copied to the quarantine as they are).
@@ -28,8 +28,8 @@ pub enum FileRead {
     },
 }
 
-/// Reads `file` whole (one GET) and checks its schema against `table` (SPEC
-/// section 2, which each source contract repeats). Only a failure of the store
+/// Reads `file` whole (one GET) and checks its schema against `table` (as its
+/// source contract declares it). Only a failure of the store
 /// itself is an error; anything wrong with the file is a [`FileRead::Refused`].
 pub async fn read_file(lake: &Lake, table: &SourceTable, file: &LandedFile) -> Result<FileRead> {
     let bytes = lake
@@ -79,17 +79,16 @@ fn decode(table: &SourceTable, bytes: Bytes) -> Result<Vec<RecordBatch>, (String
 }
 
 /// The file's columns against the table's: all present, none extra, each typed as
-/// SPEC section 2 says (strings in any Arrow layout).
+/// the contract says (strings in any Arrow layout).
 fn check_schema(table: &SourceTable, schema: &SchemaRef) -> Result<(), String> {
-    for (column, kind) in table.columns() {
+    for (column, expected) in table.columns() {
         let field = schema
             .field_with_name(column)
             .map_err(|_| format!("missing required column `{column}`"))?;
-        if !kind.accepts(field.data_type()) {
+        if !sources::accepts(expected, field.data_type()) {
             return Err(format!(
-                "column `{column}` has type {}, expected {}",
+                "column `{column}` has type {}, expected {expected}",
                 field.data_type(),
-                kind.data_type()
             ));
         }
     }

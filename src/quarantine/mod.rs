@@ -27,14 +27,14 @@ pub use view::{
 
 use crate::error::Result;
 use crate::lake::Lake;
-use crate::sources;
+use crate::sources::Sources;
 
-/// The ledgers of every raw table (or of `only`), in SPEC order.
-pub async fn ledgers(lake: &Lake, only: Option<&str>) -> Result<Vec<Ledger>> {
+/// The ledgers of every raw table of `sources` (or of `only`), by table name.
+pub async fn ledgers(lake: &Lake, sources: &Sources, only: Option<&str>) -> Result<Vec<Ledger>> {
     let mut all = Vec::new();
-    for table in &sources::ALL {
+    for table in sources {
         if only.is_none_or(|t| t == table.name) {
-            all.push(read_ledger(lake, table.name).await?);
+            all.push(read_ledger(lake, &table.name).await?);
         }
     }
     Ok(all)
@@ -42,12 +42,16 @@ pub async fn ledgers(lake: &Lake, only: Option<&str>) -> Result<Vec<Ledger>> {
 
 /// The stray files of every raw table's folder (or of `only`'s), and, for all
 /// tables, those outside every table's folder.
-pub async fn strays(lake: &Lake, only: Option<&str>) -> Result<Vec<crate::land::Stray>> {
+pub async fn strays(
+    lake: &Lake,
+    sources: &Sources,
+    only: Option<&str>,
+) -> Result<Vec<crate::land::Stray>> {
     let mut found = Vec::new();
     if only.is_none() {
-        found.extend(crate::land::strays_outside_tables(lake).await?);
+        found.extend(crate::land::strays_outside_tables(lake, sources).await?);
     }
-    for table in &sources::ALL {
+    for table in sources {
         if only.is_none_or(|t| t == table.name) {
             found.extend(crate::land::inventory(lake, table).await?.strays);
         }
@@ -104,7 +108,7 @@ pub fn list_batch(
     };
     let columns: Vec<ArrayRef> = vec![
         text_and_strays(&|(t, _, _)| t.to_string(), &|s| {
-            s.table.unwrap_or("-").to_string()
+            s.table.clone().unwrap_or_else(|| "-".into())
         }),
         text_and_strays(&|(_, k, _)| k.to_string(), &|s| s.path.clone()),
         count_and_zeros(&|e| e.rows_read),

@@ -221,7 +221,7 @@ pub(super) fn ledger_file(
     batch_date: &str,
 ) -> LandedFile {
     LandedFile {
-        table: table.name,
+        table: table.name.clone(),
         batch_date: NaiveDate::parse_from_str(batch_date, "%Y-%m-%d").unwrap_or_default(),
         path: lake.path(&format!("{RAW}/{}/{key}", table.name)),
         size: 0,

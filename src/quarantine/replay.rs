@@ -18,7 +18,7 @@ use crate::contracts::{Contract, Contracts};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::land::{self, LandedFile};
-use crate::sources::{self, SourceTable};
+use crate::sources::SourceTable;
 
 /// What a replay did to one raw table.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +42,7 @@ pub async fn replay(
     only: Option<&str>,
 ) -> Result<Vec<Replayed>> {
     if let Some(table) = only
-        && sources::find(table).is_none()
+        && contracts.sources().find(table).is_none()
     {
         return Err(Error::Setting {
             setting: "--table".into(),
@@ -51,11 +51,11 @@ pub async fn replay(
     }
     let ctx = sources_session(lake)?;
     let mut report = Vec::new();
-    for table in &sources::ALL {
+    for table in contracts.sources() {
         let landed = land::landed_files(lake, table).await?;
-        let mut ledger = read_ledger(lake, table.name).await?;
+        let mut ledger = read_ledger(lake, &table.name).await?;
         if only.is_none_or(|t| t == table.name) {
-            let contract = contracts.get(table.name);
+            let contract = contracts.get(&table.name);
             let mut done = Replayed {
                 table: table.name.to_string(),
                 ..Replayed::default()
@@ -139,7 +139,7 @@ async fn replay_refused(
     let verdicts = judge_new(ctx, lake, table, contract, ledger, &rows, &files).await?;
     let raw_file = lake.relative(&file.path);
     let judged = JudgedFile {
-        table: table.name,
+        table: &table.name,
         key: &key,
         raw_file: &raw_file,
         batch_date: file.batch_date,
@@ -201,7 +201,7 @@ async fn replay_rows(
     let batch_date = NaiveDate::parse_from_str(&entry.batch_date, "%Y-%m-%d").unwrap_or_default();
     let raw_file = format!("{}/{}/{key}", crate::lake::RAW, table.name);
     let judged = JudgedFile {
-        table: table.name,
+        table: &table.name,
         key,
         raw_file: &raw_file,
         batch_date,

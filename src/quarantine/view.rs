@@ -48,7 +48,7 @@ pub fn register_loaded(
     ledger: &Ledger,
 ) -> Result<Vec<LandedFile>> {
     let loaded = loaded_files(lake, landed, ledger);
-    let name = TableReference::partial(SOURCE_SCHEMA, table.name);
+    let name = TableReference::partial(SOURCE_SCHEMA, table.name.as_str());
     // It may stand for what landed until now (a query session's listing table).
     ctx.deregister_table(name.clone())?;
     ctx.register_table(

@@ -148,7 +148,13 @@ fn cents(money: &str) -> i128 {
 
 /// Builds a record batch of `table` from rows of (change columns..., payload...).
 pub fn batch(table: &str, rows: &[Vec<V>]) -> RecordBatch {
-    let columns: Vec<(&str, T)> = CHANGE.iter().copied().chain(payload(table)).collect();
+    batch_of(table, &payload(table), rows)
+}
+
+/// Builds a record batch of a change-log table with these `payload` columns (a
+/// table stride does not ship, say) from rows of (change columns..., payload...).
+pub fn batch_of(table: &str, payload: &[(&str, T)], rows: &[Vec<V>]) -> RecordBatch {
+    let columns: Vec<(&str, T)> = CHANGE.iter().chain(payload).copied().collect();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     let mut fields = Vec::new();
     for (index, (name, kind)) in columns.iter().enumerate() {
@@ -239,6 +245,21 @@ pub fn land(lake: &Path, table: &str, batch_date: &str, file: &str, rows: &[Vec<
     let dir = batch_dir(lake, table, batch_date);
     std::fs::create_dir_all(&dir).expect("batch folder");
     write_parquet(&dir.join(file), &batch(table, rows));
+}
+
+/// Writes `rows` as one Parquet file of a change-log table with these `payload`
+/// columns, in the batch of `batch_date`.
+pub fn land_of(
+    lake: &Path,
+    table: &str,
+    payload: &[(&str, T)],
+    batch_date: &str,
+    file: &str,
+    rows: &[Vec<V>],
+) {
+    let dir = batch_dir(lake, table, batch_date);
+    std::fs::create_dir_all(&dir).expect("batch folder");
+    write_parquet(&dir.join(file), &batch_of(table, payload, rows));
 }
 
 /// Writes a record batch as a Parquet file.
