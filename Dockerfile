@@ -1,5 +1,5 @@
 # stride in a small runtime image. Build stage: the Rust toolchain compiles the one
-# binary (the SQL project is embedded in it). Runtime stage: Debian slim with CA
+# binary (the SQL project and the data contracts are embedded in it). Runtime stage: Debian slim with CA
 # certificates (for https endpoints), the C++ runtime (DuckDB is linked in) and the
 # binary, run as an unprivileged user.
 # `/warehouse` exists in the image, owned by that user, so a named volume mounted
@@ -15,6 +15,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY queries queries
+COPY data_contracts data_contracts
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin stride \

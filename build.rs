@@ -26,6 +26,13 @@ fn main() {
 /// `folder` as (path relative to `folder`, text).
 fn embed(folder: &Path, extension: &str, constant: &str, target: &str) {
     println!("cargo:rerun-if-changed={}", folder.display());
+    // A binary built without the project or its contracts would refuse every
+    // model (or check nothing): fail the build instead, naming the folder.
+    assert!(
+        folder.is_dir(),
+        "{} is missing: stride embeds it (copy it into the build context)",
+        folder.display()
+    );
     let mut files = Vec::new();
     collect(folder, extension, &mut files);
     files.sort();

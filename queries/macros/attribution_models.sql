@@ -1,12 +1,12 @@
 {#-
-    The attribution models of SPEC section 3, each defined once: its name and the
+    The attribution models, each defined once: its name and the
     credit it gives one touchpoint of an order with at least one touch, from
     `touch_position` (1..n by touched_at, touchpoint_id), `touch_count` (n),
     `decay_weight` and `decay_weight_total`. Every model credits an order without
     touches wholly to `direct`. `int_attribution_models` lists these names and
     `fct_attribution` computes these credits on its full and incremental paths.
-    A new model is one more entry here (and its name in the contracts' accepted
-    values).
+    A new model is one more entry here: the contracts check `model` against
+    `int_attribution_models`.
 -#}
 {%- set attribution_models = [
     ('first_touch', "case when touch_position = 1 then 1.0 else 0.0 end"),
