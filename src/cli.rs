@@ -68,7 +68,8 @@ pub enum Command {
         /// The batch_date of batch 1 (only for a new lake; default 2026-01-01).
         #[arg(long, value_name = "YYYY-MM-DD")]
         start_date: Option<NaiveDate>,
-        /// Volume: 1.0 is ~2,000 customers, 30,000 touchpoints, 3,000 orders a day.
+        /// Volume: 1.0 is ~2,000 customers, 30,000 touchpoints, 3,000 orders a day
+        /// (only for a new lake; default 1).
         #[arg(long)]
         scale: Option<f64>,
         /// Seed of every random choice (default 42).
@@ -104,15 +105,17 @@ pub enum Command {
         duckdb: PathBuf,
     },
     /// Run SQL over the sources (raw.<table>) and the models (by name).
-    ///
-    /// `table_at('model', N)` (or a timestamp instead of N) reads one model at
-    /// another version, next to the others. With `--engine duckdb` the SQL runs on
-    /// the published DuckDB file instead (the marts only, read-only).
+    #[command(
+        after_help = "`table_at('model', N)` (or a timestamp instead of N) reads one \
+                            model at another version, next to the others. With `--engine \
+                            duckdb` the SQL runs on the published DuckDB file instead (the \
+                            marts only, read-only)."
+    )]
     Query {
         /// The SQL to run.
         sql: String,
-        /// How to print the result.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// How to print the result: table, csv or json.
+        #[arg(long, value_enum, default_value_t = Format::Table, hide_possible_values = true)]
         format: Format,
         /// Read every model at this Delta version.
         #[arg(long, conflicts_with = "as_of", value_name = "N")]
@@ -120,9 +123,9 @@ pub enum Command {
         /// Read every model as of this time (2026-11-27T10:00:00Z).
         #[arg(long, value_name = "TIMESTAMP")]
         as_of: Option<String>,
-        /// Where the SQL runs: DataFusion over the lake, or DuckDB over the published file.
+        /// Where the SQL runs: datafusion (over the lake) or duckdb (over the published file).
         #[arg(long, value_enum, default_value_t = QueryEngine::Datafusion,
-              conflicts_with_all = ["version", "as_of"])]
+              hide_possible_values = true, conflicts_with_all = ["version", "as_of"])]
         engine: QueryEngine,
         /// The DuckDB file `--engine duckdb` reads.
         #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
@@ -139,8 +142,8 @@ pub enum Command {
     History {
         /// The model.
         model: String,
-        /// How to print the result.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// How to print the result: table, csv or json.
+        #[arg(long, value_enum, default_value_t = Format::Table, hide_possible_values = true)]
         format: Format,
     },
     /// Compact the small files incremental runs leave in the model tables.
@@ -165,8 +168,8 @@ pub enum Command {
         /// `source:<table>` for sources.
         #[arg(long, short, value_name = "SEL")]
         select: Option<String>,
-        /// How to print the outcomes.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// How to print the outcomes: table, csv or json.
+        #[arg(long, value_enum, default_value_t = Format::Table, hide_possible_values = true)]
         format: Format,
     },
     /// The rows and files the source contracts set aside, and their replay.
@@ -198,8 +201,8 @@ pub enum QuarantineAction {
         /// Every checked file, clean ones too.
         #[arg(long)]
         all: bool,
-        /// How to print the list.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        /// How to print the list: table, csv or json.
+        #[arg(long, value_enum, default_value_t = Format::Table, hide_possible_values = true)]
         format: Format,
     },
     /// Judge the quarantined rows and refused files again with the contracts as they
