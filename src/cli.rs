@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use crate::bench;
 use crate::config::Settings;
 use crate::contracts::{Contracts, ContractsSource, Status};
 use crate::delta::AsOf;
@@ -177,6 +178,49 @@ pub enum Command {
         #[command(subcommand)]
         action: QuarantineAction,
     },
+    /// Benchmark DataFusion against DuckDB on the same data and SQL: the project's
+    /// pipeline, its models, its analyses, and TPC-H.
+    #[command(args_conflicts_with_subcommands = true)]
+    Bench {
+        #[command(subcommand)]
+        action: Option<BenchAction>,
+        /// What to run: pipeline, models, analyses, tpch or all.
+        #[arg(long, value_enum, default_value_t = bench::Suite::All, hide_possible_values = true)]
+        suite: bench::Suite,
+        /// The engines, comma-separated: datafusion, duckdb.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "datafusion,duckdb",
+            hide_possible_values = true
+        )]
+        engines: Vec<bench::EngineKind>,
+        /// Timed runs per query and engine, after a first (cold) run reported apart.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        iterations: usize,
+        /// Threads for each engine [default: the machine's cores].
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        /// A memory limit for each engine (4GiB, 512MB) [default: none].
+        #[arg(long, value_name = "SIZE")]
+        memory_limit: Option<String>,
+        /// Only this query (a TPC-H `q06`, a model or an analysis); repeatable.
+        #[arg(long, value_name = "NAME")]
+        query: Vec<String>,
+        /// The TPC-H scale factor (1 is about 1 GB of data as text).
+        #[arg(long, default_value_t = 1.0, value_name = "SF")]
+        scale_factor: f64,
+        /// How to print the report: table or json.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table, hide_possible_values = true)]
+        format: ReportFormat,
+        /// Also write the report as JSON to this file.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Also draw the medians as a bar chart (SVG, log scale) to this file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+    },
     /// The main job: generate 30 days if the lake is empty, run, print the headline answers.
     Demo {
         /// Generate with bad input mixed in (see `generate --faults`).
@@ -212,6 +256,32 @@ pub enum QuarantineAction {
         #[arg(long)]
         table: Option<String>,
     },
+}
+
+/// `stride bench` actions.
+#[derive(Debug, Subcommand)]
+pub enum BenchAction {
+    /// Per suite, query and engine, the change of the median time between two JSON
+    /// reports; exits 1 when something changed beyond the noise.
+    Compare {
+        /// The earlier report.
+        old: PathBuf,
+        /// The later report.
+        new: PathBuf,
+        /// Changes within this many percent (or within twice the runs' CV) are noise.
+        #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+        threshold: f64,
+    },
+}
+
+/// How `stride bench` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// A table per suite.
+    #[default]
+    Table,
+    /// Every figure as JSON.
+    Json,
 }
 
 /// Which engine `stride query` runs the SQL on.
@@ -432,6 +502,76 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 Ok(released?)
             }
         },
+        Command::Bench {
+            action:
+                Some(BenchAction::Compare {
+                    old,
+                    new,
+                    threshold,
+                }),
+            ..
+        } => {
+            let (text, changed) =
+                bench::compare(&bench::read(&old)?, &bench::read(&new)?, threshold / 100.0);
+            print!("{text}");
+            if changed > 0 {
+                anyhow::bail!("{changed} medians changed beyond the noise");
+            }
+            Ok(())
+        }
+        Command::Bench {
+            action: None,
+            suite,
+            engines,
+            iterations,
+            threads,
+            memory_limit,
+            query,
+            scale_factor,
+            format,
+            output,
+            svg,
+        } => {
+            bench::check_writable(&output, "--output")?;
+            bench::check_writable(&svg, "--svg")?;
+            let options = bench::Options {
+                suite,
+                engines,
+                iterations,
+                limits: bench::Limits {
+                    threads: threads.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    }),
+                    memory: memory_limit.as_deref().map(bench::parse_size).transpose()?,
+                },
+                queries: query,
+                scale_factor,
+            };
+            let (project, _) = load_project()?;
+            let report = bench::run(&lake, &project, &options).await?;
+            let json = serde_json::to_string_pretty(&report)?;
+            match format {
+                ReportFormat::Table => print!("{}", report.render()),
+                ReportFormat::Json => println!("{json}"),
+            }
+            if let Some(path) = &output {
+                std::fs::write(path, &json)
+                    .with_context(|| format!("--output {}", path.display()))?;
+            }
+            if let Some(path) = &svg {
+                std::fs::write(path, bench::chart(&report))
+                    .with_context(|| format!("--svg {}", path.display()))?;
+            }
+            let mismatches = report.mismatches();
+            if !mismatches.is_empty() {
+                anyhow::bail!(
+                    "the engines gave different answers to {} queries: {}",
+                    mismatches.len(),
+                    mismatches.join(", ")
+                );
+            }
+            Ok(())
+        }
         Command::Demo { faults, duckdb } => {
             let (project, contracts) = load()?;
             demo::demo(&lake, &project, &contracts, faults, &duckdb).await

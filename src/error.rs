@@ -96,6 +96,10 @@ pub enum Error {
     #[error("DuckDB file {file}: {problem}")]
     DuckDbFile { file: String, problem: String },
 
+    /// `stride bench` cannot set up a suite, read a report, or write its output.
+    #[error("bench: {0}")]
+    Bench(String),
+
     /// A query given on the command line failed.
     #[error("query")]
     Query(#[source] Box<Error>),

@@ -8,6 +8,7 @@
 //! [`publish`] serves the marts to DuckDB readers such as Metabase, and [`output`]
 //! prints answers. [`cli`] is the command line on top.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod contracts;

@@ -65,13 +65,14 @@ fn commands_in_help(
         .filter_map(|line| line.split_whitespace().next().map(str::to_string))
         .filter(|name| name != "help")
         .collect();
-    if commands.is_empty() {
-        let own = options_in_help(&text)
-            .into_iter()
-            .filter(|o| !global.contains(o))
-            .collect();
+    let own: BTreeSet<String> = options_in_help(&text)
+        .into_iter()
+        .filter(|o| !global.contains(o))
+        .collect();
+    // A command with options of its own is listed even when it has subcommands too
+    // (`bench` and `bench compare`); a mere group (`quarantine`) is not.
+    if !words.is_empty() && (commands.is_empty() || !own.is_empty()) {
         found.insert(words.join(" "), own);
-        return found;
     }
     for command in commands {
         let mut deeper = words.to_vec();

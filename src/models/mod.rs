@@ -98,6 +98,9 @@ pub struct Model {
     pub fingerprint: String,
     /// The SQL template.
     template: String,
+    /// DuckDB's own text of the template, from `<model>.duckdb.sql` next to the
+    /// model's file, for `stride bench` where the dialects differ.
+    duckdb_template: Option<String>,
     /// The project's macros.
     macros: std::sync::Arc<template::Macros>,
 }
@@ -113,6 +116,18 @@ impl Model {
             context,
         )
         .map(|r| r.sql)
+    }
+
+    /// Renders DuckDB's own text of the model, when the project has one.
+    pub fn render_for_duckdb(
+        &self,
+        context: &RenderContext,
+    ) -> crate::error::Result<Option<String>> {
+        let Some(duckdb) = &self.duckdb_template else {
+            return Ok(None);
+        };
+        let file = self.file.replace(".sql", ".duckdb.sql");
+        template::render(&file, &self.name, duckdb, &self.macros, context).map(|r| Some(r.sql))
     }
 }
 

@@ -90,7 +90,17 @@ impl Project {
         let mut models = Vec::new();
         let mut analyses = Vec::new();
         let mut seen: HashMap<String, String> = HashMap::new();
+        // `<model>.duckdb.sql`: DuckDB's text of the model next to it, for `stride bench`.
+        let mut duckdb_texts: HashMap<String, (String, String)> = HashMap::new();
+        for (file, text) in &files {
+            if let Some(stem) = file.strip_suffix(".duckdb.sql") {
+                duckdb_texts.insert(format!("{stem}.sql"), (file.clone(), text.clone()));
+            }
+        }
         for (file, text) in files {
+            if file.ends_with(".duckdb.sql") {
+                continue;
+            }
             let Some((layer, stem)) = split(&file) else {
                 continue;
             };
@@ -181,6 +191,7 @@ impl Project {
                     ),
                 });
             }
+            let duckdb_template = duckdb_texts.remove(&file).map(|(_, text)| text);
             models.push(Model {
                 name: stem.to_string(),
                 file,
@@ -192,8 +203,18 @@ impl Project {
                 changes: found.changes,
                 publish: found.publish,
                 fingerprint: super::fingerprint(&format!("{text}{macro_text}")),
+                duckdb_template,
                 template: text,
                 macros: Arc::clone(&macros),
+            });
+        }
+        if let Some((_, (file, _))) = duckdb_texts.into_iter().next() {
+            return Err(Error::ModelFile {
+                problem: format!(
+                    "DuckDB's text of a model, but no model {} next to it",
+                    file.replace(".duckdb.sql", ".sql")
+                ),
+                file,
             });
         }
         let models = graph::order_models(models)?;
@@ -437,5 +458,30 @@ mod tests {
             text.contains("staging/x.sql") && text.contains("data_contracts/nope.toml"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_duckdb_text_belongs_to_the_model_next_to_it() {
+        let model = "{{ config(materialized='table') }} select 1 as x";
+        let project = Project::from_files(
+            vec![
+                file("marts/a.sql", model),
+                file(
+                    "marts/a.duckdb.sql",
+                    "{{ config(materialized='table') }} select 2 as x",
+                ),
+            ],
+            &Sources::default(),
+        )
+        .expect("loads");
+        assert_eq!(project.models().len(), 1);
+        let a = project.model("a").expect("a");
+        let duckdb = a
+            .render_for_duckdb(&RenderContext::default())
+            .expect("renders");
+        assert!(duckdb.is_some_and(|sql| sql.contains("select 2")));
+        let err = Project::from_files(vec![file("marts/b.duckdb.sql", model)], &Sources::default())
+            .expect_err("no model next to it");
+        assert!(err.to_string().contains("marts/b.sql"), "{err}");
     }
 }

@@ -14,13 +14,13 @@
 //! was read from, so a run publishes again whenever any of the three differs from
 //! what is served, and only then.
 
-mod arrow_bridge;
+pub(crate) mod arrow_bridge;
 mod folder;
 mod mart_files;
 mod read;
 mod staging;
 mod sync_table;
-mod types;
+pub(crate) mod types;
 mod views;
 
 use std::collections::BTreeMap;
