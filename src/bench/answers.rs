@@ -15,17 +15,40 @@ use crate::error::Result;
 /// orders and round decimal averages differently, but agree to this precision.
 pub const SIGNIFICANT_DIGITS: usize = 6;
 
-/// A normalised answer: its rows as text, in the order compared.
+/// Answers of up to this many rows keep their rows' text, so a mismatch can show
+/// the first differing row; larger ones keep a 64-bit hash per row only (a mart of
+/// 45 million rows would otherwise hold gigabytes of text per engine).
+pub const KEEP_ROWS: usize = 200_000;
+
+/// A normalised answer: a hash per row and, for small answers, the rows' text, in
+/// the order compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
-    /// The rows, each as tab-separated normalised values.
-    pub rows: Vec<String>,
+    /// One hash per row.
+    hashes: Vec<u64>,
+    /// The rows as tab-separated normalised values, while there are few enough.
+    rows: Option<Vec<String>>,
 }
 
-impl Answer {
-    /// Normalises `batches`; rows are sorted unless `ordered`.
-    pub fn of(batches: &[RecordBatch], ordered: bool) -> Result<Answer> {
-        let mut rows = Vec::new();
+/// Builds an [`Answer`] batch by batch, so the batches can be dropped as it goes.
+pub struct AnswerBuilder {
+    ordered: bool,
+    hashes: Vec<u64>,
+    rows: Option<Vec<String>>,
+}
+
+impl AnswerBuilder {
+    /// An empty answer; rows are sorted at the end unless `ordered`.
+    pub fn new(ordered: bool) -> AnswerBuilder {
+        AnswerBuilder {
+            ordered,
+            hashes: Vec::new(),
+            rows: Some(Vec::new()),
+        }
+    }
+
+    /// Adds the rows of `batches`.
+    pub fn add(&mut self, batches: &[RecordBatch]) -> Result<()> {
         for batch in batches {
             let columns: Vec<Vec<String>> = batch
                 .columns()
@@ -34,47 +57,108 @@ impl Answer {
                 .collect::<Result<_>>()?;
             for row in 0..batch.num_rows() {
                 let cells: Vec<&str> = columns.iter().map(|c| c[row].as_str()).collect();
-                rows.push(cells.join("\t"));
+                let text = cells.join("\t");
+                self.hashes.push(fnv(&text));
+                if let Some(rows) = &mut self.rows {
+                    if rows.len() < KEEP_ROWS {
+                        rows.push(text);
+                    } else {
+                        self.rows = None;
+                    }
+                }
             }
         }
-        if !ordered {
-            rows.sort_unstable();
-        }
-        Ok(Answer { rows })
+        Ok(())
     }
 
-    /// A stable hash of the answer (FNV-1a, hex).
+    /// The answer, sorted unless ordered.
+    pub fn finish(mut self) -> Answer {
+        if !self.ordered {
+            match &mut self.rows {
+                Some(rows) => {
+                    rows.sort_unstable();
+                    self.hashes = rows.iter().map(|r| fnv(r)).collect();
+                }
+                None => self.hashes.sort_unstable(),
+            }
+        }
+        Answer {
+            hashes: self.hashes,
+            rows: self.rows,
+        }
+    }
+}
+
+impl Answer {
+    /// Normalises `batches`; rows are sorted unless `ordered`.
+    pub fn of(batches: &[RecordBatch], ordered: bool) -> Result<Answer> {
+        let mut builder = AnswerBuilder::new(ordered);
+        builder.add(batches)?;
+        Ok(builder.finish())
+    }
+
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// A stable hash of the whole answer (FNV-1a over the row hashes, hex).
     pub fn hash(&self) -> String {
-        crate::models::fingerprint(&self.rows.join("\n"))
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for row in &self.hashes {
+            for byte in row.to_le_bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{hash:016x}")
     }
 
     /// The first place `other` differs from this answer, in words.
     pub fn first_difference(&self, other: &Answer, mine: &str, theirs: &str) -> Option<String> {
-        if self == other {
+        if self.hashes == other.hashes {
             return None;
         }
         let at = self
-            .rows
+            .hashes
             .iter()
-            .zip(&other.rows)
+            .zip(&other.hashes)
             .position(|(a, b)| a != b)
-            .unwrap_or(self.rows.len().min(other.rows.len()));
-        let row = |answer: &Answer| {
-            answer
-                .rows
-                .get(at)
-                .cloned()
-                .unwrap_or_else(|| "(no row)".into())
+            .unwrap_or(self.len().min(other.len()));
+        let (Some(my_rows), Some(their_rows)) = (&self.rows, &other.rows) else {
+            return Some(format!(
+                "row {} of {} ({mine}) / {} ({theirs}) differs; answers over {KEEP_ROWS} rows \
+                 keep row hashes only, so the row is not shown",
+                at + 1,
+                self.len(),
+                other.len()
+            ));
         };
+        let row = |rows: &Vec<String>| rows.get(at).cloned().unwrap_or_else(|| "(no row)".into());
         Some(format!(
             "row {} of {} ({mine}) / {} ({theirs}): {mine} [{}] vs {theirs} [{}]",
             at + 1,
-            self.rows.len(),
-            other.rows.len(),
-            row(self),
-            row(other)
+            self.len(),
+            other.len(),
+            row(my_rows),
+            row(their_rows)
         ))
     }
+}
+
+/// FNV-1a of a row's text: stable across builds, unlike std's hasher.
+fn fnv(text: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// One column as normalised text values.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 
-use super::answers::Answer;
+use super::answers::{Answer, AnswerBuilder};
 use super::engine::{Engine, EngineKind};
 use super::report::{EngineFigures, QueryReport};
 use super::workload::{Query, StepKind};
@@ -36,7 +36,8 @@ pub async fn measure(
                 figures[index].peak_memory_bytes = peak;
                 match answer_of(query, engine, *kind, batches).await {
                     Ok(answer) => {
-                        figures[index].rows = Some(answer.rows.len() as u64);
+                        figures[index].rows = Some(answer.len() as u64);
+                        figures[index].answer_hash = Some(answer.hash());
                         answers[index] = Some(answer);
                     }
                     Err(e) => figures[index].error = Some(e.to_string()),
@@ -99,28 +100,36 @@ async fn timed_run(
     Ok((ms, peak, last))
 }
 
-/// The answer of a run: its rows, or the tables a pipeline names (read untimed).
+/// The answer of a run: its rows, or the tables a pipeline names (read untimed,
+/// one at a time, so only one table's rows are held at once).
 async fn answer_of(
     query: &Query,
     engine: &mut Engine,
     kind: EngineKind,
-    mut rows: Vec<RecordBatch>,
+    rows: Vec<RecordBatch>,
 ) -> Result<Answer> {
-    if !query.answer_tables.is_empty() {
-        rows = Vec::new();
-        for table in &query.answer_tables {
-            rows.extend(engine.read(table, kind).await?);
-        }
-    }
-    if kind == EngineKind::Duckdb && std::env::var(ALTER_HOOK).is_ok_and(|q| q == query.name) {
-        rows = altered(rows)?;
-    }
     let ordered = query.ordered
         && query
             .steps
             .last()
             .is_some_and(|s| s.kind == StepKind::Select);
-    Answer::of(&rows, ordered)
+    let alter =
+        kind == EngineKind::Duckdb && std::env::var(ALTER_HOOK).is_ok_and(|q| q == query.name);
+    let mut answer = AnswerBuilder::new(ordered);
+    if query.answer_tables.is_empty() {
+        answer.add(&if alter { altered(rows)? } else { rows })?;
+    } else {
+        drop(rows);
+        for (index, table) in query.answer_tables.iter().enumerate() {
+            let batches = engine.read(table, kind).await?;
+            answer.add(&if alter && index == 0 {
+                altered(batches)?
+            } else {
+                batches
+            })?;
+        }
+    }
+    Ok(answer.finish())
 }
 
 /// The rows with the first row's first column replaced by its successor or a marker.

@@ -87,7 +87,7 @@ pub async fn run(lake: &Lake, project: &Project, options: &Options) -> Result<Re
             workload.queries.len(),
             workload.data
         );
-        let (report, engine_versions) = run_workload(&workload, options, &spool).await;
+        let (report, engine_versions) = run_workload(workload, options, &spool).await;
         let _ = std::fs::remove_dir_all(&spool);
         let report = report?;
         if versions.is_empty() {
@@ -103,7 +103,7 @@ pub async fn run(lake: &Lake, project: &Project, options: &Options) -> Result<Re
 
 /// Loads the workload's tables into fresh engines and measures every query.
 async fn run_workload(
-    workload: &Workload,
+    mut workload: Workload,
     options: &Options,
     spool: &std::path::Path,
 ) -> (Result<SuiteReport>, Vec<String>) {
@@ -111,13 +111,16 @@ async fn run_workload(
     let mut load_seconds = Vec::new();
     for kind in &options.engines {
         let started = Instant::now();
-        let engine = match load(*kind, workload, options.limits, spool).await {
+        let engine = match load(*kind, &workload, options.limits, spool).await {
             Ok(engine) => engine,
             Err(e) => return (Err(e), Vec::new()),
         };
         load_seconds.push((*kind, started.elapsed().as_secs_f64()));
         engines.push((*kind, engine));
     }
+    // The engines hold the tables now (DataFusion shares these buffers, DuckDB has
+    // its own copy): drop the workload's, or a big lake is held twice.
+    workload.tables.clear();
     let versions = engines.iter().map(|(_, e)| e.version()).collect();
     let bar = crate::progress::bar(workload.queries.len() as u64, &workload.suite);
     let mut queries = Vec::new();

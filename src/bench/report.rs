@@ -89,6 +89,8 @@ pub struct EngineFigures {
     pub cv: Option<f64>,
     /// Peak resident memory above the start of the run, bytes.
     pub peak_memory_bytes: u64,
+    /// A hash of the normalised answer, to compare runs made apart.
+    pub answer_hash: Option<String>,
     /// Why the engine could not run it.
     pub error: Option<String>,
 }
@@ -106,6 +108,7 @@ impl EngineFigures {
             max_ms: None,
             cv: None,
             peak_memory_bytes: 0,
+            answer_hash: None,
             error: None,
         }
     }
