@@ -127,13 +127,8 @@ impl Engine {
         let (namespace, table) = split_name(name);
         match self {
             Engine::DataFusion(ctx) => {
-                if let Some(namespace) = namespace {
-                    ensure_schema(ctx, namespace)?;
-                }
-                let reference = table_reference(namespace, table);
-                ctx.deregister_table(reference.clone())?;
                 let provider = MemTable::try_new(Arc::clone(schema), vec![batches.to_vec()])?;
-                ctx.register_table(reference, Arc::new(provider))?;
+                register(ctx, name, Arc::new(provider))?;
             }
             Engine::DuckDb { conn, spool } => {
                 // DuckDB's own Parquet reader takes every Arrow type stride uses.
@@ -142,13 +137,7 @@ impl Engine {
                 let file = spool.join(format!("{}.parquet", name.replace(['.', '/'], "_")));
                 let (schema, batches) = without_time_zones(schema, batches)?;
                 write_parquet(&file, &schema, &batches)?;
-                if let Some(namespace) = namespace {
-                    conn.execute_batch(&format!(
-                        "create schema if not exists {}",
-                        quote(namespace)
-                    ))
-                    .map_err(duck)?;
-                }
+                create_duckdb_schema(conn, namespace)?;
                 conn.execute_batch(&format!(
                     "create or replace table {} as select * from read_parquet({})",
                     qualified(namespace, table),
@@ -173,25 +162,16 @@ impl Engine {
                     let batches = frame.collect().await?;
                     // The batches' own schema: nullability can differ from the plan's.
                     let schema = batches.first().map_or(planned, RecordBatch::schema);
-                    let (namespace, table) = split_name(name);
-                    if let Some(namespace) = namespace {
-                        ensure_schema(ctx, namespace)?;
-                    }
-                    let reference = table_reference(namespace, table);
-                    ctx.deregister_table(reference.clone())?;
-                    let provider = MemTable::try_new(schema, vec![batches])?;
-                    ctx.register_table(reference, Arc::new(provider))?;
+                    register(
+                        ctx,
+                        name,
+                        Arc::new(MemTable::try_new(schema, vec![batches])?),
+                    )?;
                     Ok(Vec::new())
                 }
                 StepKind::CreateView(name) => {
                     let view = ctx.sql(sql).await?.into_view();
-                    let (namespace, table) = split_name(name);
-                    if let Some(namespace) = namespace {
-                        ensure_schema(ctx, namespace)?;
-                    }
-                    let reference = table_reference(namespace, table);
-                    ctx.deregister_table(reference.clone())?;
-                    ctx.register_table(reference, view)?;
+                    register(ctx, name, view)?;
                     Ok(Vec::new())
                 }
             },
@@ -208,13 +188,7 @@ impl Engine {
                         "table"
                     };
                     let (namespace, table) = split_name(name);
-                    if let Some(namespace) = namespace {
-                        conn.execute_batch(&format!(
-                            "create schema if not exists {}",
-                            quote(namespace)
-                        ))
-                        .map_err(duck)?;
-                    }
+                    create_duckdb_schema(conn, namespace)?;
                     conn.execute_batch(&format!(
                         "create or replace {what} {} as {sql}",
                         qualified(namespace, table)
@@ -240,30 +214,11 @@ pub fn common_types(
     schema: &SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let target = |data_type: &DataType| match data_type {
+    cast_all(schema, batches, |data_type| match data_type {
         DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
         DataType::Timestamp(_, zone) => DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
         other => other.clone(),
-    };
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| Field::new(f.name(), target(f.data_type()), true))
-        .collect();
-    let common: SchemaRef = Arc::new(Schema::new(fields));
-    let converted = batches
-        .iter()
-        .map(|batch| {
-            let columns = batch
-                .columns()
-                .iter()
-                .zip(common.fields())
-                .map(|(column, field)| cast(column, field.data_type()))
-                .collect::<arrow::error::Result<Vec<_>>>()?;
-            Ok(RecordBatch::try_new(Arc::clone(&common), columns)?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((common, converted))
+    })
 }
 
 /// The batches with every UTC timestamp as a timestamp without zone (same values).
@@ -271,30 +226,37 @@ fn without_time_zones(
     schema: &SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    cast_all(schema, batches, |data_type| match data_type {
+        DataType::Timestamp(unit, Some(_)) => DataType::Timestamp(*unit, None),
+        other => other.clone(),
+    })
+}
+
+/// The batches with each column cast to `target` of its type, all nullable.
+fn cast_all(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    target: impl Fn(&DataType) -> DataType,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match f.data_type() {
-            DataType::Timestamp(unit, Some(_)) => {
-                Field::new(f.name(), DataType::Timestamp(*unit, None), true)
-            }
-            _ => Field::new(f.name(), f.data_type().clone(), true),
-        })
+        .map(|f| Field::new(f.name(), target(f.data_type()), true))
         .collect();
-    let target: SchemaRef = Arc::new(Schema::new(fields));
+    let cast_schema: SchemaRef = Arc::new(Schema::new(fields));
     let converted = batches
         .iter()
         .map(|batch| {
             let columns = batch
                 .columns()
                 .iter()
-                .zip(target.fields())
+                .zip(cast_schema.fields())
                 .map(|(column, field)| cast(column, field.data_type()))
                 .collect::<arrow::error::Result<Vec<_>>>()?;
-            Ok(RecordBatch::try_new(Arc::clone(&target), columns)?)
+            Ok(RecordBatch::try_new(Arc::clone(&cast_schema), columns)?)
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok((target, converted))
+    Ok((cast_schema, converted))
 }
 
 fn write_parquet(file: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
@@ -326,6 +288,32 @@ fn qualified(namespace: Option<&str>, table: &str) -> String {
         Some(namespace) => format!("{}.{}", quote(namespace), quote(table)),
         None => quote(table),
     }
+}
+
+/// Registers `provider` in DataFusion as `name` (`schema.table` or `table`), in
+/// place of what had that name.
+fn register(
+    ctx: &SessionContext,
+    name: &str,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+) -> Result<()> {
+    let (namespace, table) = split_name(name);
+    if let Some(namespace) = namespace {
+        ensure_schema(ctx, namespace)?;
+    }
+    let reference = table_reference(namespace, table);
+    ctx.deregister_table(reference.clone())?;
+    ctx.register_table(reference, provider)?;
+    Ok(())
+}
+
+/// Creates DuckDB's schema `namespace`, if a name has one.
+fn create_duckdb_schema(conn: &duckdb::Connection, namespace: Option<&str>) -> Result<()> {
+    if let Some(namespace) = namespace {
+        conn.execute_batch(&format!("create schema if not exists {}", quote(namespace)))
+            .map_err(duck)?;
+    }
+    Ok(())
 }
 
 fn ensure_schema(ctx: &SessionContext, namespace: &str) -> Result<()> {

@@ -33,23 +33,11 @@ pub async fn models(lake: &Lake, project: &Project, only: &[String]) -> Result<W
             continue;
         }
         for input in &model.refs {
-            read_once(
-                &session,
-                &mut tables,
-                input,
-                &format!("select * from {}", quoted(input)),
-            )
-            .await?;
+            read_whole(&session, &mut tables, input, &quoted(input)).await?;
         }
         for source in &model.sources {
             let name = format!("{SOURCE_SCHEMA}.{source}");
-            read_once(
-                &session,
-                &mut tables,
-                &name,
-                &format!("select * from {name}"),
-            )
-            .await?;
+            read_whole(&session, &mut tables, &name, &name).await?;
         }
         for input in &model.changes {
             let name = format!("{CHANGES_SCHEMA}.{}", changes_table(&model.name, input));
@@ -84,13 +72,7 @@ pub async fn pipeline(lake: &Lake, project: &Project) -> Result<Workload> {
     for model in project.models() {
         for source in &model.sources {
             let name = format!("{SOURCE_SCHEMA}.{source}");
-            read_once(
-                &session,
-                &mut tables,
-                &name,
-                &format!("select * from {name}"),
-            )
-            .await?;
+            read_whole(&session, &mut tables, &name, &name).await?;
         }
         for input in &model.changes {
             let name = format!("{CHANGES_SCHEMA}.{}", changes_table(&model.name, input));
@@ -133,13 +115,7 @@ pub async fn analyses(lake: &Lake, project: &Project, only: &[String]) -> Result
     let session = query_session(lake, project, AsOf::Latest).await?;
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     for mart in project.models().iter().filter(|m| m.publish) {
-        read_once(
-            &session,
-            &mut tables,
-            &mart.name,
-            &format!("select * from {}", quoted(&mart.name)),
-        )
-        .await?;
+        read_whole(&session, &mut tables, &mart.name, &quoted(&mart.name)).await?;
     }
     let mut queries = Vec::new();
     for analysis in project.analyses() {
@@ -191,6 +167,16 @@ fn whole_as_changes(input: &str) -> String {
             quoted(input)
         )
     }
+}
+
+/// Reads the whole of `reference` into `tables` as `name`, unless already there.
+async fn read_whole(
+    session: &QuerySession,
+    tables: &mut BTreeMap<String, Table>,
+    name: &str,
+    reference: &str,
+) -> Result<()> {
+    read_once(session, tables, name, &format!("select * from {reference}")).await
 }
 
 /// Reads `sql` through the session into `tables` as `name`, unless already there.
