@@ -62,6 +62,18 @@ fn contracts_with(extra_rule: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The Parquet data files of the Delta table in `folder` (its log left out).
+fn data_files(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .expect("table folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|name| name.ends_with(".parquet"))
+        .collect();
+    names.sort();
+    names
+}
+
 const NO_MEMBERS: &str =
     "\n[[rules]]\nname = \"no_member_tier\"\nexpression = \"loyalty_tier <> 'member'\"\n";
 
@@ -139,6 +151,30 @@ fn a_broken_model_contract_blocks_that_model_and_its_dependents_only() {
     assert_eq!(failed[0]["rule"], "no_member_tier");
     assert!(failed[0]["failing_rows"].as_u64().unwrap_or_default() > 0);
     assert!(String::from_utf8_lossy(&out.stderr).contains("dim_customers no_member_tier"));
+
+    // A rebuild is checked in the files it has written, before its commit: the
+    // failure keeps the table's version and removes those files.
+    let table = lake.path().join("warehouse/dim_customers");
+    let files = data_files(&table);
+    let out = stride(
+        lake.path(),
+        &[
+            "--contracts",
+            contracts,
+            "run",
+            "--full-refresh",
+            "--select",
+            "dim_customers",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("rule `no_member_tier` (error) failed on"),
+        "{stderr}"
+    );
+    assert_eq!(versions(lake.path()), after, "nothing committed");
+    assert_eq!(data_files(&table), files, "the rebuild's files removed");
 
     // As a warning it only warns; the held-back models catch up.
     let warned =

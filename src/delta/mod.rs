@@ -6,6 +6,7 @@ mod deletion_vector;
 mod key_set;
 mod log;
 mod maintenance;
+mod stage;
 mod write;
 
 use std::sync::Arc;
@@ -17,9 +18,10 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 
 pub use log::{CommitRecord, read_log, stride_commit_before};
 pub use maintenance::{optimize, vacuum};
+pub use stage::{Staged, commit as commit_staged, stage};
 pub use write::{
     Committed, append, change_feed, change_feed_fields, delete_keys_and_insert,
-    has_deletion_vectors, merge, overwrite, record_only, replace_keys,
+    has_deletion_vectors, merge, open_or_create_handle, overwrite, record_only, replace_keys,
 };
 
 use crate::error::{Error, Result};

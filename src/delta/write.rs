@@ -43,7 +43,7 @@ pub struct Committed {
 /// read the log and carry on exactly once.
 /// `operation_metrics`, when given, become the commit's `operationMetrics` (for
 /// commits stride builds from actions; delta-rs's own operations add theirs).
-fn properties(
+pub(super) fn properties(
     info: serde_json::Value,
     operation_metrics: Option<serde_json::Value>,
 ) -> CommitProperties {
@@ -54,7 +54,8 @@ fn properties(
         .with_max_retries(0)
 }
 
-async fn open_or_create_handle(lake: &Lake, model: &str) -> Result<DeltaTable> {
+/// `model`'s table, or a handle to create it when it has none yet (its folder made).
+pub async fn open_or_create_handle(lake: &Lake, model: &str) -> Result<DeltaTable> {
     lake.ensure_folder(&format!("{WAREHOUSE}/{model}"))?;
     super::handle(lake, model).await
 }
@@ -104,7 +105,9 @@ pub async fn overwrite(
 
 /// The properties of a new model table: always the change data feed, and deletion
 /// vectors when asked.
-fn table_properties(deletion_vectors: bool) -> Vec<(&'static str, Option<&'static str>)> {
+pub(super) fn table_properties(
+    deletion_vectors: bool,
+) -> Vec<(&'static str, Option<&'static str>)> {
     let mut properties = vec![(TableProperty::EnableChangeDataFeed.as_ref(), Some("true"))];
     if deletion_vectors {
         properties.push((TableProperty::EnableDeletionVectors.as_ref(), Some("true")));
@@ -266,7 +269,10 @@ async fn write_change_data(
 /// views, or make a column nullable that the table holds without nulls). A value
 /// the table's type cannot hold is an error naming the column and the value, never
 /// a NULL: Arrow's default (`safe`) cast would store one silently.
-fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch> {
+pub(super) fn conform(
+    batch: &RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+) -> Result<RecordBatch> {
     let columns = schema
         .fields()
         .iter()
@@ -505,6 +511,19 @@ struct Metrics {
     rows_removed: u64,
 }
 
+/// A commit's `operationMetrics`, under the names delta-rs's WRITE and DELETE use.
+pub(super) fn operation_metrics(
+    rows_added: u64,
+    rows_removed: u64,
+    files_added: usize,
+) -> serde_json::Value {
+    serde_json::json!({
+        "num_added_rows": rows_added,
+        "num_deleted_rows": rows_removed,
+        "num_added_files": files_added,
+    })
+}
+
 /// Commits `actions` with stride's record and the operation's metrics (under the
 /// names delta-rs's WRITE and DELETE use, so `history` and other Delta readers
 /// show the rows it added and removed), and returns the table at the new version.
@@ -522,11 +541,8 @@ async fn commit_actions(
         .iter()
         .filter(|a| matches!(a, Action::Add(_)))
         .count();
-    let operation_metrics = serde_json::json!({
-        "num_added_rows": metrics.rows_added,
-        "num_deleted_rows": metrics.rows_removed,
-        "num_added_files": files_added,
-    });
+    let operation_metrics =
+        operation_metrics(metrics.rows_added, metrics.rows_removed, files_added);
     let commit = CommitBuilder::from(properties(info, Some(operation_metrics)))
         .with_actions(actions)
         .build(Some(snapshot), table.log_store(), operation)

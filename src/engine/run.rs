@@ -698,6 +698,13 @@ async fn execute(
     })?;
     let frame = run.ctx.sql(&sql).await.map_err(fail)?;
     let has_op = frame.schema().has_column_with_unqualified_name(OP_COLUMN);
+    let info = plan.state.to_json()?;
+    let table = match (plan.incremental, current) {
+        (true, Some(found)) => found.table,
+        (_, current) => {
+            return rebuild(run, model, current.map(|f| f.table), frame, has_op, info).await;
+        }
+    };
     // The checked rows are held until the commit has written them.
     let (frame, _checked) = match run.contracts.get(&model.name) {
         Some(contract) => {
@@ -708,46 +715,96 @@ async fn execute(
         None => (frame, None),
     };
     let state = run.ctx.state();
-    let info = plan.state.to_json()?;
-    let table = current.map(|f| f.table);
-    match (plan.incremental, table) {
-        (true, Some(table)) => {
-            check_fits_table(model, frame.schema().as_arrow(), &table)?;
-            match model.strategy {
-                Strategy::Merge => {
-                    let frame = if has_op {
-                        deletions_of_stored_keys(run, model, frame, &table)
-                            .await
-                            .map_err(fail)?
-                    } else {
-                        frame
-                    };
-                    delta::merge(table, &model.name, frame, &model.unique_key, &state, info).await
-                }
-                Strategy::Append => {
-                    let frame = without_deletions(frame, has_op).map_err(fail)?;
-                    delta::append(table, &model.name, frame, &state, info).await
-                }
-                Strategy::DeleteInsert => {
-                    delete_insert(table, model, frame, has_op, &state, info).await
-                }
+    check_fits_table(model, frame.schema().as_arrow(), &table)?;
+    match model.strategy {
+        Strategy::Merge => {
+            let frame = if has_op {
+                deletions_of_stored_keys(run, model, frame, &table)
+                    .await
+                    .map_err(fail)?
+            } else {
+                frame
+            };
+            delta::merge(table, &model.name, frame, &model.unique_key, &state, info).await
+        }
+        Strategy::Append => {
+            let frame = without_deletions(frame, has_op).map_err(fail)?;
+            delta::append(table, &model.name, frame, &state, info).await
+        }
+        Strategy::DeleteInsert => delete_insert(table, model, frame, has_op, &state, info).await,
+    }
+}
+
+/// Replaces the whole of `model`'s table (`table`, `None` when it has none yet)
+/// with `frame`'s rows. They are written by parallel writers into files that are
+/// not yet the table's ([`delta::stage`]), checked against the model's contract
+/// in those files, then committed in one version; nothing is held in memory. A
+/// result whose columns differ from the table's goes through delta-rs's overwrite,
+/// which changes the table's schema, after its contract is checked on the result
+/// held ([`check_result`]).
+async fn rebuild(
+    run: &RunContext,
+    model: &Model,
+    table: Option<DeltaTable>,
+    frame: DataFrame,
+    has_op: bool,
+    info: serde_json::Value,
+) -> Result<(DeltaTable, Committed)> {
+    let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
+    let state = run.ctx.state();
+    let deletion_vectors = model.materialization == Materialization::Incremental
+        && model.strategy == Strategy::DeleteInsert;
+    let table = match table {
+        Some(table) => table,
+        None => delta::open_or_create_handle(&run.lake, &model.name).await?,
+    };
+    let rows = without_deletions(frame.clone(), has_op).map_err(fail)?;
+    let types = rows.schema().as_arrow().clone();
+    let started = Instant::now();
+    if let Some(staged) = delta::stage(&model.name, table, rows, &state).await? {
+        if let Some(contract) = run.contracts.get(&model.name) {
+            let checked = run.ctx.read_table(staged.provider()?).map_err(fail)?;
+            let computed = format!(
+                "{} rows computed and written in {:.2}s",
+                staged.rows(),
+                started.elapsed().as_secs_f64()
+            );
+            if let Err(e) = check_rows(run, model, contract, checked, &types, &computed).await {
+                staged.discard().await;
+                return Err(e);
             }
         }
-        _ => {
-            let frame = without_deletions(frame, has_op).map_err(fail)?;
-            let deletion_vectors = model.materialization == Materialization::Incremental
-                && model.strategy == Strategy::DeleteInsert;
-            delta::overwrite(
-                &run.lake,
-                &model.name,
-                frame,
-                &state,
-                info,
-                deletion_vectors,
-            )
-            .await
-        }
+        let rows_added = staged.rows();
+        let (table, rows_removed) = delta::commit_staged(staged, info, deletion_vectors).await?;
+        let version = delta::version_of(&table);
+        return Ok((
+            table,
+            Committed {
+                version,
+                rows_added,
+                rows_removed,
+            },
+        ));
     }
+    // The checked rows are held until the commit has written them.
+    let (frame, _checked) = match run.contracts.get(&model.name) {
+        Some(contract) => {
+            let held = check_result(run, model, contract, frame, has_op).await?;
+            let frame = run.ctx.read_table(Arc::clone(&held.table)).map_err(fail)?;
+            (frame, Some(held))
+        }
+        None => (frame, None),
+    };
+    let frame = without_deletions(frame, has_op).map_err(fail)?;
+    delta::overwrite(
+        &run.lake,
+        &model.name,
+        frame,
+        &state,
+        info,
+        deletion_vectors,
+    )
+    .await
 }
 
 /// Fails, before anything is written, when an incremental result's columns differ
@@ -829,28 +886,46 @@ async fn check_result(
         has_op,
     )
     .map_err(fail)?;
+    let types = checked.schema().as_arrow().clone();
+    let held = if result.spilled() {
+        " (spilled to disk)"
+    } else {
+        ""
+    };
+    let computed = format!(
+        "{} rows computed in {:.2}s{held}",
+        result.rows,
+        computed.as_secs_f64()
+    );
+    check_rows(run, model, contract, checked, &types, &computed).await?;
+    Ok(result)
+}
+
+/// Checks `rows`, the rows of `model` about to be committed, against its contract,
+/// and the result's columns `types` against the contract's types; `computed` says
+/// how the rows came to be, for the log. An `error` rule that fails is the error.
+async fn check_rows(
+    run: &RunContext,
+    model: &Model,
+    contract: &Contract,
+    checked: DataFrame,
+    types: &arrow::datatypes::Schema,
+    computed: &str,
+) -> Result<()> {
+    let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
+    let started = Instant::now();
     let name = format!("__checked_{}", model.name);
-    let mut outcomes = vec![contracts::check_types(
-        contract,
-        checked.schema().as_arrow(),
-    )];
+    let mut outcomes = vec![contracts::check_types(contract, types)];
     run.ctx
         .register_table(name.as_str(), checked.into_view())
         .map_err(fail)?;
     outcomes.extend(contracts::check_table(&run.ctx, contract, &format!("\"{name}\"")).await);
     run.ctx.deregister_table(name.as_str()).map_err(fail)?;
     tracing::debug!(
-        "{}: result of {} rows computed in {:.2}s{}, {} contract rules checked in {:.2}s",
+        "{}: result of {computed}, {} contract rules checked in {:.2}s",
         model.name,
-        result.rows,
-        computed.as_secs_f64(),
-        if result.spilled() {
-            " (spilled to disk)"
-        } else {
-            ""
-        },
         outcomes.len(),
-        (started.elapsed() - computed).as_secs_f64()
+        started.elapsed().as_secs_f64()
     );
     for outcome in &outcomes {
         tracing::trace!(
@@ -885,7 +960,7 @@ async fn check_result(
             },
         ));
     }
-    Ok(result)
+    Ok(())
 }
 
 /// Keeps the deletions (`_op = 'd'`) only for keys the table holds. delta-rs 1.1
