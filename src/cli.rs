@@ -765,8 +765,15 @@ fn report_publish(report: &publish::PublishReport) {
         );
     }
     for mart in &report.marts {
+        let written = match mart.written {
+            publish::Written::Whole => "written whole".to_string(),
+            publish::Written::Reused => "unchanged, files reused".to_string(),
+            publish::Written::Changes { added, removed } => {
+                format!("changes written: {added} rows added, {removed} keys removed")
+            }
+        };
         tracing::debug!(
-            "{:<28} version {:>4} {:>10} rows",
+            "{:<28} version {:>4} {:>10} rows, {written}",
             mart.mart,
             mart.version,
             mart.rows

@@ -576,3 +576,84 @@ fn the_models_config_decides_what_is_published() {
     );
     assert_eq!(out.status.code(), Some(1), "dim_products is not served");
 }
+
+/// The Parquet files the served publish holds in `folder` (a mart's, or its
+/// `@added` / `@removed` changes').
+fn served_files(file: &Path, folder: &str) -> Vec<String> {
+    let mut root = file.as_os_str().to_owned();
+    root.push(".publishes");
+    let mut names: Vec<String> = std::fs::read_dir(Path::new(&root).join("current").join(folder))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Rows in the served file of `folder`, counted by DuckDB.
+fn served_rows(lake: &Path, folder: &str) -> i64 {
+    let files = served_files(&lake.duckdb_file(), folder);
+    assert_eq!(files.len(), 1, "{folder}: {files:?}");
+    let mut root = lake.duckdb_file().into_os_string();
+    root.push(".publishes");
+    let path = Path::new(&root)
+        .join("current")
+        .join(folder)
+        .join(&files[0]);
+    let rows = duck(
+        lake,
+        &format!(
+            "select count(*) as n from read_parquet('{}')",
+            path.display()
+        ),
+    );
+    rows[0]["n"].as_i64().unwrap_or(-1)
+}
+
+#[test]
+fn a_publish_after_incremental_runs_writes_the_changes_and_serves_the_base_again() {
+    let lake = temp_lake();
+    stride_ok(
+        lake.path(),
+        &["generate", "--days", "20", "--scale", "0.05", "--seed", "5"],
+    );
+    stride_ok(lake.path(), &["run"]);
+    let file = lake.path().duckdb_file();
+    let base = served_files(&file, "fct_attribution");
+    assert_eq!(served_rows(lake.path(), "fct_attribution@added"), 0);
+    assert_eq!(served_rows(lake.path(), "fct_attribution@removed"), 0);
+    for day in 0..2 {
+        stride_ok(lake.path(), &["generate", "--days", "1"]);
+        let out = stride_ok(lake.path(), &["-v", "run"]);
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            log.lines()
+                .any(|l| l.contains("fct_attribution") && l.contains("changes written")),
+            "day {day}: {log}"
+        );
+        // The file's views stay as they are, so readers holding it see the publish.
+        assert!(!log.contains("wrote the views"), "day {day}: {log}");
+        assert_file_equals_tables(lake.path(), "after a publish of changes");
+        assert_eq!(
+            served_files(&file, "fct_attribution"),
+            base,
+            "the base again"
+        );
+        assert!(served_rows(lake.path(), "fct_attribution@added") > 0);
+        assert!(served_rows(lake.path(), "fct_attribution@removed") > 0);
+        for (mart, (_, rows)) in synced(lake.path()) {
+            let count = duck(lake.path(), &format!("select count(*) as n from {mart}"));
+            assert_eq!(count[0]["n"].as_i64(), Some(rows), "{mart} rows");
+        }
+    }
+    // A rebuild is published whole: a new base, nothing added or removed.
+    stride_ok(lake.path(), &["run", "--full-refresh"]);
+    assert_file_equals_tables(lake.path(), "after a rebuild");
+    assert_ne!(served_files(&file, "fct_attribution"), base);
+    assert_eq!(served_rows(lake.path(), "fct_attribution@added"), 0);
+    assert_eq!(served_rows(lake.path(), "fct_attribution@removed"), 0);
+}

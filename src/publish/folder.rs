@@ -252,6 +252,14 @@ pub fn sync_tree(folder: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Removes `folder` and what it holds, if it is there.
+pub fn remove_folder_if_present(folder: &Path) -> std::io::Result<()> {
+    match fs::remove_dir_all(folder) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Bytes in the files under `folder`.
 pub fn size_of(folder: &Path) -> u64 {
     let Ok(entries) = fs::read_dir(folder) else {

@@ -6,13 +6,16 @@
 //! moves would then open the new publish's folder and not find the old names in it.
 //! With one file, a query opens it at once and reads it to the end, whatever
 //! happens to `current` meanwhile. DataFusion's Parquet writer still encodes the
-//! columns of the file in parallel. The file is named for its publish, so a reader
-//! never meets a path it has seen before with other contents behind it.
+//! columns of the file in parallel. The file is named for the publish that wrote
+//! it, and is never written again: a later publish serving the same rows links it
+//! into its own folder under the same name ([`reuse`]), so a reader never meets a
+//! path it has seen before with other contents behind it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, UInt64Array};
+use arrow::datatypes::SchemaRef;
 use datafusion::common::config::TableParquetOptions;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 
@@ -27,6 +30,7 @@ const COMPRESSION: &str = "snappy";
 pub async fn write(rows: DataFrame, folder: &Path, name: &str) -> Result<(PathBuf, u64)> {
     fs::create_dir_all(folder)?;
     let file = folder.join(format!("{name}.parquet"));
+    let schema = SchemaRef::new(rows.schema().as_arrow().clone());
     let mut options = TableParquetOptions::default();
     options.global.compression = Some(COMPRESSION.into());
     let written = rows
@@ -45,10 +49,63 @@ pub async fn write(rows: DataFrame, folder: &Path, name: &str) -> Result<(PathBu
         count += column.iter().flatten().sum::<u64>();
     }
     if !file.is_file() {
-        return Err(Error::Task(format!(
-            "the Parquet writer did not write {}",
-            file.display()
-        )));
+        if count > 0 {
+            return Err(Error::Task(format!(
+                "the Parquet writer did not write {}",
+                file.display()
+            )));
+        }
+        // No rows: a file with the columns alone, so the view still binds.
+        write_empty(&file, schema)?;
     }
     Ok((file, count))
+}
+
+/// Writes a Parquet file of no rows with the columns of `schema`.
+fn write_empty(file: &Path, schema: SchemaRef) -> Result<()> {
+    let out = fs::File::create(file)?;
+    parquet::arrow::ArrowWriter::try_new(out, schema, None)?.close()?;
+    Ok(())
+}
+
+/// Serves the files of `from` (a folder of the served publish) in the folder `to`
+/// of a new publish, under the same names: hard links where the file system allows
+/// them, copies otherwise. A file is never written again once published, so
+/// sharing it between publishes is safe; it is deleted with the last publish that
+/// holds it. Returns the files' rows (from their footers).
+pub fn reuse(from: &Path, to: &Path) -> Result<u64> {
+    fs::create_dir_all(to)?;
+    let mut rows = 0u64;
+    for entry in fs::read_dir(from)? {
+        let source = entry?.path();
+        if source.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
+        let Some(name) = source.file_name() else {
+            continue;
+        };
+        let target = to.join(name);
+        if fs::hard_link(&source, &target).is_err() {
+            fs::copy(&source, &target)?;
+        }
+        rows += rows_in(&target)?;
+    }
+    Ok(rows)
+}
+
+/// The rows of the Parquet file `file`, from its footer.
+pub fn rows_in(file: &Path) -> Result<u64> {
+    let reader = parquet::file::reader::SerializedFileReader::new(fs::File::open(file)?)?;
+    use parquet::file::reader::FileReader;
+    Ok(u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or_default())
+}
+
+/// The one Parquet file in `folder`, `None` when it holds none or more than one.
+pub fn only_file(folder: &Path) -> Option<PathBuf> {
+    let mut files = fs::read_dir(folder)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "parquet"));
+    let file = files.next()?;
+    files.next().is_none().then_some(file)
 }

@@ -15,6 +15,7 @@
 //! what is served, and only then.
 
 pub(crate) mod arrow_bridge;
+mod changes;
 mod folder;
 mod mart_files;
 mod read;
@@ -61,6 +62,8 @@ pub struct PublishedMart {
     pub version: u64,
     /// Its rows, as read from Delta and as counted by DuckDB in the files.
     pub rows: u64,
+    /// How its files were written.
+    pub written: Written,
 }
 
 /// What a publish did.
@@ -83,6 +86,8 @@ struct MartTable {
     name: String,
     table: DeltaTable,
     identity: MartIdentity,
+    /// The key its changes are published by ([`changes`]).
+    key: Option<String>,
 }
 
 /// What [`publish_if_changed`] did.
@@ -154,8 +159,8 @@ async fn write_publish(
     folder.remove_old(grace);
     let publish = folder.create_publish()?;
     let filled = fill(folder, marts, views, &publish).await;
-    let rows = match filled {
-        Ok(rows) => rows,
+    let (rows, how) = match filled {
+        Ok(filled) => filled,
         Err(e) => {
             // Never served, so no reader can have it open.
             if let Err(removal) = std::fs::remove_dir_all(&publish) {
@@ -175,10 +180,12 @@ async fn write_publish(
         file: target.to_path_buf(),
         marts: rows
             .into_iter()
-            .map(|row| PublishedMart {
+            .zip(how)
+            .map(|(row, written)| PublishedMart {
                 mart: row.mart,
                 version: row.identity.version,
                 rows: row.rows,
+                written,
             })
             .collect(),
         bytes: folder::size_of(&publish),
@@ -188,37 +195,38 @@ async fn write_publish(
 }
 
 /// Writes every mart and the sync table into the folder `publish`, flushes it, and
-/// has DuckDB read it back; returns the sync table's rows.
+/// has DuckDB read it back; returns the sync table's rows and the bytes written.
+/// A mart served at the same version is served from the same files; a keyed mart
+/// changed only by incremental commits gets its changes ([`changes`]); any other
+/// is written whole.
 async fn fill(
     folder: &PublishFolder,
     marts: &[MartTable],
     views: &[View],
     publish: &Path,
-) -> Result<Vec<SyncRow>> {
+) -> Result<(Vec<SyncRow>, Vec<Written>)> {
     let target = folder.file();
     let publish_id = publish
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
+    let served = folder.current();
+    let served_marts = served
+        .as_deref()
+        .and_then(sync_table::read_identities)
+        .unwrap_or_default();
 
     let ctx = new_session();
-    let state = ctx.state();
     let bar = progress::bar(marts.len() as u64, "publish");
     let mut sync_rows = Vec::new();
-    for mart in marts {
+    let mut how = Vec::new();
+    for (mart, view) in marts.iter().zip(views) {
         bar.set_message(mart.name.clone());
         let in_mart = |e: Error| Error::in_model(&mart.name, e);
-        let provider = delta::provider(&mart.table, &state)
+        let before = served.as_deref().zip(served_marts.get(&mart.name));
+        let (rows, written) = publish_mart(&ctx, mart, view, before, publish, &publish_id)
             .await
             .map_err(in_mart)?;
-        let rows = ctx.read_table(provider).map_err(|e| in_mart(e.into()))?;
-        let (_, written) = mart_files::write(
-            rows,
-            &publish.join(&mart.name),
-            &format!("{}-{publish_id}", mart.name),
-        )
-        .await
-        .map_err(in_mart)?;
         abort_if_asked(&mart.name);
         sync_rows.push(SyncRow {
             mart: mart.name.clone(),
@@ -229,8 +237,9 @@ async fn fill(
                 .ok()
                 .and_then(|s| s.version_timestamp(mart.identity.version))
                 .map(|ms| ms * 1000),
-            rows: written,
+            rows,
         });
+        how.push(written);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -258,7 +267,122 @@ async fn fill(
             ));
         }
     }
-    Ok(sync_rows)
+    Ok((sync_rows, how))
+}
+
+/// How a publish served one mart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Every row written into a new file.
+    Whole,
+    /// The served files again: the mart is at the version they hold.
+    Reused,
+    /// The rows added and the keys removed since its base, written anew; the base
+    /// served again.
+    Changes {
+        /// Rows in the added rows' file.
+        added: u64,
+        /// Keys in the removed keys' file.
+        removed: u64,
+    },
+}
+
+/// Serves `mart` (read by `view`) in the publish folder `publish`, given the
+/// served publish and what it holds of the mart (`before`); returns the mart's
+/// rows and how it was written.
+async fn publish_mart(
+    ctx: &datafusion::prelude::SessionContext,
+    mart: &MartTable,
+    view: &View,
+    before: Option<(&Path, &MartIdentity)>,
+    publish: &Path,
+    publish_id: &str,
+) -> Result<(u64, Written)> {
+    let same_table = before.filter(|(_, identity)| {
+        identity.lake == mart.identity.lake && identity.table_id == mart.identity.table_id
+    });
+    if let Some((served, identity)) = same_table {
+        // A mart served with changes is not whole in its own folder.
+        let all_served = view
+            .folders()
+            .iter()
+            .all(|folder| mart_files::only_file(&served.join(folder)).is_some())
+            && (view.key.is_some() || !served.join(views::removed_folder(&mart.name)).exists());
+        if identity.version == mart.identity.version && all_served {
+            let mut rows = 0;
+            for folder in view.folders() {
+                let reused = mart_files::reuse(&served.join(&folder), &publish.join(&folder))?;
+                if folder == mart.name {
+                    rows = reused;
+                }
+            }
+            if view.key.is_some() {
+                rows = delta::row_count(&mart.table);
+            }
+            return Ok((rows, Written::Reused));
+        }
+        if let (Some(key), Some(changes)) =
+            (&view.key, changes::ServedChanges::find(served, &mart.name))
+            && identity.version < mart.identity.version
+            && changes::only_incremental_commits(&mart.table, identity.version).await?
+        {
+            let provider = delta::provider(&mart.table, &ctx.state()).await?;
+            let keyed = changes::KeyedMart {
+                name: &mart.name,
+                table: &mart.table,
+                schema: provider.schema(),
+                key,
+            };
+            let written =
+                changes::write(ctx, &keyed, identity.version, &changes, publish, publish_id).await;
+            match written {
+                Ok(Some(written)) => {
+                    return Ok((
+                        delta::row_count(&mart.table),
+                        Written::Changes {
+                            added: written.added,
+                            removed: written.removed,
+                        },
+                    ));
+                }
+                Ok(None) => {}
+                // The feed may be gone (vacuumed): the mart is written whole.
+                Err(e) => {
+                    tracing::info!("{}: changes not readable ({e}), published whole", mart.name);
+                    for folder in view.folders() {
+                        folder::remove_folder_if_present(&publish.join(folder))?;
+                    }
+                }
+            }
+        }
+    }
+    let provider = delta::provider(&mart.table, &ctx.state()).await?;
+    let schema = provider.schema();
+    let rows = ctx.read_table(provider)?;
+    let (_, written) = mart_files::write(
+        rows,
+        &publish.join(&mart.name),
+        &format!("{}-{publish_id}", mart.name),
+    )
+    .await?;
+    if view.key.is_some() {
+        // Nothing added or removed yet: files of no rows, so the view binds.
+        let empty = arrow::record_batch::RecordBatch::new_empty(schema.clone());
+        let key = view.key.as_deref().unwrap_or_default();
+        let keys = empty.project(&[schema.index_of(key)?])?;
+        for (folder, batch) in [
+            (views::added_folder(&mart.name), empty),
+            (views::removed_folder(&mart.name), keys),
+        ] {
+            mart_files::write(
+                ctx.read_batch(batch)?,
+                &publish.join(&folder),
+                &format!("{folder}-{publish_id}"),
+            )
+            .await?;
+        }
+    }
+    Ok((written, Written::Whole))
 }
 
 /// The views the file should hold: one per mart with its columns' DuckDB types,
@@ -271,14 +395,24 @@ async fn views_of(marts: &[MartTable], target: &Path) -> Result<Vec<View>> {
         let provider = delta::provider(&mart.table, &state)
             .await
             .map_err(|e| Error::in_model(&mart.name, e))?;
-        views.push(view_of(&mart.name, &provider.schema(), target)?);
+        views.push(view_of(
+            &mart.name,
+            &provider.schema(),
+            mart.key.clone(),
+            target,
+        )?);
     }
     let sync = sync_table::batch(&[], "")?;
-    views.push(view_of(SYNC_TABLE, &sync.schema(), target)?);
+    views.push(view_of(SYNC_TABLE, &sync.schema(), None, target)?);
     Ok(views)
 }
 
-fn view_of(name: &str, schema: &arrow::datatypes::Schema, target: &Path) -> Result<View> {
+fn view_of(
+    name: &str,
+    schema: &arrow::datatypes::Schema,
+    key: Option<String>,
+    target: &Path,
+) -> Result<View> {
     let columns = schema
         .fields()
         .iter()
@@ -300,6 +434,7 @@ fn view_of(name: &str, schema: &arrow::datatypes::Schema, target: &Path) -> Resu
     Ok(View {
         name: name.to_string(),
         columns,
+        key,
     })
 }
 
@@ -329,6 +464,7 @@ async fn open_marts(
                     .map_err(|e| Error::in_model(&model.name, e))?;
                 Some(MartTable {
                     name: model.name.clone(),
+                    key: changes::key_of(model),
                     identity: MartIdentity {
                         lake: lake.url().to_string(),
                         table_id,

@@ -24,24 +24,64 @@ pub struct View {
     pub name: String,
     /// (column, DuckDB type), in the mart's order.
     pub columns: Vec<(String, String)>,
+    /// For a mart published as a base and its changes ([`super::changes`]), the
+    /// key the changes are made by.
+    pub key: Option<String>,
 }
 
 impl View {
-    /// The view's query over the Parquet files `glob`: every column by name and
-    /// cast to its type, so the view keeps the mart's columns and types whatever a
-    /// file holds (DuckDB drops a cast to the type a column already has).
-    pub fn select(&self, glob: &str) -> String {
+    /// The folders (under a publish) whose files the view reads: the mart's own,
+    /// then, for a mart published with its changes, the added rows' and the
+    /// removed keys'.
+    pub fn folders(&self) -> Vec<String> {
+        match &self.key {
+            None => vec![self.name.clone()],
+            Some(_) => vec![
+                self.name.clone(),
+                added_folder(&self.name),
+                removed_folder(&self.name),
+            ],
+        }
+    }
+
+    /// The view's query over the Parquet files `glob_of(folder)`: every column by
+    /// name and cast to its type, so the view keeps the mart's columns and types
+    /// whatever a file holds (DuckDB drops a cast to the type a column already
+    /// has). A mart with changes reads its base less the removed keys, plus the
+    /// added rows; each `read_parquet` reads one file, opened when the query binds.
+    pub fn select(&self, glob_of: impl Fn(&str) -> String) -> String {
         let columns: Vec<String> = self
             .columns
             .iter()
             .map(|(name, ty)| format!("CAST({0} AS {ty}) AS {0}", quote(name)))
             .collect();
-        format!(
-            "SELECT {} FROM read_parquet({})",
-            columns.join(", "),
-            literal(glob)
-        )
+        let columns = columns.join(", ");
+        let read = |folder: &str| format!("read_parquet({})", literal(&glob_of(folder)));
+        match &self.key {
+            None => format!("SELECT {columns} FROM {}", read(&self.name)),
+            Some(key) => {
+                let key = quote(key);
+                format!(
+                    "SELECT {columns} FROM {} AS base WHERE NOT EXISTS \
+                     (SELECT 1 FROM {} AS removed WHERE removed.{key} = base.{key}) \
+                     UNION ALL SELECT {columns} FROM {}",
+                    read(&self.name),
+                    read(&removed_folder(&self.name)),
+                    read(&added_folder(&self.name)),
+                )
+            }
+        }
     }
+}
+
+/// The folder of a mart's rows added since its base.
+pub fn added_folder(mart: &str) -> String {
+    format!("{mart}@added")
+}
+
+/// The folder of the keys whose base rows a mart no longer holds.
+pub fn removed_folder(mart: &str) -> String {
+    format!("{mart}@removed")
 }
 
 /// Whether the DuckDB file `file` holds exactly `views` (no tables), each reading
@@ -56,10 +96,13 @@ pub fn served_match(file: &Path, views: &[View], glob_of: impl Fn(&str) -> Strin
                 && views.iter().all(|view| {
                     served.get(&view.name).is_some_and(|served| {
                         served.columns == view.columns
-                            && served.sql.contains(&format!(
-                                "FROM read_parquet({})",
-                                literal(&glob_of(&view.name))
-                            ))
+                            && served.key_matches(view)
+                            && view.folders().iter().all(|folder| {
+                                served.sql.contains(&format!(
+                                    "read_parquet({})",
+                                    literal(&glob_of(folder))
+                                ))
+                            })
                     })
                 })
         }
@@ -77,6 +120,25 @@ struct ServedView {
     sql: String,
     /// (column, DuckDB type) as DuckDB binds it now.
     columns: Vec<(String, String)>,
+}
+
+impl ServedView {
+    /// Whether the served view reads changes by the key `view` wants, or none when
+    /// it wants none.
+    fn key_matches(&self, view: &View) -> bool {
+        let reads_changes = self.sql.contains(&removed_folder(&view.name));
+        match &view.key {
+            None => !reads_changes,
+            // DuckDB prints an identifier quoted only where it must be.
+            Some(key) => {
+                reads_changes
+                    && (self.sql.contains(&format!("removed.{key} = base.{key}"))
+                        || self
+                            .sql
+                            .contains(&format!("removed.{0} = base.{0}", quote(key))))
+            }
+        }
+    }
 }
 
 /// Every view of the file by name; an error when the file holds tables (an older
@@ -133,19 +195,18 @@ fn served_views(file: &Path) -> Result<BTreeMap<String, ServedView>, String> {
     Ok(views)
 }
 
-/// Checks, with DuckDB, that the files of each view in the publish folder
-/// `publish` hold exactly the view's columns with its types; returns the rows of
-/// each (read from the files' footers).
+/// Checks, with DuckDB, that each view over the files of the publish folder
+/// `publish` has exactly the view's columns with its types, and returns the rows
+/// each view reads there.
 pub fn check_publish(target: &Path, views: &[View], publish: &Path) -> Result<Vec<u64>> {
     let fail = |what: String, e: duckdb::Error| failure(target, format!("{what}: {e}"));
     let conn = Connection::open_in_memory().map_err(|e| fail("open DuckDB".into(), e))?;
     let mut counts = Vec::new();
     for view in views {
-        let files = literal(&super::folder::glob(publish, &view.name));
+        let select = view.select(|folder| super::folder::glob(publish, folder));
+        let describe = format!("SELECT column_name, column_type FROM (DESCRIBE {select})");
         let mut statement = conn
-            .prepare(&format!(
-                "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet({files}))"
-            ))
+            .prepare(&describe)
             .map_err(|e| fail(format!("read the files of {}", view.name), e))?;
         let columns = statement
             .query_map([], |row| {
@@ -163,11 +224,9 @@ pub fn check_publish(target: &Path, views: &[View], publish: &Path) -> Result<Ve
             ));
         }
         let rows: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM read_parquet({files})"),
-                [],
-                |row| row.get(0),
-            )
+            .query_row(&format!("SELECT count(*) FROM ({select})"), [], |row| {
+                row.get(0)
+            })
             .map_err(|e| fail(format!("count the rows of {}", view.name), e))?;
         counts.push(u64::try_from(rows).unwrap_or_default());
     }
@@ -187,7 +246,7 @@ pub fn write(target: &Path, views: &[View], glob_of: impl Fn(&str) -> String) ->
         sql.push_str(&format!(
             "CREATE VIEW {} AS {};\n",
             quote(&view.name),
-            view.select(&glob_of(&view.name))
+            view.select(&glob_of)
         ));
     }
     sql.push_str("COMMIT;\nCHECKPOINT;");
@@ -209,12 +268,35 @@ mod tests {
                 ("order_id".into(), "BIGINT".into()),
                 ("ordered_at".into(), "TIMESTAMP WITH TIME ZONE".into()),
             ],
+            key: None,
         };
         assert_eq!(
-            view.select("/w/o'k/current/fct_orders/*.parquet"),
+            view.select(|folder| format!("/w/o'k/current/{folder}/*.parquet")),
             "SELECT CAST(\"order_id\" AS BIGINT) AS \"order_id\", \
              CAST(\"ordered_at\" AS TIMESTAMP WITH TIME ZONE) AS \"ordered_at\" \
              FROM read_parquet('/w/o''k/current/fct_orders/*.parquet')"
+        );
+    }
+
+    #[test]
+    fn a_mart_with_changes_reads_its_base_less_the_removed_keys_and_the_added_rows() {
+        let view = View {
+            name: "fct_orders".into(),
+            columns: vec![("order_id".into(), "BIGINT".into())],
+            key: Some("order_id".into()),
+        };
+        assert_eq!(
+            view.folders(),
+            ["fct_orders", "fct_orders@added", "fct_orders@removed"]
+        );
+        assert_eq!(
+            view.select(|folder| format!("/p/{folder}/*.parquet")),
+            "SELECT CAST(\"order_id\" AS BIGINT) AS \"order_id\" \
+             FROM read_parquet('/p/fct_orders/*.parquet') AS base WHERE NOT EXISTS \
+             (SELECT 1 FROM read_parquet('/p/fct_orders@removed/*.parquet') AS removed \
+             WHERE removed.\"order_id\" = base.\"order_id\") \
+             UNION ALL SELECT CAST(\"order_id\" AS BIGINT) AS \"order_id\" \
+             FROM read_parquet('/p/fct_orders@added/*.parquet')"
         );
     }
 }
