@@ -1,7 +1,11 @@
 # build_stride: builds the release binary into the shared build folder and sets
-# $stride to it.
+# $stride to it; with STRIDE_BIN set, uses that binary instead (to compare builds).
 build_stride() {
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stride/target}"
+    if [ -n "${STRIDE_BIN:-}" ]; then
+        stride="$STRIDE_BIN"
+        return
+    fi
     cargo build --release --quiet
     stride="$CARGO_TARGET_DIR/release/stride"
 }

@@ -3,7 +3,10 @@
 # and a few dashboard questions over the largest mart, on the served file (views over
 # the publish's Parquet files) against the same marts as native DuckDB tables, in
 # DuckDB 1.5.3 (the release Metabase's driver bundles).
-#   benches/serving.sh [SCALE] [DAYS] [REPEATS]      (defaults: 1 30 20)
+#   benches/serving.sh [SCALE] [DAYS] [REPEATS] [CHANGED_DAYS]   (defaults: 1 30 20 0)
+# With CHANGED_DAYS > 0, that many more days are landed and run one by one after the
+# first run, so the keyed marts are served as their base and changes (as after
+# incremental runs) rather than whole.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=benches/measure.sh
@@ -11,6 +14,7 @@ cd "$(dirname "$0")/.."
 scale="${1:-1}"
 days="${2:-30}"
 repeats="${3:-20}"
+changed_days="${4:-0}"
 build_stride
 venv="$CARGO_TARGET_DIR/bench-duckdb-venv"
 if ! "$venv/bin/python" -c 'import duckdb, pytz' 2>/dev/null; then
@@ -25,6 +29,11 @@ export STRIDE_DUCKDB="$work/stride.duckdb"
 "$stride" --lake "$work/lake" generate --days "$days" --scale "$scale"
 measure "run (scale $scale, $days days, publish included)" "$stride" --lake "$work/lake" run
 measure "sync (publish only)" "$stride" --lake "$work/lake" sync
+for day in $(seq "$changed_days"); do
+    "$stride" --lake "$work/lake" generate --days 1
+    measure "incremental run of a new day (#$day, publish of changes included)" \
+        "$stride" --lake "$work/lake" run
+done
 echo "publish folder: $(du -sh "$(readlink -f "$work/stride.duckdb.publishes/current")" | cut -f1)"
 
 # Questions a dashboard asks of fct_attribution, the largest mart.
