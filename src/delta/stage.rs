@@ -20,6 +20,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::SessionState;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, Partitioning, execute_stream_partitioned,
@@ -41,6 +42,9 @@ use crate::error::{Error, Result};
 
 /// Files are closed at this size, so a large result is several files.
 const TARGET_FILE_SIZE: u64 = 128 << 20;
+
+/// A rebuild of a table that held fewer rows than this is written by one writer.
+const ONE_WRITER_ROWS: u64 = 1_000_000;
 
 /// A rebuild's files, written and not yet committed.
 pub struct Staged {
@@ -96,7 +100,8 @@ impl Staged {
 }
 
 /// Writes every row of `frame` into new files of `model`'s table (`table`: loaded,
-/// or a handle when it has no version yet), one writer per partition of the plan.
+/// or a handle when it has no version yet), one writer per core (one for a table
+/// that held fewer than [`ONE_WRITER_ROWS`] rows), none of them committed yet.
 /// `None`, with nothing written, when the table exists with other columns or types
 /// than the result's: a rebuild that changes the table's schema goes through
 /// delta-rs's overwrite.
@@ -127,8 +132,18 @@ pub async fn stage(
     };
 
     let plan = frame.create_physical_plan().await?;
-    let writers = state.config().target_partitions().max(1);
-    let plan: Arc<dyn ExecutionPlan> = if plan.output_partitioning().partition_count() < writers {
+    // A small table stays one file: one writer encodes it quickly, and more files
+    // only cost its readers requests (a round trip each on S3).
+    let small = table.version().is_some() && super::row_count(&table) < ONE_WRITER_ROWS;
+    let writers = if small {
+        1
+    } else {
+        state.config().target_partitions().max(1)
+    };
+    let partitions = plan.output_partitioning().partition_count();
+    let plan: Arc<dyn ExecutionPlan> = if writers == 1 && partitions > 1 {
+        Arc::new(CoalescePartitionsExec::new(plan))
+    } else if partitions < writers {
         Arc::new(RepartitionExec::try_new(
             plan,
             Partitioning::RoundRobinBatch(writers),

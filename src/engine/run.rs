@@ -706,14 +706,7 @@ async fn execute(
         }
     };
     // The checked rows are held until the commit has written them.
-    let (frame, _checked) = match run.contracts.get(&model.name) {
-        Some(contract) => {
-            let held = check_result(run, model, contract, frame, has_op).await?;
-            let frame = run.ctx.read_table(Arc::clone(&held.table)).map_err(fail)?;
-            (frame, Some(held))
-        }
-        None => (frame, None),
-    };
+    let (frame, _checked) = held_and_checked(run, model, frame, has_op).await?;
     let state = run.ctx.state();
     check_fits_table(model, frame.schema().as_arrow(), &table)?;
     match model.strategy {
@@ -787,14 +780,7 @@ async fn rebuild(
         ));
     }
     // The checked rows are held until the commit has written them.
-    let (frame, _checked) = match run.contracts.get(&model.name) {
-        Some(contract) => {
-            let held = check_result(run, model, contract, frame, has_op).await?;
-            let frame = run.ctx.read_table(Arc::clone(&held.table)).map_err(fail)?;
-            (frame, Some(held))
-        }
-        None => (frame, None),
-    };
+    let (frame, _checked) = held_and_checked(run, model, frame, has_op).await?;
     let frame = without_deletions(frame, has_op).map_err(fail)?;
     delta::overwrite(
         &run.lake,
@@ -805,6 +791,25 @@ async fn rebuild(
         deletion_vectors,
     )
     .await
+}
+
+/// `frame` computed once and checked against the model's contract, if it has one;
+/// returns the rows to commit and what holds them (keep it until the commit).
+async fn held_and_checked(
+    run: &RunContext,
+    model: &Model,
+    frame: DataFrame,
+    has_op: bool,
+) -> Result<(DataFrame, Option<Materialized>)> {
+    let Some(contract) = run.contracts.get(&model.name) else {
+        return Ok((frame, None));
+    };
+    let held = check_result(run, model, contract, frame, has_op).await?;
+    let frame = run
+        .ctx
+        .read_table(Arc::clone(&held.table))
+        .map_err(|e| Error::in_model(&model.name, e))?;
+    Ok((frame, Some(held)))
 }
 
 /// Fails, before anything is written, when an incremental result's columns differ
