@@ -195,7 +195,8 @@ async fn write_publish(
 }
 
 /// Writes every mart and the sync table into the folder `publish`, flushes it, and
-/// has DuckDB read it back; returns the sync table's rows and the bytes written.
+/// has DuckDB read it back; returns the sync table's rows and how each mart was
+/// written.
 /// A mart served at the same version is served from the same files; a keyed mart
 /// changed only by incremental commits gets its changes ([`changes`]); any other
 /// is written whole.
