@@ -58,15 +58,7 @@ restore() { for path in "${state[@]}"; do rm -rf "$path"; cp -a "$path.saved" "$
 # run LABEL ARGS...: measures one `stride run` and prints its lake traffic line.
 run() {
     local label="$1"; shift
-    local log
-    log="$(mktemp)"
-    /usr/bin/time -v "$stride" --lake "$lake" run "$@" 2> "$log" > /dev/null || { cat "$log"; exit 1; }
-    local wall rss
-    wall="$(grep 'Elapsed (wall clock)' "$log" | awk '{print $NF}')"
-    rss="$(grep 'Maximum resident set size' "$log" | awk '{print $NF}')"
-    printf '%-44s wall %-10s peak RSS %6d MiB\n' "$label" "$wall" "$((rss / 1024))"
-    grep -o 'lake traffic.*' "$log" | sed 's/^/    /' || true
-    rm -f "$log"
+    MEASURE_SHOW='lake traffic.*' measure "$label" "$stride" --lake "$lake" run "$@"
 }
 
 "$stride" --lake "$lake" generate --days "$days" --scale "$scale"

@@ -11,7 +11,8 @@ build_stride() {
 }
 
 # measure LABEL COMMAND...: runs COMMAND under /usr/bin/time -v and prints its wall
-# time and peak resident memory. Sourced by the benchmark scripts.
+# time and peak resident memory, then, with MEASURE_SHOW set, the parts of its
+# stderr that pattern (grep -o) matches. Sourced by the benchmark scripts.
 measure() {
     local label="$1"; shift
     local log
@@ -21,5 +22,8 @@ measure() {
     wall="$(grep 'Elapsed (wall clock)' "$log" | awk '{print $NF}')"
     rss="$(grep 'Maximum resident set size' "$log" | awk '{print $NF}')"
     printf '%-44s wall %-10s peak RSS %6d MiB\n' "$label" "$wall" "$((rss / 1024))"
+    if [ -n "${MEASURE_SHOW:-}" ]; then
+        grep -o "$MEASURE_SHOW" "$log" | sed 's/^/    /' || true
+    fi
     rm -f "$log"
 }
