@@ -2,27 +2,30 @@
 //! Errors become `anyhow` errors with context here, at the edge.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::bench;
 use crate::config::Settings;
 use crate::contracts::{Contracts, ContractsSource, Status};
 use crate::delta::AsOf;
 use crate::demo;
-use crate::engine::{self, RunOptions};
-use crate::generate::{self, Request};
-use crate::lake::{Lake, LakeLock};
-use crate::land;
+use crate::engine;
+use crate::generate::Request;
+use crate::lake::Lake;
 use crate::models::{Project, ProjectSource};
+use crate::orchestrate::{self, Pipeline, RunSpec};
 use crate::output::{self, Format};
 use crate::publish::{self, DEFAULT_DUCKDB};
-use crate::quarantine::{self, TableCheck};
+use crate::quarantine;
+use crate::runs::{self, RunRequest, Trigger};
+use crate::serve::{self, RetryPolicy, SensorSettings, ServeOptions};
 
 /// The lake used when neither `--lake`, `STRIDE_LAKE` nor the config file names one.
 pub const DEFAULT_LAKE: &str = "./lake";
@@ -221,6 +224,70 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
     },
+    /// The run history: every run's trigger, status, times and what it did.
+    #[command(args_conflicts_with_subcommands = true)]
+    Runs {
+        #[command(subcommand)]
+        action: Option<RunsAction>,
+        /// The newest N runs.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        /// How to print them: table, csv or json.
+        #[arg(long, value_enum, default_value_t = Format::Table, hide_possible_values = true)]
+        format: Format,
+    },
+    /// Keep the marts fresh: runs on cron schedules and when new batches land, one
+    /// at a time, with retries of transient failures, a run history and a JSON API.
+    Serve {
+        /// Where the API listens. Any address but loopback needs --token.
+        #[arg(
+            long,
+            env = "STRIDE_BIND",
+            default_value = "127.0.0.1:3030",
+            value_name = "ADDR"
+        )]
+        bind: std::net::SocketAddr,
+        /// The token API requests must carry (`Authorization: Bearer TOKEN`; at
+        /// least 16 characters). Without it, a loopback bind answers anyone local.
+        #[arg(
+            long,
+            env = "STRIDE_TOKEN",
+            hide_env_values = true,
+            value_name = "TOKEN"
+        )]
+        token: Option<String>,
+        /// A run at each tick of this cron expression: 5 fields (minute hour day
+        /// month weekday), or 6 with seconds first; UTC, or `CRON_TZ=Europe/Paris
+        /// 0 6 * * *`. Repeatable.
+        #[arg(long, value_name = "CRON")]
+        schedule: Vec<String>,
+        /// Start a run when raw files land that no run has consumed yet.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between two looks at the raw area (with --watch).
+        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+        watch_interval: f64,
+        /// Seconds landing must have been quiet before the sensor starts a run.
+        #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+        quiet_period: f64,
+        /// Attempts of a run that fails on a transient error (the store unreachable
+        /// or throttling, I/O), the first included.
+        #[arg(long, default_value_t = 4, value_name = "N")]
+        attempts: u32,
+        /// Seconds before the first retry; each next waits twice as long (±25%).
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        retry_delay: f64,
+        /// Seconds a shutdown (SIGTERM, SIGINT) waits for the run going before it
+        /// cancels it.
+        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+        grace_period: f64,
+        /// Do not publish the marts to the DuckDB file after each run.
+        #[arg(long)]
+        no_sync: bool,
+        /// The DuckDB file the marts are published to.
+        #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
+        duckdb: PathBuf,
+    },
     /// The main job: generate 30 days if the lake is empty, run, print the headline answers.
     Demo {
         /// Generate with bad input mixed in (see `generate --faults`).
@@ -255,6 +322,20 @@ pub enum QuarantineAction {
         /// Only this raw table.
         #[arg(long)]
         table: Option<String>,
+    },
+}
+
+/// `stride runs` actions.
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// One run: its record, and per model what it did.
+    Show {
+        /// The run id (`stride runs` lists them).
+        id: String,
+        /// How to print it: table (the record, then its models), csv or json (the
+        /// whole record).
+        #[arg(long, value_enum, default_value_t = Format::Table, hide_possible_values = true)]
+        format: Format,
     },
 }
 
@@ -303,12 +384,16 @@ pub fn init_logging(verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
-        .without_time()
+        .without_time();
+    // The same lines also go to the log of the run going, if any.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(runs::CaptureLayer)
         .try_init();
 }
 
@@ -372,7 +457,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 max_lateness_days,
                 faults,
             };
-            generate_command(&lake, &request).await
+            orchestrate::generate(&lake, &request)
+                .await
+                .with_context(|| format!("generate into {}", lake.url()))?;
+            Ok(())
         }
         Command::Run {
             full_refresh,
@@ -381,20 +469,21 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             duckdb,
         } => {
             let (project, contracts) = load()?;
-            let options = RunOptions {
-                full_refresh,
-                select,
+            let pipeline = Pipeline {
+                lake,
+                project,
+                contracts,
+                publish_to: (!no_sync).then_some(duckdb),
             };
-            let publish_to = (!no_sync).then_some(duckdb.as_path());
-            run_command(&lake, &project, &contracts, &options, publish_to).await
+            let request = RunRequest {
+                select,
+                full_refresh,
+            };
+            run_command(&pipeline, request).await
         }
         Command::Sync { duckdb } => {
             let (project, _) = load_project()?;
-            let lock = LakeLock::acquire(&lake, "stride sync").await?;
-            let published = publish::publish(&lake, &project, &duckdb).await;
-            let released = lock.release().await;
-            report_publish(&published?);
-            Ok(released?)
+            Ok(orchestrate::sync(&lake, &project, &duckdb).await?)
         }
         Command::Query {
             sql,
@@ -410,6 +499,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 (None, None) => AsOf::Latest,
             };
             let session = engine::query_session(&lake, &project, as_of).await?;
+            runs::register(&session.ctx, &lake, &sql).await?;
             let batches = engine::query(&session, &sql).await?;
             print!("{}", output::render(&batches, format)?);
             Ok(())
@@ -486,10 +576,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             QuarantineAction::Replay { table } => {
                 let (_, contracts) = load()?;
-                let lock = LakeLock::acquire(&lake, "stride quarantine replay").await?;
-                let replayed = quarantine::replay(&lake, &contracts, table.as_deref()).await;
-                let released = lock.release().await;
-                for done in replayed? {
+                for done in orchestrate::replay(&lake, &contracts, table.as_deref()).await? {
                     tracing::info!(
                         "raw.{}: {} rows released, {} files admitted; {} rows still quarantined, {} files still refused",
                         done.table,
@@ -499,7 +586,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                         done.files_refused
                     );
                 }
-                Ok(released?)
+                Ok(())
             }
         },
         Command::Bench {
@@ -574,209 +661,106 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo { faults, duckdb } => {
             let (project, contracts) = load()?;
-            demo::demo(&lake, &project, &contracts, faults, &duckdb).await
+            let pipeline = Pipeline {
+                lake,
+                project,
+                contracts,
+                publish_to: Some(duckdb),
+            };
+            demo::demo(&pipeline, faults).await
         }
-    }
-}
-
-/// `stride generate`.
-pub async fn generate_command(lake: &Lake, request: &Request) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let lock = LakeLock::acquire(lake, "stride generate").await?;
-    let report = generate::generate(lake, request).await;
-    lock.release().await?;
-    let report = report.with_context(|| format!("generate into {}", lake.url()))?;
-    let rows: Vec<String> = report
-        .rows
-        .iter()
-        .map(|(table, n)| format!("{table} {n}"))
-        .collect();
-    tracing::info!(
-        "landed batches {}..={} ({} to {}) in {:.2}s: {}",
-        report.batches.start(),
-        report.batches.end(),
-        report.dates.0,
-        report.dates.1,
-        started.elapsed().as_secs_f64(),
-        rows.join(", ")
-    );
-    Ok(())
-}
-
-/// `stride run`, then (unless `publish_to` is `None`) the publish of the marts to that
-/// DuckDB file, under the same lake lock so the file holds this run's versions.
-pub async fn run_command(
-    lake: &Lake,
-    project: &Project,
-    contracts: &Contracts,
-    options: &RunOptions,
-    publish_to: Option<&Path>,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let before = lake.traffic();
-    let lock = LakeLock::acquire(lake, "stride run").await?;
-    let report = engine::run_with_lock(lake, project, contracts, options, &lock)
-        .await
-        .with_context(|| format!("run on {}", lake.url()));
-    let report = match report {
-        Ok(report) => report,
-        Err(e) => {
-            // The run's own error is the one to report.
-            if let Err(released) = lock.release().await {
-                tracing::warn!("{released}");
+        Command::Runs {
+            action: Some(RunsAction::Show { id, format }),
+            ..
+        } => {
+            let record = runs::load(&lake, &id)
+                .await?
+                .with_context(|| format!("no run {id} in {}", lake.url()))?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&record)?),
+                _ => {
+                    let records = [record];
+                    print!(
+                        "{}",
+                        output::render(&[runs::runs_batch(&records)?], format)?
+                    );
+                    print!(
+                        "{}",
+                        output::render(&[runs::models_batch(&records)?], format)?
+                    );
+                }
             }
-            return Err(e);
+            Ok(())
         }
-    };
-    report_checks(&report.checked);
-    report_strays(&report.strays);
-    let committed = report.models.iter().filter(|m| m.version.is_some()).count();
-    let up_to_date = report
-        .models
-        .iter()
-        .filter(|m| m.action == engine::Action::Skipped)
-        .count();
-    let traffic = lake.traffic().since(&before);
-    for (table, bytes, reads) in lake.read_by_table() {
-        tracing::debug!(
-            "read {:>10} in {reads:>5} requests from {table}",
-            output::bytes(bytes)
-        );
-    }
-    tracing::info!(
-        "{} models: {} committed, {} already up to date; {} raw files ({} new) in {:.2}s; \
-         lake traffic: read {} in {} requests ({} of it raw files), wrote {} in {}",
-        report.models.len(),
-        committed,
-        up_to_date,
-        report.raw_files,
-        report.new_raw_files,
-        started.elapsed().as_secs_f64(),
-        output::bytes(traffic.bytes_read),
-        traffic.reads,
-        output::bytes(traffic.raw_bytes_read),
-        output::bytes(traffic.bytes_written),
-        traffic.writes
-    );
-    let published = match publish_to {
-        Some(file) => publish::publish_if_changed(lake, project, file)
-            .await
-            .map(|outcome| (file, outcome))
-            .map(Some),
-        None => Ok(None),
-    };
-    let released = lock.release().await;
-    let published =
-        published.context("the run's models are committed; `stride sync` publishes them")?;
-    match published {
-        Some((_, publish::Outcome::Published(report))) => report_publish(&report),
-        Some((file, publish::Outcome::AlreadyCurrent)) => {
-            tracing::info!(
-                "{} already serves these marts (same lake, tables and versions)",
-                file.display()
-            );
-        }
-        Some((file, publish::Outcome::MissingMarts(missing))) => tracing::warn!(
-            "not publishing to {}: no table yet for {} (a run without --select builds them)",
-            file.display(),
-            missing.join(", ")
-        ),
-        None => {}
-    }
-    Ok(released?)
-}
-
-/// Logs, per raw table with new files, rows read = loaded + quarantined (+ rows
-/// skipped as redelivered, when there are any).
-fn report_checks(checked: &[TableCheck]) {
-    for check in checked {
-        let mut line = format!(
-            "raw.{:<12} {} new file{}: {} rows read = {} loaded + {} quarantined",
-            check.table,
-            check.files,
-            if check.files == 1 { "" } else { "s" },
-            check.rows_read,
-            check.rows_loaded,
-            check.rows_quarantined
-        );
-        if check.rows_redelivered > 0 {
-            line.push_str(&format!(
-                " + {} redelivered (already loaded, skipped)",
-                check.rows_redelivered
-            ));
-        }
-        if !check.rules.is_empty() {
-            let rules: Vec<String> = check
-                .rules
-                .iter()
-                .map(|(r, n)| format!("{r} {n}"))
-                .collect();
-            line.push_str(&format!(" ({})", rules.join(", ")));
-        }
-        match check.refused.len() {
-            0 => {}
-            1 => line.push_str("; 1 file refused whole"),
-            n => line.push_str(&format!("; {n} files refused whole")),
-        }
-        if check.rows_quarantined > 0 {
-            tracing::warn!("{line}");
-        } else {
-            tracing::info!("{line}");
-        }
-        for (rule, n) in &check.warnings {
-            tracing::warn!(
-                "raw.{}: {n} loaded rows break the warn rule {rule}",
-                check.table
-            );
-        }
-    }
-}
-
-/// Warns about each file in the raw area that no table reads (at most 20 lines).
-fn report_strays(strays: &[land::Stray]) {
-    const SHOWN: usize = 20;
-    for stray in strays.iter().take(SHOWN) {
-        tracing::warn!("stray raw file {} not read: {}", stray.path, stray.reason);
-    }
-    if strays.len() > SHOWN {
-        tracing::warn!(
-            "{} more stray raw files not read (`stride quarantine list` lists them all)",
-            strays.len() - SHOWN
-        );
-    }
-}
-
-/// Logs what a publish did.
-fn report_publish(report: &publish::PublishReport) {
-    let rows: u64 = report.marts.iter().map(|m| m.rows).sum();
-    tracing::info!(
-        "published {} marts ({} rows, {}) to {} in {:.2}s",
-        report.marts.len(),
-        rows,
-        output::bytes(report.bytes),
-        report.file.display(),
-        report.elapsed.as_secs_f64()
-    );
-    if report.views_rewritten {
-        tracing::info!(
-            "wrote the views of {} anew (new file, or the marts' columns changed); \
-             a reader sees new columns once it opens the file again",
-            report.file.display()
-        );
-    }
-    for mart in &report.marts {
-        let written = match mart.written {
-            publish::Written::Whole => "written whole".to_string(),
-            publish::Written::Reused => "unchanged, files reused".to_string(),
-            publish::Written::Changes { added, removed } => {
-                format!("changes written: {added} rows added, {removed} keys removed")
+        Command::Runs {
+            action: None,
+            limit,
+            format,
+        } => {
+            let records = runs::list(&lake, Some(limit)).await?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&records)?),
+                _ => print!(
+                    "{}",
+                    output::render(&[runs::runs_batch(&records)?], format)?
+                ),
             }
-        };
-        tracing::debug!(
-            "{:<28} version {:>4} {:>10} rows, {written}",
-            mart.mart,
-            mart.version,
-            mart.rows
-        );
+            Ok(())
+        }
+        Command::Serve {
+            bind,
+            token,
+            schedule,
+            watch,
+            watch_interval,
+            quiet_period,
+            attempts,
+            retry_delay,
+            grace_period,
+            no_sync,
+            duckdb,
+        } => {
+            let (project, contracts) = load()?;
+            let seconds = |value: f64, setting: &str| -> anyhow::Result<std::time::Duration> {
+                std::time::Duration::try_from_secs_f64(value)
+                    .ok()
+                    .filter(|d| !d.is_zero() || setting == "--grace-period")
+                    .with_context(|| format!("{setting} {value}: not a positive number of seconds"))
+            };
+            let options = ServeOptions {
+                bind,
+                token,
+                schedules: schedule,
+                sensor: if watch {
+                    seconds(watch_interval, "--watch-interval")?;
+                    seconds(quiet_period, "--quiet-period")?;
+                    Some(SensorSettings {
+                        interval_s: watch_interval,
+                        quiet_period_s: quiet_period,
+                    })
+                } else {
+                    None
+                },
+                retry: RetryPolicy {
+                    attempts: attempts.max(1),
+                    first_delay: seconds(retry_delay, "--retry-delay")?,
+                },
+                grace: seconds(grace_period, "--grace-period")?,
+            };
+            let pipeline = Pipeline {
+                lake,
+                project,
+                contracts,
+                publish_to: (!no_sync).then_some(duckdb),
+            };
+            Ok(serve::serve(pipeline, options).await?)
+        }
     }
+}
+
+/// `stride run`: one recorded run (trigger `cli`), then, unless `--no-sync`, the
+/// publish of the marts under the same lake lock.
+pub async fn run_command(pipeline: &Pipeline, request: RunRequest) -> anyhow::Result<()> {
+    let finished = orchestrate::run(pipeline, RunSpec::new(Trigger::Cli, request), None).await;
+    Ok(finished.result?)
 }

@@ -3,19 +3,15 @@
 //! saved analyses in `queries/analyses/`, and, when the data contracts set rows or
 //! files aside, how many per table.
 
-use std::path::Path;
-
 use anyhow::Context;
 
-use crate::cli::{generate_command, run_command};
-use crate::contracts::Contracts;
 use crate::delta::AsOf;
-use crate::engine::{self, RunOptions};
+use crate::engine;
 use crate::generate::{self, Request};
-use crate::lake::Lake;
-use crate::models::Project;
+use crate::orchestrate::{self, Pipeline, RunSpec};
 use crate::output;
 use crate::quarantine;
+use crate::runs::{RunRequest, Trigger};
 
 /// The analyses the demo prints, with their titles.
 const HEADLINES: [(&str, &str); 3] = [
@@ -33,14 +29,9 @@ const HEADLINES: [(&str, &str); 3] = [
     ),
 ];
 
-/// Runs the demo on `lake`.
-pub async fn demo(
-    lake: &Lake,
-    project: &Project,
-    contracts: &Contracts,
-    faults: Option<f64>,
-    duckdb: &Path,
-) -> anyhow::Result<()> {
+/// Runs the demo on the pipeline's lake (a recorded run, trigger `cli`).
+pub async fn demo(pipeline: &Pipeline, faults: Option<f64>) -> anyhow::Result<()> {
+    let (lake, project, contracts) = (&pipeline.lake, &pipeline.project, &pipeline.contracts);
     if !generate::lake_has_raw_data(lake).await? {
         tracing::info!("{} is empty: generating 30 days at scale 1", lake.url());
         let request = Request {
@@ -48,16 +39,12 @@ pub async fn demo(
             faults,
             ..Request::default()
         };
-        generate_command(lake, &request).await?;
+        orchestrate::generate(lake, &request)
+            .await
+            .with_context(|| format!("generate into {}", lake.url()))?;
     }
-    run_command(
-        lake,
-        project,
-        contracts,
-        &RunOptions::default(),
-        Some(duckdb),
-    )
-    .await?;
+    let run = RunSpec::new(Trigger::Cli, RunRequest::default());
+    orchestrate::run(pipeline, run, None).await.result?;
     let session = engine::query_session(lake, project, AsOf::Latest).await?;
     for (name, title) in HEADLINES {
         let analysis = project

@@ -6,7 +6,9 @@
 //! SQL project and its graph, [`engine`] executes it on DataFusion and checks each
 //! result against its contract, [`delta`] commits each model as a Delta table,
 //! [`publish`] serves the marts to DuckDB readers such as Metabase, and [`output`]
-//! prints answers. [`cli`] is the command line on top.
+//! prints answers. [`orchestrate`] makes one recorded run of all that (the
+//! [`runs`] history), [`serve`] keeps the marts fresh by itself (schedules, a
+//! sensor, retries, a JSON API), and [`cli`] is the command line on top.
 
 pub mod bench;
 pub mod cli;
@@ -20,10 +22,13 @@ pub mod generate;
 pub mod lake;
 pub mod land;
 pub mod models;
+pub mod orchestrate;
 pub mod output;
 pub mod progress;
 pub mod publish;
 pub mod quarantine;
+pub mod runs;
+pub mod serve;
 pub mod sources;
 
 pub use error::{Error, Result};

@@ -27,6 +27,8 @@ pub struct HistoryRow {
     pub rows: Option<u64>,
     /// The batch dates whose data reached the model in this version.
     pub batches: Vec<String>,
+    /// The run that committed it (`stride runs show RUN_ID`).
+    pub run_id: Option<String>,
 }
 
 /// The versions of `model`, oldest first.
@@ -60,7 +62,14 @@ pub async fn history(lake: &Lake, model: &str) -> Result<Vec<HistoryRow>> {
                         .collect()
                 })
                 .unwrap_or_default();
+            let run_id = r
+                .stride
+                .as_ref()
+                .and_then(|s| s.get("run_id"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
             HistoryRow {
+                run_id,
                 version: r.version,
                 time: r.timestamp_ms.and_then(DateTime::from_timestamp_millis),
                 operation: match refresh {
@@ -86,6 +95,7 @@ pub fn history_batch(rows: &[HistoryRow]) -> Result<RecordBatch> {
         Field::new("rows_removed", DataType::UInt64, true),
         Field::new("rows", DataType::UInt64, true),
         Field::new("batches", DataType::Utf8, false),
+        Field::new("run_id", DataType::Utf8, true),
     ]));
     let columns: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(
@@ -103,6 +113,9 @@ pub fn history_batch(rows: &[HistoryRow]) -> Result<RecordBatch> {
         Arc::new(UInt64Array::from_iter(rows.iter().map(|r| r.rows))),
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| summarize_batches(&r.batches)),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.run_id.as_deref()),
         )),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)

@@ -17,6 +17,12 @@ pub use data_tests::{outcomes_batch, test};
 pub use history::{HistoryRow, history, history_batch};
 pub use maintain::{Maintained, optimize, vacuum};
 pub use query::{QuerySession, parse_time, query, query_session};
-pub use run::{Action, ModelOutcome, RunOptions, RunReport, run_with_lock};
+pub use run::{Action, ModelOutcome, NoEvents, RunEvents, RunOptions, RunReport, run_with_lock};
 pub use session::new_session;
 pub use state::ModelState;
+
+/// Checks a `--select` expression against the project's models (the API checks a
+/// request before queuing it).
+pub fn check_selection(models: &[crate::models::Model], selection: &str) -> crate::Result<()> {
+    select::select(models, selection).map(|_| ())
+}

@@ -60,7 +60,29 @@ pub struct RunOptions {
     pub full_refresh: bool,
     /// dbt-style selection (`model`, `+model`, `model+`); `None` runs every model.
     pub select: Option<String>,
+    /// The run's id, recorded in each commit it makes.
+    pub run_id: Option<String>,
 }
+
+/// What a run tells its observer as it goes (the run history records it). Every
+/// method has a default that ignores the event.
+pub trait RunEvents: Send + Sync {
+    /// The landed files were checked against their contracts.
+    fn checked(&self, _checked: &[TableCheck]) {}
+    /// A model started.
+    fn model_started(&self, _model: &str) {}
+    /// A model finished.
+    fn model_finished(&self, _outcome: &ModelOutcome) {}
+    /// A model failed with this error (its causes on one line).
+    fn model_failed(&self, _model: &str, _error: &str) {}
+    /// A model was not run because a model it reads failed.
+    fn model_blocked(&self, _model: &str, _failed: &str) {}
+}
+
+/// Events nobody listens to.
+pub struct NoEvents;
+
+impl RunEvents for NoEvents {}
 
 /// What a run did to one model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +160,8 @@ struct RunContext {
     sources_of: HashMap<String, BTreeSet<String>>,
     /// Per model, the stored models it reads directly or through views.
     stored_inputs_of: HashMap<String, BTreeSet<String>>,
+    /// The run's id, for the commits' records.
+    run_id: Option<String>,
 }
 
 /// How many listings or table logs a run reads at once.
@@ -151,6 +175,7 @@ pub async fn run_with_lock(
     contracts: &Contracts,
     options: &RunOptions,
     _lock: &LakeLock,
+    events: &dyn RunEvents,
 ) -> Result<RunReport> {
     let models = project.models();
     // Listings and log reads are independent requests: on S3 each costs a round
@@ -206,6 +231,7 @@ pub async fn run_with_lock(
     // reads it; models read only what the check loaded.
     let mut admitted = quarantine::admit(lake, contracts, &landed).await?;
     let checked = std::mem::take(&mut admitted.checked);
+    events.checked(&checked);
     let new_raw_files = checked.iter().map(|c| c.files).sum();
 
     let ctx = new_session();
@@ -218,8 +244,9 @@ pub async fn run_with_lock(
         full_refresh,
         sources_of,
         stored_inputs_of,
+        run_id: options.run_id.clone(),
     });
-    let outcomes = execute_graph(&run, models, &to_run, found).await?;
+    let outcomes = execute_graph(&run, models, &to_run, found, events).await?;
     Ok(RunReport {
         raw_files: landed.values().map(Vec::len).sum(),
         new_raw_files,
@@ -269,6 +296,7 @@ async fn execute_graph(
     models: &[Model],
     to_run: &BTreeSet<String>,
     mut found: HashMap<String, Found>,
+    events: &dyn RunEvents,
 ) -> Result<Vec<ModelOutcome>> {
     let mut waiting_on: HashMap<&str, usize> = models
         .iter()
@@ -288,6 +316,9 @@ async fn execute_graph(
             let run = Arc::clone(run);
             let model = model.clone();
             let selected = to_run.contains(&model.name);
+            if selected {
+                events.model_started(&model.name);
+            }
             let current = found.get(&model.name).cloned();
             let upstream: HashMap<String, Found> = run
                 .stored_inputs_of
@@ -322,6 +353,7 @@ async fn execute_graph(
                 }
                 if let Some(outcome) = outcome {
                     bar.suspend(|| log_outcome(&outcome));
+                    events.model_finished(&outcome);
                     outcomes.push(outcome);
                 }
                 for model in models.iter().filter(|m| m.refs.contains(&name)) {
@@ -334,9 +366,14 @@ async fn execute_graph(
                 }
             }
             Err(error) => {
-                bar.suspend(|| tracing::error!("model {name} failed: {}", chain(&error)));
+                let cause = chain(&error);
+                bar.suspend(|| tracing::error!("model {name} failed: {cause}"));
+                events.model_failed(&name, &cause);
                 for dependent in descendants(models, &name) {
                     bar.suspend(|| tracing::warn!("model {dependent} skipped: {name} failed"));
+                    if to_run.contains(&dependent) {
+                        events.model_blocked(&dependent, &name);
+                    }
                     blocked.insert(dependent);
                 }
                 failures.push(error);
@@ -667,6 +704,7 @@ async fn plan_model(
         refs,
         batches,
         replays: source_replays,
+        run_id: run.run_id.clone(),
     };
     Ok(Some(ModelPlan {
         incremental: !full,

@@ -35,6 +35,9 @@ pub struct ModelState {
     /// means a rebuild, to load the released rows).
     #[serde(default)]
     pub replays: BTreeMap<String, u64>,
+    /// The run that made the commit (its record is `_stride/runs/<run_id>.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 impl ModelState {

@@ -17,8 +17,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, STATE};
 
-/// The lock object, relative to the lake root.
+/// The lock object, in the lake's `_stride/` folder.
 pub const LOCK_FILE: &str = "run.lock";
+
+/// The object `stride serve` holds for as long as it serves a lake, so a second
+/// one refuses to start (same rules as the run lock).
+pub const SERVE_LOCK_FILE: &str = "serve.lock";
 
 /// The file local takeovers lock in turn (never removed).
 const TAKEOVER_FILE: &str = "run.lock.takeover";
@@ -56,6 +60,7 @@ struct Found {
 #[derive(Debug)]
 pub struct LakeLock {
     lake: Lake,
+    file: &'static str,
     released: bool,
 }
 
@@ -66,6 +71,12 @@ const ATTEMPTS: usize = 4;
 impl LakeLock {
     /// Takes the lake's lock for `command`, or fails naming the holder.
     pub async fn acquire(lake: &Lake, command: &str) -> Result<LakeLock> {
+        Self::acquire_file(lake, LOCK_FILE, command).await
+    }
+
+    /// Takes the lock object `file` (in `_stride/`) for `command`, or fails
+    /// naming the holder.
+    pub async fn acquire_file(lake: &Lake, file: &'static str, command: &str) -> Result<LakeLock> {
         let me = Holder {
             pid: std::process::id(),
             host: host_name(),
@@ -74,7 +85,7 @@ impl LakeLock {
             process: process_id(),
         };
         let body = serde_json::to_vec_pretty(&me)?;
-        let path = lake.path(&lock_path());
+        let path = lake.path(&lock_path(file));
         for _ in 0..ATTEMPTS {
             let options = PutOptions {
                 mode: PutMode::Create,
@@ -88,11 +99,14 @@ impl LakeLock {
                 Ok(_) => true,
                 Err(object_store::Error::AlreadyExists { .. }) => {
                     // Released between our put and our read: try again.
-                    let Some(found) = read_lock(lake).await? else {
+                    let Some(found) = read_lock(lake, file).await? else {
                         continue;
                     };
                     let h = &found.holder;
-                    if !is_gone(h) {
+                    // This very process left it (a release that failed while the
+                    // store was down): it runs one thing at a time, so it is free.
+                    let ours = h.host == me.host && h.pid == me.pid && h.process == me.process;
+                    if !ours && !is_gone(h) {
                         return Err(Error::Locked(format!(
                             "{} (pid {} on {}, since {}) is changing this lake; \
                              if it is no longer running, delete {}",
@@ -112,7 +126,7 @@ impl LakeLock {
                     );
                     wait_at_gate(BEFORE_TAKEOVER, "taking-over", "go").await;
                     // Another process may have taken it over first: then look again.
-                    take_over(lake, &found, &body).await?
+                    take_over(lake, file, &found, &body).await?
                 }
                 Err(source) => {
                     return Err(Error::Store {
@@ -124,9 +138,12 @@ impl LakeLock {
             if taken {
                 let lock = LakeLock {
                     lake: lake.clone(),
+                    file,
                     released: false,
                 };
-                wait_at_gate(HOLD_LOCK, "held", "release").await;
+                if file == LOCK_FILE {
+                    wait_at_gate(HOLD_LOCK, "held", "release").await;
+                }
                 return Ok(lock);
             }
         }
@@ -139,7 +156,29 @@ impl LakeLock {
     /// Gives the lock back.
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
-        remove(&self.lake).await
+        remove(&self.lake, self.file).await
+    }
+
+    /// Removes the run lock if this process holds it: after a run's work was
+    /// stopped (its future dropped with the lock inside it).
+    pub async fn release_if_mine(lake: &Lake) -> Result<()> {
+        match read_lock(lake, LOCK_FILE).await? {
+            Some(found)
+                if found.holder.host == host_name()
+                    && found.holder.pid == std::process::id()
+                    && found.holder.process == process_id() =>
+            {
+                remove(lake, LOCK_FILE).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Who holds the run lock now: (host, pid, process), or `None` when nobody does.
+    pub async fn run_lock_holder(lake: &Lake) -> Result<Option<(String, u32, String)>> {
+        Ok(read_lock(lake, LOCK_FILE)
+            .await?
+            .map(|f| (f.holder.host, f.holder.pid, f.holder.process)))
     }
 }
 
@@ -150,18 +189,21 @@ impl Drop for LakeLock {
             // (live) pid would block the next run until this process is gone, so
             // remove it now, best effort, without waiting on the runtime.
             if let Ok(local) = self.lake.folder_url(STATE).to_file_path() {
-                let _ = std::fs::remove_file(local.join(LOCK_FILE));
+                let _ = std::fs::remove_file(local.join(self.file));
             } else if let Ok(runtime) = tokio::runtime::Handle::try_current()
                 && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
             {
                 // An object store is only reached through the runtime; bounded, so
                 // an unreachable store cannot hang the exit.
                 let lake = self.lake.clone();
+                let file = self.file;
                 tokio::task::block_in_place(|| {
                     runtime.block_on(async move {
-                        let _ =
-                            tokio::time::timeout(std::time::Duration::from_secs(5), remove(&lake))
-                                .await;
+                        let _ = tokio::time::timeout(
+                            std::time::Duration::from_secs(5),
+                            remove(&lake, file),
+                        )
+                        .await;
                     })
                 });
             }
@@ -169,13 +211,13 @@ impl Drop for LakeLock {
     }
 }
 
-fn lock_path() -> String {
-    format!("{STATE}/{LOCK_FILE}")
+fn lock_path(file: &str) -> String {
+    format!("{STATE}/{file}")
 }
 
 /// The lock as it is now, `None` when there is none.
-async fn read_lock(lake: &Lake) -> Result<Option<Found>> {
-    let path = lake.path(&lock_path());
+async fn read_lock(lake: &Lake, file: &str) -> Result<Option<Found>> {
+    let path = lake.path(&lock_path(file));
     let store_error = |source| Error::Store {
         path: lake.object_url(&path),
         source,
@@ -209,10 +251,10 @@ async fn read_lock(lake: &Lake) -> Result<Option<Found>> {
 
 /// Replaces the stale lock `stale` with `body`, only if the lock is still `stale`;
 /// true when this process now holds the lock.
-async fn take_over(lake: &Lake, stale: &Found, body: &[u8]) -> Result<bool> {
-    let path = lake.path(&lock_path());
+async fn take_over(lake: &Lake, file: &str, stale: &Found, body: &[u8]) -> Result<bool> {
+    let path = lake.path(&lock_path(file));
     if let Ok(folder) = lake.folder_url(STATE).to_file_path() {
-        return take_over_local(lake, &folder, stale, body).await;
+        return take_over_local(lake, file, &folder, stale, body).await;
     }
     let Some(e_tag) = stale.e_tag.clone() else {
         return Err(Error::Locked(format!(
@@ -239,7 +281,7 @@ async fn take_over(lake: &Lake, stale: &Found, body: &[u8]) -> Result<bool> {
             object_store::Error::Precondition { .. }
             | object_store::Error::NotFound { .. }
             | object_store::Error::AlreadyExists { .. },
-        ) => Ok(read_lock(lake)
+        ) => Ok(read_lock(lake, file)
             .await?
             .is_some_and(|now| now.bytes.as_ref() == body)),
         Err(source) => Err(Error::Store {
@@ -254,6 +296,7 @@ async fn take_over(lake: &Lake, stale: &Found, body: &[u8]) -> Result<bool> {
 /// if absent, as every acquisition does).
 async fn take_over_local(
     lake: &Lake,
+    file: &str,
     folder: &std::path::Path,
     stale: &Found,
     body: &[u8],
@@ -276,19 +319,19 @@ async fn take_over_local(
         .await
         .map_err(|e| Error::Task(e.to_string()))?
         .map_err(io)?;
-    let lock_file = folder.join(LOCK_FILE);
+    let lock_file = folder.join(file);
     let still_stale = match std::fs::read(&lock_file) {
         Ok(now) => now == stale.bytes.as_ref(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(io(e)),
     };
     let taken = if still_stale {
-        remove(lake).await?;
+        remove(lake, file).await?;
         let options = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
-        let path = lake.path(&lock_path());
+        let path = lake.path(&lock_path(file));
         match lake
             .store()
             .put_opts(&path, PutPayload::from(body.to_vec()), options)
@@ -324,8 +367,8 @@ async fn wait_at_gate(variable: &str, reached: &str, go: &str) {
     }
 }
 
-async fn remove(lake: &Lake) -> Result<()> {
-    let path = lake.path(&lock_path());
+async fn remove(lake: &Lake, file: &str) -> Result<()> {
+    let path = lake.path(&lock_path(file));
     match lake.store().delete(&path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(source) => Err(Error::Store {
@@ -338,17 +381,24 @@ async fn remove(lake: &Lake) -> Result<()> {
 /// Whether the holder is certainly not running: same host, and its pid is gone or
 /// is this process's pid reused by an earlier process.
 fn is_gone(holder: &Holder) -> bool {
-    if holder.host != host_name() || holder.pid == 0 {
+    process_is_gone(&holder.host, holder.pid, &holder.process)
+}
+
+/// Whether the process `pid` (identity `process`) of `host` is certainly not
+/// running: same host, and its pid is gone or is this process's pid reused by an
+/// earlier process.
+pub fn process_is_gone(host: &str, pid: u32, process: &str) -> bool {
+    if host != host_name() || pid == 0 {
         return false;
     }
-    if holder.pid == std::process::id() {
-        return !holder.process.is_empty() && holder.process != process_id();
+    if pid == std::process::id() {
+        return !process.is_empty() && process != process_id();
     }
-    cfg!(target_os = "linux") && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
+    cfg!(target_os = "linux") && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// This process's identity: pid plus start time, fixed at first use.
-fn process_id() -> String {
+pub fn process_id() -> String {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
         let started = std::time::SystemTime::now()
@@ -360,7 +410,8 @@ fn process_id() -> String {
     .clone()
 }
 
-fn host_name() -> String {
+/// This host's name (`/etc/hostname`, else `$HOSTNAME`).
+pub fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .ok()

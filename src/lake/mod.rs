@@ -17,7 +17,7 @@ use url::Url;
 use crate::config::S3Settings;
 use crate::error::{Error, Result};
 
-pub use lock::LakeLock;
+pub use lock::{LakeLock, SERVE_LOCK_FILE, host_name, process_id, process_is_gone};
 pub use metered::{MeteredStore, Traffic, TrafficTotals};
 
 /// Folder of landed change batches: `raw/<table>/batch_date=YYYY-MM-DD/*.parquet`.
@@ -199,6 +199,20 @@ impl Lake {
                 source,
             }),
         }
+    }
+
+    /// Every object under the folder `relative` (at any depth).
+    pub async fn list(&self, relative: &str) -> Result<Vec<object_store::ObjectMeta>> {
+        use futures::TryStreamExt;
+        let prefix = self.path(relative);
+        self.store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| Error::Store {
+                path: self.object_url(&prefix),
+                source,
+            })
     }
 
     /// Writes `bytes` at `relative` in one put: readers see the whole object or none.

@@ -1,7 +1,6 @@
 //! What has landed: every raw Parquet file under `raw/<table>/`, with its batch date.
 
 use chrono::NaiveDate;
-use futures::TryStreamExt;
 use object_store::path::Path;
 
 use crate::error::{Error, Result};
@@ -52,16 +51,9 @@ pub async fn landed_files(lake: &Lake, table: &SourceTable) -> Result<Vec<Landed
 
 /// [`landed_files`] and the strays of `table`'s folder.
 pub async fn inventory(lake: &Lake, table: &SourceTable) -> Result<Inventory> {
-    let prefix = lake.path(&format!("{RAW}/{}", table.name));
-    let objects: Vec<_> = lake
-        .store()
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|source| Error::Store {
-            path: lake.object_url(&prefix),
-            source,
-        })?;
+    let folder = format!("{RAW}/{}", table.name);
+    let prefix = lake.path(&folder);
+    let objects = lake.list(&folder).await?;
     let mut inventory = Inventory::default();
     for meta in objects {
         let parts: Vec<String> = meta

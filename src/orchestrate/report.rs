@@ -1,0 +1,113 @@
+//! The log lines a run writes about what it did: the checks of new raw files, stray
+//! files, the run's totals and the publish. They go to stderr and to the run's log.
+
+use crate::land;
+use crate::output;
+use crate::publish;
+use crate::quarantine::TableCheck;
+
+/// Logs, per raw table with new files, rows read = loaded + quarantined (+ rows
+/// skipped as redelivered, when there are any).
+pub fn checks(checked: &[TableCheck]) {
+    for check in checked {
+        let mut line = format!(
+            "raw.{:<12} {} new file{}: {} rows read = {} loaded + {} quarantined",
+            check.table,
+            check.files,
+            if check.files == 1 { "" } else { "s" },
+            check.rows_read,
+            check.rows_loaded,
+            check.rows_quarantined
+        );
+        if check.rows_redelivered > 0 {
+            line.push_str(&format!(
+                " + {} redelivered (already loaded, skipped)",
+                check.rows_redelivered
+            ));
+        }
+        if !check.rules.is_empty() {
+            let rules: Vec<String> = check
+                .rules
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            line.push_str(&format!(" ({})", rules.join(", ")));
+        }
+        match check.refused.len() {
+            0 => {}
+            1 => line.push_str("; 1 file refused whole"),
+            n => line.push_str(&format!("; {n} files refused whole")),
+        }
+        if check.rows_quarantined > 0 {
+            tracing::warn!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+        for (rule, n) in &check.warnings {
+            tracing::warn!(
+                "raw.{}: {n} loaded rows break the warn rule {rule}",
+                check.table
+            );
+        }
+    }
+}
+
+/// Warns about each file in the raw area that no table reads (at most 20 lines).
+pub fn strays(strays: &[land::Stray]) {
+    const SHOWN: usize = 20;
+    for stray in strays.iter().take(SHOWN) {
+        tracing::warn!("stray raw file {} not read: {}", stray.path, stray.reason);
+    }
+    if strays.len() > SHOWN {
+        tracing::warn!(
+            "{} more stray raw files not read (`stride quarantine list` lists them all)",
+            strays.len() - SHOWN
+        );
+    }
+}
+
+/// Logs what a publish did.
+pub fn publish(report: &publish::PublishReport) {
+    let rows: u64 = report.marts.iter().map(|m| m.rows).sum();
+    tracing::info!(
+        "published {} marts ({} rows, {}) to {} in {:.2}s",
+        report.marts.len(),
+        rows,
+        output::bytes(report.bytes),
+        report.file.display(),
+        report.elapsed.as_secs_f64()
+    );
+    if report.views_rewritten {
+        tracing::info!(
+            "wrote the views of {} anew (new file, or the marts' columns changed); \
+             a reader sees new columns once it opens the file again",
+            report.file.display()
+        );
+    }
+    for mart in &report.marts {
+        let written = match mart.written {
+            publish::Written::Whole => "written whole".to_string(),
+            publish::Written::Reused => "unchanged, files reused".to_string(),
+            publish::Written::Changes { added, removed } => {
+                format!("changes written: {added} rows added, {removed} keys removed")
+            }
+        };
+        tracing::debug!(
+            "{:<28} version {:>4} {:>10} rows, {written}",
+            mart.mart,
+            mart.version,
+            mart.rows
+        );
+    }
+}
+
+/// One line on what a publish did, for the run's record.
+pub fn publish_summary(report: &publish::PublishReport) -> String {
+    let rows: u64 = report.marts.iter().map(|m| m.rows).sum();
+    format!(
+        "published {} marts ({} rows) to {}",
+        report.marts.len(),
+        rows,
+        report.file.display()
+    )
+}

@@ -1,0 +1,291 @@
+//! The JSON API of `stride serve` (every path under `/api`; the README lists them
+//! with their answers). Reads are open on a loopback bind; with a token set, every
+//! request but `/api/health` needs it (`Authorization: Bearer TOKEN`), and a
+//! state-changing request is refused when it comes from another site or as a form
+//! (what a browser sends cross-site without asking).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Server;
+use super::status;
+use crate::error::Error;
+use crate::runs::{self, RunRecord, RunRequest, Trigger};
+
+/// The routes, with the token and cross-site checks in front of them.
+pub fn router(server: Arc<Server>) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/runs", get(list_runs).post(start_run))
+        .route("/api/runs/{id}", get(show_run))
+        .route("/api/runs/{id}/log", get(run_log))
+        .route("/api/schedules", get(schedules))
+        .route("/api/lineage", get(lineage))
+        .route("/api/models/{model}/versions", get(versions))
+        .route("/api/freshness", get(freshness))
+        .route("/api/contracts", get(contracts))
+        .route("/api/analyses", get(analyses))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&server), guard))
+        .with_state(server)
+}
+
+/// An answer with an error: `{"error": "..."}` and a status.
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// A library error as a 500 (a model that does not exist as a 404).
+fn failed(error: Error) -> Response {
+    let status = match &error {
+        Error::UnknownModel(_) => StatusCode::NOT_FOUND,
+        Error::Model { source, .. } if matches!(**source, Error::TimeTravel(_)) => {
+            StatusCode::NOT_FOUND
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    refuse(status, crate::orchestrate::one_line(&error))
+}
+
+fn answer(result: crate::Result<Value>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+async fn guard(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let headers = request.headers();
+    if let Some(token) = &server.options.token
+        && path != "/api/health"
+        && !has_token(headers, token)
+    {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "this stride serve needs its token: Authorization: Bearer TOKEN",
+        );
+    }
+    if request.method() != Method::GET
+        && request.method() != Method::HEAD
+        && let Some(reason) = cross_site(headers)
+    {
+        return refuse(StatusCode::FORBIDDEN, reason);
+    }
+    next.run(request).await
+}
+
+/// Compares in time that does not depend on where the first difference is.
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+/// Why a state-changing request looks like another site's (a form post or a
+/// browser's cross-site request), or `None`.
+fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
+    let value = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+    };
+    if value(header::HeaderName::from_static("sec-fetch-site"))
+        .is_some_and(|site| site == "cross-site" || site == "same-site")
+    {
+        return Some("refused: a request from another site");
+    }
+    if let (Some(origin), Some(host)) = (value(header::ORIGIN), value(header::HOST)) {
+        let origin_host = origin.split("://").nth(1).unwrap_or(&origin);
+        if origin_host != host {
+            return Some("refused: the request's Origin is not this server");
+        }
+    }
+    let form = value(header::CONTENT_TYPE).is_some_and(|t| {
+        t.starts_with("application/x-www-form-urlencoded")
+            || t.starts_with("multipart/form-data")
+            || t.starts_with("text/plain")
+    });
+    form.then_some("refused: send JSON (Content-Type: application/json), not a form")
+}
+
+async fn not_found() -> Response {
+    refuse(
+        StatusCode::NOT_FOUND,
+        "no such endpoint (see the README for the API)",
+    )
+}
+
+async fn health(State(server): State<Arc<Server>>) -> Response {
+    Json(json!({
+        "status": if server.is_stopping() { "stopping" } else { "ok" },
+        "stride_version": env!("CARGO_PKG_VERSION"),
+        "lake": server.pipeline.lake.url().to_string(),
+        "started_at": server.started_at,
+        "uptime_s": (chrono::Utc::now() - server.started_at).num_milliseconds() as f64 / 1000.0,
+        "running": server.queue.running(),
+        "queued": server.queue.queued(),
+    }))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    limit: Option<usize>,
+}
+
+async fn list_runs(
+    State(server): State<Arc<Server>>,
+    Query(params): Query<ListParams>,
+) -> Response {
+    let limit = params.limit.unwrap_or(20);
+    let mut records: Vec<RunRecord> = server
+        .queue
+        .queued()
+        .map(|q| q.as_record())
+        .into_iter()
+        .collect();
+    match runs::list(&server.pipeline.lake, Some(limit)).await {
+        Ok(stored) => records.extend(stored),
+        Err(e) => return failed(e),
+    }
+    records.truncate(limit);
+    Json(records).into_response()
+}
+
+async fn show_run(State(server): State<Arc<Server>>, Path(id): Path<String>) -> Response {
+    if let Some(queued) = server.queue.queued().filter(|q| q.run_id == id) {
+        return Json(queued.as_record()).into_response();
+    }
+    match runs::load(&server.pipeline.lake, &id).await {
+        Ok(Some(record)) => Json(record).into_response(),
+        Ok(None) => refuse(StatusCode::NOT_FOUND, format!("no run {id}")),
+        Err(e) => failed(e),
+    }
+}
+
+async fn run_log(State(server): State<Arc<Server>>, Path(id): Path<String>) -> Response {
+    match runs::load_log(&server.pipeline.lake, &id).await {
+        Ok(Some(log)) => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response()
+        }
+        Ok(None) => refuse(StatusCode::NOT_FOUND, format!("no log for run {id} (yet)")),
+        Err(e) => failed(e),
+    }
+}
+
+/// The body of `POST /api/runs` (all optional; an empty body runs everything).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    select: Option<String>,
+    #[serde(default)]
+    full_refresh: bool,
+}
+
+async fn start_run(State(server): State<Arc<Server>>, body: axum::body::Bytes) -> Response {
+    let body: StartBody = if body.iter().all(u8::is_ascii_whitespace) {
+        StartBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(body) => body,
+            Err(e) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "the body must be {{\"select\": \"...\", \"full_refresh\": false}}: {e}"
+                    ),
+                );
+            }
+        }
+    };
+    if let Some(select) = &body.select
+        && let Err(e) = crate::engine::check_selection(server.pipeline.project.models(), select)
+    {
+        return refuse(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let request = RunRequest {
+        select: body.select,
+        full_refresh: body.full_refresh,
+    };
+    match server.queue.submit(Trigger::Manual, request, None) {
+        Some(submitted) => (
+            StatusCode::ACCEPTED,
+            Json(
+                json!({"run_id": submitted.run_id, "status": "queued", "merged": submitted.merged}),
+            ),
+        )
+            .into_response(),
+        None => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stride serve is shutting down",
+        ),
+    }
+}
+
+async fn schedules(State(server): State<Arc<Server>>) -> Response {
+    let now = chrono::Utc::now();
+    let schedules: Vec<Value> = server
+        .schedules
+        .iter()
+        .map(|s| {
+            json!({
+                "schedule": s.expression,
+                "timezone": s.zone.name(),
+                "next_tick": if server.is_stopping() { None } else { s.next_after(now) },
+                "ticks": s.ticks(),
+            })
+        })
+        .collect();
+    let sensor = server.sensor.as_ref().map(|s| {
+        json!({
+            "interval_s": s.settings.interval_s,
+            "quiet_period_s": s.settings.quiet_period_s,
+            "evaluations": s.evaluations(),
+        })
+    });
+    Json(json!({"schedules": schedules, "sensor": sensor})).into_response()
+}
+
+async fn lineage(State(server): State<Arc<Server>>) -> Response {
+    answer(status::lineage(&server.pipeline).await)
+}
+
+async fn versions(State(server): State<Arc<Server>>, Path(model): Path<String>) -> Response {
+    answer(status::versions(&server.pipeline, &model).await)
+}
+
+async fn freshness(State(server): State<Arc<Server>>) -> Response {
+    answer(status::freshness(&server.pipeline).await)
+}
+
+async fn contracts(State(server): State<Arc<Server>>) -> Response {
+    answer(status::contracts(&server.pipeline).await)
+}
+
+async fn analyses(State(server): State<Arc<Server>>) -> Response {
+    let done =
+        super::on_own_thread(move || async move { status::analyses(&server.pipeline).await });
+    match done.await {
+        Ok(result) => answer(result),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
