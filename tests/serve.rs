@@ -680,12 +680,18 @@ fn sigterm_cancels_the_run_after_the_grace_period_and_the_next_run_is_exact() {
     let lake = lake.path();
     generate(lake, "2");
     let gates = tempfile::tempdir().expect("gates");
-    let serving = Serving::start(lake, &["--grace-period", "1"], &[(HOLD_LOCK, gates.path())]);
+    let serving = Serving::start(lake, &["--grace-period", "3"], &[(HOLD_LOCK, gates.path())]);
     let id = serving.post_run("{}")["run_id"]
         .as_str()
         .unwrap_or("")
         .to_string();
     wait_for_file(&gates.path().join(format!("{}.held", serving.child.id())));
+    // During the grace period the API still answers, and says it is stopping.
+    signal(serving.child.id(), libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(500));
+    let health = serving.get("/api/health");
+    assert_eq!(health["status"], "stopping", "{health:#}");
+    assert_eq!(health["running"]["run_id"], id.as_str());
     let (status, took) = serving.terminate(Duration::from_secs(30));
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_secs(15), "stopped in {took:?}");

@@ -18,10 +18,10 @@ pub use status::json_rows;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::lake::{LakeLock, SERVE_LOCK_FILE};
@@ -55,18 +55,12 @@ pub struct Server {
     schedules: Vec<Schedule>,
     sensor: Option<Sensor>,
     started_at: DateTime<Utc>,
-    stopping: watch::Sender<bool>,
+    stopping: AtomicBool,
 }
 
 impl Server {
     fn is_stopping(&self) -> bool {
-        *self.stopping.borrow()
-    }
-
-    /// Waits until a shutdown begins.
-    async fn stopped(&self) {
-        let mut receiver = self.stopping.subscribe();
-        let _ = receiver.wait_for(|stop| *stop).await;
+        self.stopping.load(Ordering::Relaxed)
     }
 }
 
@@ -104,7 +98,6 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
             });
         }
     };
-    let (stopping, _) = watch::channel(false);
     let server = Arc::new(Server {
         sensor: options.sensor.map(Sensor::new),
         pipeline,
@@ -112,7 +105,7 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
         queue: Queue::default(),
         schedules,
         started_at: Utc::now(),
-        stopping,
+        stopping: AtomicBool::new(false),
     });
     tracing::info!(
         "serving {} on http://{} ({} schedules, sensor {})",
@@ -144,12 +137,15 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
         let server = Arc::clone(&server);
         background.spawn(async move { keep_sensor(&server).await });
     }
+    // The API answers until the run going has ended (health says `stopping`).
+    let (api_done, api_stop) = tokio::sync::oneshot::channel::<()>();
     let http = {
-        let server = Arc::clone(&server);
         let app = api::router(Arc::clone(&server));
         tokio::spawn(async move {
             axum::serve(listener, app)
-                .with_graceful_shutdown(async move { server.stopped().await })
+                .with_graceful_shutdown(async move {
+                    let _ = api_stop.await;
+                })
                 .await
         })
     };
@@ -159,7 +155,7 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
         "stopping: no new runs; the run going (if any) has {:.0}s to finish",
         server.options.grace.as_secs_f64()
     );
-    let _ = server.stopping.send(true);
+    server.stopping.store(true, Ordering::Relaxed);
     server.queue.close();
     background.abort_all();
     let mut runner = runner;
@@ -178,6 +174,7 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
             tracing::warn!("the canceled run did not end within 30 s; stopping without it");
         }
     }
+    let _ = api_done.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
     serving.release().await?;
     tracing::info!("stopped");
