@@ -111,9 +111,10 @@ pub enum Command {
     /// Run SQL over the sources (raw.<table>) and the models (by name).
     #[command(
         after_help = "`table_at('model', N)` (or a timestamp instead of N) reads one \
-                            model at another version, next to the others. With `--engine \
-                            duckdb` the SQL runs on the published DuckDB file instead (the \
-                            marts only, read-only)."
+                            model at another version, next to the others. The run history \
+                            is `stride.runs` (a row per run) and `stride.run_models` (a row \
+                            per model of a run). With `--engine duckdb` the SQL runs on the \
+                            published DuckDB file instead (the marts only, read-only)."
     )]
     Query {
         /// The SQL to run.

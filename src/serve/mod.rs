@@ -150,7 +150,21 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
         })
     };
 
-    shutdown_signal().await;
+    let mut runner = runner;
+    // The runner ends only when the queue closes; sooner, it panicked.
+    let broke = tokio::select! {
+        () = shutdown_signal() => None,
+        ended = &mut runner => Some(ended),
+    };
+    if let Some(ended) = broke {
+        server.queue.close();
+        background.abort_all();
+        let _ = api_done.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+        serving.release().await?;
+        let why = ended.err().map(|e| e.to_string()).unwrap_or_default();
+        return Err(Error::Task(format!("the run queue stopped: {why}")));
+    }
     tracing::info!(
         "stopping: no new runs; the run going (if any) has {:.0}s to finish",
         server.options.grace.as_secs_f64()
@@ -158,7 +172,6 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
     server.stopping.store(true, Ordering::Relaxed);
     server.queue.close();
     background.abort_all();
-    let mut runner = runner;
     if tokio::time::timeout(server.options.grace, &mut runner)
         .await
         .is_err()

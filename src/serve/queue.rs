@@ -165,6 +165,11 @@ impl Queue {
         state.queued.is_some() || state.running.is_some()
     }
 
+    /// Whether the queue takes no more requests (shutting down).
+    pub fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
     /// Takes no more requests; drops the one waiting.
     pub fn close(&self) {
         let mut state = self.state();
@@ -251,6 +256,10 @@ pub async fn runner(pipeline: &Pipeline, queue: &Queue, retry: RetryPolicy, canc
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = waiting.fired() => break,
+            }
+            if queue.is_closed() {
+                tracing::warn!("not retrying run {first}: stride serve is stopping");
+                break;
             }
             spec = RunSpec {
                 trigger: Trigger::Retry,
