@@ -45,12 +45,15 @@ pub async fn history(lake: &Lake, model: &str) -> Result<Vec<HistoryRow>> {
     Ok(records
         .into_iter()
         .map(|r| {
-            let refresh = r
-                .stride
-                .as_ref()
-                .and_then(|s| s.get("refresh"))
-                .and_then(|v| v.as_str())
-                .map(str::to_string);
+            // A text field of stride's record in the commit.
+            let text = |field: &str| {
+                r.stride
+                    .as_ref()
+                    .and_then(|s| s.get(field))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            };
+            let (refresh, run_id) = (text("refresh"), text("run_id"));
             let batches = r
                 .stride
                 .as_ref()
@@ -62,12 +65,6 @@ pub async fn history(lake: &Lake, model: &str) -> Result<Vec<HistoryRow>> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let run_id = r
-                .stride
-                .as_ref()
-                .and_then(|s| s.get("run_id"))
-                .and_then(|v| v.as_str())
-                .map(str::to_string);
             HistoryRow {
                 run_id,
                 version: r.version,
