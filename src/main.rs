@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     match runtime.block_on(stride::cli::execute(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", one_line(&error));
+            eprintln!("error: {}", stride::orchestrate::one_line(error.as_ref()));
             ExitCode::from(1)
         }
     }
@@ -50,21 +50,4 @@ fn report_panics_on_one_line() {
             message.replace('\n', " ")
         );
     }));
-}
-
-/// The cause chain on one line, outermost first. Libraries often repeat their
-/// source's text in their own message; a cause already said is not said twice.
-fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string().replace('\n', " ");
-        if text.is_empty() || line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
 }

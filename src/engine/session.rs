@@ -89,10 +89,7 @@ pub async fn register_admitted_sources(
         .try_collect()
         .await?;
     for (table, landed, ledger) in found {
-        let unchecked = landed
-            .iter()
-            .filter(|f| !ledger.files.contains_key(&quarantine::file_key(lake, f)))
-            .count();
+        let unchecked = ledger.unchecked(lake, &landed).count();
         if unchecked > 0 {
             tracing::info!(
                 "raw.{}: {unchecked} landed files no run has checked yet are not read",

@@ -189,7 +189,9 @@ fn end(record: &mut RunRecord, failure: &RunFailure) {
     record.end(status, Some((one_line(failure), kind.as_str())));
 }
 
-/// An error and its causes on one line, each said once.
+/// An error and its causes on one line, outermost first (the CLI's `error:` line).
+/// Libraries often repeat their source's text in their own message; a cause
+/// already said is not said twice.
 pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     let mut line = String::new();
     let mut current = Some(error);
@@ -213,16 +215,17 @@ async fn work(
     recorder: &Recorder,
 ) -> Result<Option<String>, RunFailure> {
     let lake = &pipeline.lake;
+    let failed = |source| RunFailure::Run {
+        lake: lake.url().to_string(),
+        source,
+    };
     let started = Instant::now();
     let before = lake.traffic();
     let lock = LakeLock::acquire(lake, "stride run")
         .await
         .map_err(|e| match e {
             Error::Locked(_) => RunFailure::Busy(e),
-            e => RunFailure::Run {
-                lake: lake.url().to_string(),
-                source: e,
-            },
+            e => failed(e),
         })?;
     let report = engine::run_with_lock(
         lake,
@@ -240,10 +243,7 @@ async fn work(
             if let Err(released) = lock.release().await {
                 tracing::warn!("{released}");
             }
-            return Err(RunFailure::Run {
-                lake: lake.url().to_string(),
-                source,
-            });
+            return Err(failed(source));
         }
     };
     report::checks(&report.checked);
@@ -308,9 +308,6 @@ async fn work(
         }
         None => None,
     };
-    released.map_err(|source| RunFailure::Run {
-        lake: lake.url().to_string(),
-        source,
-    })?;
+    released.map_err(failed)?;
     Ok(summary)
 }

@@ -90,10 +90,7 @@ pub async fn admit(
             .map(Vec::as_slice)
             .unwrap_or_default();
         let mut ledger = read_ledger(lake, &table.name).await?;
-        let new: Vec<&LandedFile> = files
-            .iter()
-            .filter(|f| !ledger.files.contains_key(&file_key(lake, f)))
-            .collect();
+        let new: Vec<&LandedFile> = ledger.unchecked(lake, files).collect();
         if !new.is_empty() {
             fill_seq_ranges(&ctx, lake, table, &mut ledger).await?;
             let check = check_files(

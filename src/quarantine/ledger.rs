@@ -117,6 +117,17 @@ pub async fn write_ledger(lake: &Lake, ledger: &Ledger) -> Result<()> {
 }
 
 impl Ledger {
+    /// The files of `landed` that no run has checked yet (not in this ledger).
+    pub fn unchecked<'s, 'f: 's>(
+        &'s self,
+        lake: &'s Lake,
+        landed: &'f [LandedFile],
+    ) -> impl Iterator<Item = &'f LandedFile> + 's {
+        landed
+            .iter()
+            .filter(move |f| !self.files.contains_key(&file_key(lake, f)))
+    }
+
     /// The rows models leave out (quarantined or redelivered), by `_seq`: from
     /// every file at once where no other loaded file's `_seq` range holds the
     /// `_seq` (the usual case, one anti-join), per file otherwise (a redelivered

@@ -30,11 +30,9 @@ pub async fn unconsumed(lake: &Lake, sources: &Sources) -> Result<BTreeSet<(Stri
             continue;
         }
         let ledger = read_ledger(lake, &table.name).await?;
-        for file in landed {
-            let key = file_key(lake, &file);
-            if !ledger.files.contains_key(&key) {
-                new.insert((format!("{}/{key}", table.name), file.size));
-            }
+        for file in ledger.unchecked(lake, &landed) {
+            let key = file_key(lake, file);
+            new.insert((format!("{}/{key}", table.name), file.size));
         }
     }
     Ok(new)
