@@ -71,6 +71,26 @@ impl Serving {
         serde_json::from_str(&body).expect("JSON")
     }
 
+    /// GETs `path` until `done` holds for its answer; returns that answer.
+    fn wait_until(&self, what: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let answer = self.get(path);
+            if done(&answer) {
+                return answer;
+            }
+            assert!(Instant::now() < deadline, "waited for {what}: {answer:#}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until no run goes or waits (retries included).
+    fn wait_idle(&self) {
+        self.wait_until("no run going or queued", "/api/health", |h| {
+            h["running"].is_null() && h["queued"].is_null()
+        });
+    }
+
     fn post_run(&self, body: &str) -> Value {
         let (status, answer) = http(
             self.port,
@@ -440,13 +460,34 @@ fn a_schedule_starts_runs_and_ticks_missed_while_stopped_give_one_catch_up_run()
 
     generate(lake, "1");
     let before = runs(lake).len();
+    // Time is the subject here: at least 5 ticks pass while nothing serves.
     std::thread::sleep(Duration::from_secs(7));
     let serving = Serving::start(lake, &every_second, &[]);
     let records = wait_for_runs(lake, "the catch-up run", |r| {
         r.len() > before && r.iter().take(r.len() - before).all(is_final)
     });
-    std::thread::sleep(Duration::from_secs(3));
+    // Once a tick after it finds nothing new, no tick will start a run.
+    let schedules = serving.wait_until("a tick after the catch-up", "/api/schedules", |s| {
+        s["schedules"][0]["ticks"][0]["outcome"] == "skipped: nothing new"
+    });
+    serving.wait_idle();
     stop(serving);
+    // The missed ticks were handled as one: one tick stands for them all.
+    let standing_for_missed: Vec<&Value> = schedules["schedules"][0]["ticks"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter(|t| t["missed"].as_u64().is_some_and(|m| m > 0))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(standing_for_missed.len(), 1, "{schedules:#}");
+    assert!(
+        standing_for_missed[0]["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("catch-up for")),
+        "{schedules:#}"
+    );
     let records_after = runs(lake);
     let new: Vec<&Value> = records_after
         .iter()
@@ -478,14 +519,28 @@ fn the_sensor_starts_one_run_per_landing_and_none_when_idle() {
     stride_ok(lake, &["run"]);
     let watch = ["--watch", "--watch-interval", "0.3", "--quiet-period", "1"];
     let serving = Serving::start(lake, &watch, &[]);
-    std::thread::sleep(Duration::from_secs(3));
+    let nothing_new = |e: &Value| {
+        e["sensor"]["evaluations"].as_array().map_or(0, |e| {
+            e.iter().filter(|e| e["outcome"] == "nothing new").count()
+        })
+    };
+    serving.wait_until("three idle looks", "/api/schedules", |s| {
+        nothing_new(s) >= 3
+    });
+    serving.wait_idle();
     assert_eq!(runs(lake).len(), 1, "idle intervals start nothing");
     generate(lake, "1");
     wait_for_runs(lake, "a sensor run", |r| {
         r.iter()
             .any(|r| field(r, "trigger") == "sensor" && is_final(r))
     });
-    std::thread::sleep(Duration::from_secs(3));
+    // Once a look finds nothing new with no run queued, the landing is consumed
+    // and the sensor has nothing more to start.
+    serving.wait_idle();
+    serving.wait_until("a look after the run", "/api/schedules", |s| {
+        s["sensor"]["evaluations"][0]["outcome"] == "nothing new"
+    });
+    serving.wait_idle();
     let records = runs(lake);
     let sensed: Vec<&Value> = records
         .iter()
@@ -522,7 +577,10 @@ fn a_store_outage_during_a_run_is_retried_and_the_marts_are_exact() {
     wait_for_file(&gates.path().join(format!("{pid}.held")));
     server.stop();
     std::fs::write(gates.path().join(format!("{pid}.release")), b"").expect("release");
-    std::thread::sleep(Duration::from_secs(4));
+    // The first attempt has failed once serve is on its second.
+    serving.wait_until("a second attempt", "/api/health", |h| {
+        h["running"]["attempt"].as_u64().is_some_and(|n| n >= 2)
+    });
     server.resume();
     let records = wait_for_runs(&lake, "a successful retry", |r| {
         r.iter().any(|r| field(r, "status") == "success")
@@ -580,7 +638,8 @@ fn a_contract_violation_is_not_retried() {
     );
     serving.post_run("");
     let records = wait_for_runs(lake, "the failed run", |r| r.iter().any(is_final));
-    std::thread::sleep(Duration::from_secs(2));
+    // The runner is idle only after its retries, had there been any.
+    serving.wait_idle();
     let records_after = runs(lake);
     assert_eq!(records_after.len(), 1, "no retry: {records_after:#?}");
     assert_eq!(field(&records[0], "status"), "failure");
@@ -688,9 +747,9 @@ fn sigterm_cancels_the_run_after_the_grace_period_and_the_next_run_is_exact() {
     wait_for_file(&gates.path().join(format!("{}.held", serving.child.id())));
     // During the grace period the API still answers, and says it is stopping.
     signal(serving.child.id(), libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(500));
-    let health = serving.get("/api/health");
-    assert_eq!(health["status"], "stopping", "{health:#}");
+    let health = serving.wait_until("health to say stopping", "/api/health", |h| {
+        h["status"] == "stopping"
+    });
     assert_eq!(health["running"]["run_id"], id.as_str());
     let (status, took) = serving.terminate(Duration::from_secs(30));
     assert!(status.success(), "{status}");
