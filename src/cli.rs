@@ -538,6 +538,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Test { select, format } => {
             let (project, contracts) = load()?;
             let outcomes = engine::test(&lake, &project, &contracts, select.as_deref()).await?;
+            // Kept for the model pages of `stride serve`; the test's answer stands
+            // even when the lake does not take it.
+            if let Err(e) = engine::save_test(&lake, &outcomes, project.sources()).await {
+                tracing::warn!("the test outcomes were not kept in the lake: {e}");
+            }
             print!(
                 "{}",
                 output::render(

@@ -120,6 +120,46 @@ pub enum RuleKind {
     Check { sql: String },
 }
 
+impl RuleKind {
+    /// What the rule checks, in one line (`quantity > 0`, `customer_id in
+    /// raw.customers.customer_id`), for pages and listings.
+    pub fn describe(&self) -> String {
+        match self {
+            RuleKind::NotNull { column } => format!("{column} is not null"),
+            RuleKind::Unique { columns } => format!("unique ({})", columns.join(", ")),
+            RuleKind::AcceptedValues { column, values } => {
+                format!("{column} in ({})", values.join(", "))
+            }
+            RuleKind::Range { column, bounds } => bounds.describe(column),
+            RuleKind::Relationship {
+                column,
+                to,
+                field,
+                to_source,
+            } => {
+                let prefix = if *to_source { "raw." } else { "" };
+                format!("{column} found in {prefix}{to}.{field}")
+            }
+            RuleKind::Expression { sql } | RuleKind::Check { sql } => {
+                sql.split_whitespace().collect::<Vec<_>>().join(" ")
+            }
+        }
+    }
+
+    /// The kind's name as contracts write it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuleKind::NotNull { .. } => "not_null",
+            RuleKind::Unique { .. } => "unique",
+            RuleKind::AcceptedValues { .. } => "accepted_values",
+            RuleKind::Range { .. } => "range",
+            RuleKind::Relationship { .. } => "relationship",
+            RuleKind::Expression { .. } => "expression",
+            RuleKind::Check { .. } => "check",
+        }
+    }
+}
+
 /// The bounds of a range rule; each is optional.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bounds {

@@ -180,3 +180,50 @@ pub fn outcomes_batch(outcomes: &[RuleOutcome], sources: &Sources) -> Result<Rec
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
 }
+
+/// Where the outcome of the last `stride test` of a table is kept.
+fn last_test_path(table: &str) -> String {
+    format!("_stride/tests/{table}.json")
+}
+
+/// Keeps the outcomes of a `stride test` per table tested (`_stride/tests/<table>.json`:
+/// when, and each rule's row as `stride test --format json` prints it), so the
+/// model's page can show how its contract last fared.
+pub async fn save_test(lake: &Lake, outcomes: &[RuleOutcome], sources: &Sources) -> Result<()> {
+    let tested_at = Utc::now();
+    let tables: BTreeSet<&str> = outcomes.iter().map(|o| o.table.as_str()).collect();
+    for table in tables {
+        let mine: Vec<RuleOutcome> = outcomes
+            .iter()
+            .filter(|o| o.table == table)
+            .cloned()
+            .collect();
+        let batch = outcomes_batch(&mine, sources)?;
+        let rows: serde_json::Value = serde_json::from_str(&crate::output::render(
+            &[batch],
+            crate::output::Format::Json,
+        )?)?;
+        let failed = mine.iter().filter(|o| o.is_blocking()).count();
+        let warned = mine.iter().filter(|o| o.status == Status::Warn).count();
+        let record = serde_json::json!({
+            "table": table,
+            "tested_at": tested_at,
+            "passed": mine.len() - failed - warned,
+            "warned": warned,
+            "failed": failed,
+            "outcomes": rows,
+        });
+        lake.put(&last_test_path(table), serde_json::to_vec_pretty(&record)?)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The outcome of the last `stride test` that covered `table`, as [`save_test`]
+/// kept it; `None` when none did.
+pub async fn last_test(lake: &Lake, table: &str) -> Result<Option<serde_json::Value>> {
+    match lake.get(&last_test_path(table)).await? {
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+        None => Ok(None),
+    }
+}

@@ -13,7 +13,7 @@ mod select;
 mod session;
 mod state;
 
-pub use data_tests::{outcomes_batch, test};
+pub use data_tests::{last_test, outcomes_batch, save_test, test};
 pub use history::{HistoryRow, history, history_batch};
 pub use maintain::{Maintained, optimize, vacuum};
 pub use query::{QuerySession, parse_time, query, query_session};

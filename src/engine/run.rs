@@ -67,6 +67,8 @@ pub struct RunOptions {
 /// What a run tells its observer as it goes (the run history records it). Every
 /// method has a default that ignores the event.
 pub trait RunEvents: Send + Sync {
+    /// These models will be run (or looked at), in dependency order.
+    fn planned(&self, _models: &[String]) {}
     /// The landed files were checked against their contracts.
     fn checked(&self, _checked: &[TableCheck]) {}
     /// A model started.
@@ -309,6 +311,12 @@ async fn execute_graph(
     let mut outcomes = Vec::new();
     let mut running = JoinSet::new();
     let bar = progress::bar(to_run.len() as u64, "run");
+    let planned: Vec<String> = models
+        .iter()
+        .filter(|m| to_run.contains(&m.name))
+        .map(|m| m.name.clone())
+        .collect();
+    events.planned(&planned);
 
     loop {
         while running.len() < CONCURRENT_MODELS {

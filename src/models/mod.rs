@@ -106,6 +106,11 @@ pub struct Model {
 }
 
 impl Model {
+    /// The SQL template as written in its file.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
     /// Renders the model's SELECT for one run.
     pub fn render(&self, context: &RenderContext) -> crate::error::Result<String> {
         template::render(

@@ -4,6 +4,7 @@
 //! how it ended.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::watch;
@@ -48,6 +49,8 @@ pub struct RunSpec {
     pub retry_of: Option<String>,
     /// The schedule tick that started it.
     pub tick: Option<TickRef>,
+    /// Where the run's progress is kept as it goes, when someone follows it.
+    pub recorder: Option<Arc<Recorder>>,
 }
 
 impl RunSpec {
@@ -60,6 +63,7 @@ impl RunSpec {
             attempt: 1,
             retry_of: None,
             tick: None,
+            recorder: None,
         }
     }
 }
@@ -130,7 +134,7 @@ pub async fn run(pipeline: &Pipeline, spec: RunSpec, cancel: Option<Cancel>) -> 
             None => String::new(),
         }
     );
-    let recorder = Recorder::new();
+    let recorder = spec.recorder.clone().unwrap_or_default();
     let options = RunOptions {
         full_refresh: spec.request.full_refresh,
         select: spec.request.select.clone(),
@@ -139,7 +143,7 @@ pub async fn run(pipeline: &Pipeline, spec: RunSpec, cancel: Option<Cancel>) -> 
     let result = match cancel {
         Some(mut cancel) => {
             tokio::select! {
-                done = work(pipeline, &options, &recorder) => done,
+                done = work(pipeline, &options, recorder.as_ref()) => done,
                 () = cancel.fired() => {
                     if let Err(e) = LakeLock::release_if_mine(lake).await {
                         tracing::warn!("after canceling the run: {e}");
@@ -148,7 +152,7 @@ pub async fn run(pipeline: &Pipeline, spec: RunSpec, cancel: Option<Cancel>) -> 
                 }
             }
         }
-        None => work(pipeline, &options, &recorder).await,
+        None => work(pipeline, &options, recorder.as_ref()).await,
     };
     let (sources, models) = recorder.take();
     record.sources = sources;

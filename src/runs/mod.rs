@@ -13,6 +13,6 @@ pub use log::{CaptureLayer, start_capture, take_capture};
 pub use record::{
     ModelRun, RunRecord, RunRequest, SourceRun, Status, TickRef, Trigger, is_run_id, new_run_id,
 };
-pub use recorder::Recorder;
+pub use recorder::{Progress, Recorder};
 pub use store::{RUNS, list, load, load_log, save, save_log, save_or_keep};
 pub use table::{models_batch, register, runs_batch};

@@ -11,9 +11,24 @@ use crate::quarantine::TableCheck;
 /// What the recorder saw so far.
 #[derive(Debug, Default)]
 struct Seen {
+    planned: Vec<String>,
+    checked: bool,
     starts: HashMap<String, Instant>,
     sources: Vec<SourceRun>,
     models: Vec<ModelRun>,
+}
+
+/// A run's state while it goes.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Progress {
+    /// Whether the landed files have been checked.
+    pub checked: bool,
+    /// The models the run will run, once known.
+    pub planned: Vec<String>,
+    /// The checks per raw table.
+    pub sources: Vec<SourceRun>,
+    /// The models done or going.
+    pub models: Vec<ModelRun>,
 }
 
 /// Collects the per-table checks and per-model outcomes of one run.
@@ -30,6 +45,35 @@ impl Recorder {
             started: Instant::now(),
             seen: Mutex::new(Seen::default()),
         }
+    }
+
+    /// Where the run is now, for a page that follows it: the models finished so
+    /// far plus those going (action `running`), without taking them.
+    pub fn progress(&self) -> Progress {
+        self.with(|seen| {
+            let mut models = seen.models.clone();
+            let mut going: Vec<(&String, &Instant)> = seen
+                .starts
+                .iter()
+                .filter(|(name, _)| !seen.models.iter().any(|m| &m.model == *name))
+                .collect();
+            going.sort_by_key(|(_, start)| **start);
+            for (name, start) in going {
+                models.push(ModelRun {
+                    model: name.clone(),
+                    action: "running".to_string(),
+                    start_offset_ms: millis(start.saturating_duration_since(self.started)),
+                    elapsed_ms: millis(start.elapsed()),
+                    ..ModelRun::default()
+                });
+            }
+            Progress {
+                checked: seen.checked,
+                planned: seen.planned.clone(),
+                sources: seen.sources.clone(),
+                models,
+            }
+        })
     }
 
     /// The checks and models seen, in the order they finished.
@@ -69,8 +113,13 @@ fn millis(d: std::time::Duration) -> u64 {
 }
 
 impl RunEvents for Recorder {
+    fn planned(&self, models: &[String]) {
+        self.with(|seen| seen.planned = models.to_vec());
+    }
+
     fn checked(&self, checked: &[TableCheck]) {
         self.with(|seen| {
+            seen.checked = true;
             seen.sources = checked
                 .iter()
                 .map(|c| SourceRun {

@@ -12,13 +12,14 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Server;
 use super::status;
 use crate::error::Error;
+use crate::output::Format;
 use crate::runs::{self, RunRecord, RunRequest, Trigger};
 
 /// The routes, with the token and cross-site checks in front of them.
@@ -30,10 +31,17 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/runs/{id}/log", get(run_log))
         .route("/api/schedules", get(schedules))
         .route("/api/lineage", get(lineage))
+        .route("/api/models/{model}", get(model))
         .route("/api/models/{model}/versions", get(versions))
+        .route("/api/models/{model}/rows", get(rows))
         .route("/api/freshness", get(freshness))
         .route("/api/contracts", get(contracts))
         .route("/api/analyses", get(analyses))
+        .route("/api/analyses/{name}", get(analysis))
+        .route("/api/tests", post(run_tests))
+        .route("/api/quarantine/replay", post(replay))
+        .route("/api/{*rest}", any(not_found))
+        .merge(super::ui::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&server), guard))
         .with_state(server)
@@ -44,13 +52,16 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-/// A library error as a 500 (a model that does not exist as a 404).
+/// A library error as a 500; a model that does not exist as a 404, a bad
+/// selection or setting as a 400, a lake another process holds as a 409.
 fn failed(error: Error) -> Response {
     let status = match &error {
         Error::UnknownModel(_) => StatusCode::NOT_FOUND,
         Error::Model { source, .. } if matches!(**source, Error::TimeTravel(_)) => {
             StatusCode::NOT_FOUND
         }
+        Error::Select(_) | Error::Setting { .. } => StatusCode::BAD_REQUEST,
+        Error::Locked(_) => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     refuse(status, crate::orchestrate::one_line(&error))
@@ -66,7 +77,10 @@ fn answer(result: crate::Result<Value>) -> Response {
 async fn guard(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let headers = request.headers();
+    // The pages and their assets hold no data: they ask for the token and send it
+    // with every API call.
     if let Some(token) = &server.options.token
+        && path.starts_with("/api/")
         && path != "/api/health"
         && !has_token(headers, token)
     {
@@ -168,7 +182,29 @@ async fn list_runs(
         Err(e) => return failed(e),
     }
     records.truncate(limit);
+    let records: Vec<Value> = records
+        .into_iter()
+        .map(|r| with_progress(&server, r))
+        .collect();
     Json(records).into_response()
+}
+
+/// The record as JSON; for the run going, with what it has done so far
+/// (`planned` models, `checked`, and the models done or `running`).
+fn with_progress(server: &Server, record: RunRecord) -> Value {
+    let running = server
+        .queue
+        .running()
+        .filter(|r| r.run_id == record.run_id && !record.status.is_final());
+    let mut value = serde_json::to_value(&record).unwrap_or(Value::Null);
+    if let (Some(running), Value::Object(fields)) = (running, &mut value) {
+        let progress = running.recorder.progress();
+        fields.insert("sources".into(), json!(progress.sources));
+        fields.insert("models".into(), json!(progress.models));
+        fields.insert("planned".into(), json!(progress.planned));
+        fields.insert("checked".into(), json!(progress.checked));
+    }
+    value
 }
 
 async fn show_run(State(server): State<Arc<Server>>, Path(id): Path<String>) -> Response {
@@ -176,7 +212,7 @@ async fn show_run(State(server): State<Arc<Server>>, Path(id): Path<String>) -> 
         return Json(queued.as_record()).into_response();
     }
     match runs::load(&server.pipeline.lake, &id).await {
-        Ok(Some(record)) => Json(record).into_response(),
+        Ok(Some(record)) => Json(with_progress(&server, record)).into_response(),
         Ok(None) => refuse(StatusCode::NOT_FOUND, format!("no run {id}")),
         Err(e) => failed(e),
     }
@@ -202,20 +238,9 @@ struct StartBody {
 }
 
 async fn start_run(State(server): State<Arc<Server>>, body: axum::body::Bytes) -> Response {
-    let body: StartBody = if body.iter().all(u8::is_ascii_whitespace) {
-        StartBody::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(body) => body,
-            Err(e) => {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "the body must be {{\"select\": \"...\", \"full_refresh\": false}}: {e}"
-                    ),
-                );
-            }
-        }
+    let body: StartBody = match json_body(&body, r#"{"select": "...", "full_refresh": false}"#) {
+        Ok(body) => body,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     if let Some(select) = &body.select
         && let Err(e) = crate::engine::check_selection(server.pipeline.project.models(), select)
@@ -273,6 +298,165 @@ async fn versions(State(server): State<Arc<Server>>, Path(model): Path<String>) 
     answer(status::versions(&server.pipeline, &model).await)
 }
 
+async fn model(State(server): State<Arc<Server>>, Path(model): Path<String>) -> Response {
+    in_own_thread(move || async move { status::model(&server.pipeline, &model).await }).await
+}
+
+#[derive(Debug, Deserialize)]
+struct RowsParams {
+    version: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Rows a page may ask for at once.
+const MAX_ROWS: usize = 500;
+
+async fn rows(
+    State(server): State<Arc<Server>>,
+    Path(model): Path<String>,
+    Query(params): Query<RowsParams>,
+) -> Response {
+    let limit = params.limit.unwrap_or(20).clamp(1, MAX_ROWS);
+    in_own_thread(move || async move {
+        status::rows(&server.pipeline, &model, params.version, limit).await
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct AnalysisParams {
+    format: Option<String>,
+}
+
+async fn analysis(
+    State(server): State<Arc<Server>>,
+    Path(name): Path<String>,
+    Query(params): Query<AnalysisParams>,
+) -> Response {
+    let (format, content_type) = match params.format.as_deref() {
+        None | Some("json") => (Format::Json, "application/json"),
+        Some("csv") => (Format::Csv, "text/csv; charset=utf-8"),
+        Some(other) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("format {other}: use json or csv"),
+            );
+        }
+    };
+    let file = format!("attachment; filename=\"{name}.csv\"");
+    let done = super::on_own_thread(move || async move {
+        status::analysis(&server.pipeline, &name, format).await
+    });
+    match done.await {
+        Ok(Ok(text)) if format == Format::Csv => (
+            [
+                (header::CONTENT_TYPE, content_type.to_string()),
+                (header::CONTENT_DISPOSITION, file),
+            ],
+            text,
+        )
+            .into_response(),
+        Ok(Ok(text)) => ([(header::CONTENT_TYPE, content_type)], text).into_response(),
+        Ok(Err(e)) => failed(e),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The body of `POST /api/tests`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestBody {
+    select: Option<String>,
+}
+
+/// `stride test` (of a selection): every outcome as `stride test --format json`
+/// prints it, kept for the model pages as the CLI keeps it.
+async fn run_tests(State(server): State<Arc<Server>>, body: axum::body::Bytes) -> Response {
+    let body: TestBody = match json_body(&body, r#"{"select": "..."}"#) {
+        Ok(body) => body,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
+    };
+    in_own_thread(move || async move {
+        let pipeline = &server.pipeline;
+        let outcomes = crate::engine::test(
+            &pipeline.lake,
+            &pipeline.project,
+            &pipeline.contracts,
+            body.select.as_deref(),
+        )
+        .await?;
+        let sources = pipeline.project.sources();
+        crate::engine::save_test(&pipeline.lake, &outcomes, sources).await?;
+        status::json_rows(&[crate::engine::outcomes_batch(&outcomes, sources)?])
+    })
+    .await
+}
+
+/// The body of `POST /api/quarantine/replay`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayBody {
+    table: Option<String>,
+}
+
+/// `stride quarantine replay [TABLE]` under the lake's lock (409 while a run holds
+/// it): the quarantined rows and refused files judged again by the contracts this
+/// server loaded; what now passes is loaded by the next run.
+async fn replay(State(server): State<Arc<Server>>, body: axum::body::Bytes) -> Response {
+    let body: ReplayBody = match json_body(&body, r#"{"table": "..."}"#) {
+        Ok(body) => body,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
+    };
+    let done = super::on_own_thread(move || async move {
+        let pipeline = &server.pipeline;
+        crate::orchestrate::replay(&pipeline.lake, &pipeline.contracts, body.table.as_deref()).await
+    });
+    match done.await {
+        Ok(Ok(replayed)) => Json(
+            replayed
+                .iter()
+                .map(|r| {
+                    json!({
+                        "table": r.table,
+                        "rows_released": r.rows_released,
+                        "rows_quarantined": r.rows_quarantined,
+                        "files_admitted": r.files_admitted,
+                        "files_refused": r.files_refused,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Ok(Err(e)) => failed(e),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// A JSON body (an empty one is the default), or why it is refused (`shape` says
+/// what the endpoint takes).
+fn json_body<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+    shape: &str,
+) -> Result<T, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| format!("the body must be {shape}: {e}"))
+}
+
+/// Runs an engine call on a thread of its own (see [`super::on_own_thread`]) and
+/// answers with its JSON.
+async fn in_own_thread<F, Fut>(make: F) -> Response
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = crate::Result<Value>>,
+{
+    match super::on_own_thread(make).await {
+        Ok(result) => answer(result),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 async fn freshness(State(server): State<Arc<Server>>) -> Response {
     answer(status::freshness(&server.pipeline).await)
 }
@@ -282,10 +466,5 @@ async fn contracts(State(server): State<Arc<Server>>) -> Response {
 }
 
 async fn analyses(State(server): State<Arc<Server>>) -> Response {
-    let done =
-        super::on_own_thread(move || async move { status::analyses(&server.pipeline).await });
-    match done.await {
-        Ok(result) => answer(result),
-        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    in_own_thread(move || async move { status::analyses(&server.pipeline).await }).await
 }

@@ -10,6 +10,7 @@ mod queue;
 mod schedule;
 mod sensor;
 mod status;
+mod ui;
 
 pub use queue::RetryPolicy;
 pub use schedule::Schedule;

@@ -2,7 +2,7 @@
 //! each other) merge into one queued run; the runner takes it when the lake is
 //! free, and retries transient failures with exponential backoff and jitter.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::orchestrate::{self, Cancel, FailureKind, Pipeline, RunSpec};
-use crate::runs::{RunRecord, RunRequest, Status, TickRef, Trigger, new_run_id};
+use crate::runs::{Recorder, RunRecord, RunRequest, Status, TickRef, Trigger, new_run_id};
 
 /// Requests that arrive this close together become one run.
 const GATHER: Duration = Duration::from_millis(500);
@@ -80,6 +80,9 @@ pub struct Running {
     pub attempt: u32,
     /// When it (the attempt) started.
     pub started_at: DateTime<Utc>,
+    /// Its progress so far.
+    #[serde(skip)]
+    pub recorder: Arc<Recorder>,
 }
 
 /// The queue's state.
@@ -219,6 +222,7 @@ pub async fn runner(pipeline: &Pipeline, queue: &Queue, retry: RetryPolicy, canc
             attempt: 1,
             retry_of: None,
             tick: queued.tick.clone(),
+            recorder: None,
         };
         loop {
             let run_id = spec
@@ -226,11 +230,14 @@ pub async fn runner(pipeline: &Pipeline, queue: &Queue, retry: RetryPolicy, canc
                 .clone()
                 .unwrap_or_else(|| new_run_id(Utc::now()));
             spec.run_id = Some(run_id.clone());
+            let recorder = Arc::new(Recorder::new());
+            spec.recorder = Some(Arc::clone(&recorder));
             queue.set_running(Some(Running {
                 run_id,
                 first_run_id: first.clone(),
                 attempt: spec.attempt,
                 started_at: Utc::now(),
+                recorder,
             }));
             let finished = orchestrate::run(pipeline, spec.clone(), Some(cancel.clone())).await;
             let Err(failure) = &finished.result else {
@@ -268,6 +275,7 @@ pub async fn runner(pipeline: &Pipeline, queue: &Queue, retry: RetryPolicy, canc
                 attempt: spec.attempt + 1,
                 retry_of: Some(first.clone()),
                 tick: spec.tick.clone(),
+                recorder: None,
             };
         }
         queue.set_running(None);

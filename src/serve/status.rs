@@ -3,10 +3,10 @@
 //! history`), freshness, contracts and quarantine (`stride quarantine list`), and
 //! the saved analyses over the current marts (`stride query`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
 use crate::contracts::Subject;
@@ -14,6 +14,7 @@ use crate::delta::{self, AsOf};
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::land;
+use crate::models::{Materialization, RenderContext};
 use crate::orchestrate::Pipeline;
 use crate::output::{self, Format};
 use crate::quarantine;
@@ -32,13 +33,18 @@ pub fn json_rows(batches: &[RecordBatch]) -> Result<Value> {
 pub async fn lineage(pipeline: &Pipeline) -> Result<Value> {
     let lake = &pipeline.lake;
     let recent = runs::list(lake, Some(50)).await?;
+    let waiting = waiting(pipeline).await?;
+    let upstream = upstream_sources(pipeline);
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
     for table in pipeline.project.sources().iter() {
+        let files_waiting = waiting.get(&table.name).map_or(0, |w| w.files);
         nodes.push(json!({
             "id": format!("raw.{}", table.name),
             "name": table.name,
             "kind": "source",
+            "state": if files_waiting > 0 { "stale" } else { "fresh" },
+            "files_waiting": files_waiting,
         }));
     }
     for model in pipeline.project.models() {
@@ -50,10 +56,19 @@ pub async fn lineage(pipeline: &Pipeline) -> Result<Value> {
             None
         };
         let (last_run_id, last_status) = last_run_of(&recent, &model.name);
+        let state = model_state(
+            model,
+            version.is_some(),
+            last_status.as_deref(),
+            upstream.get(&model.name).unwrap_or(&BTreeSet::new()),
+            &waiting,
+        );
         nodes.push(json!({
             "id": model.name,
             "name": model.name,
             "kind": "model",
+            "file": model.file,
+            "state": state,
             "materialization": model.materialization.as_str(),
             "published": model.publish,
             "latest_version": version,
@@ -110,16 +125,22 @@ pub async fn freshness(pipeline: &Pipeline) -> Result<Value> {
             .filter_map(|e| DateTime::parse_from_rfc3339(&e.checked_at).ok())
             .map(|t| t.with_timezone(&Utc))
             .max();
-        let waiting = ledger.unchecked(lake, &landed).count();
+        let unchecked: Vec<&land::LandedFile> = ledger.unchecked(lake, &landed).collect();
+        let behind: BTreeSet<NaiveDate> = unchecked.iter().map(|f| f.batch_date).collect();
         sources.push(json!({
             "table": table.name,
+            "state": if unchecked.is_empty() { "fresh" } else { "stale" },
             "newest_batch_landed": newest_landed.map(|d| d.to_string()),
             "newest_batch_consumed": newest_consumed,
-            "files_waiting": waiting,
+            "files_waiting": unchecked.len(),
+            "batches_behind": behind.len(),
             "last_consumed_at": last_checked,
             "age_s": age(last_checked),
         }));
     }
+    let waiting = waiting(pipeline).await?;
+    let upstream = upstream_sources(pipeline);
+    let recent = runs::list(lake, Some(50)).await?;
     let mut marts = Vec::new();
     for model in pipeline.project.models().iter().filter(|m| m.publish) {
         let history = match delta::open(lake, &model.name).await? {
@@ -128,8 +149,18 @@ pub async fn freshness(pipeline: &Pipeline) -> Result<Value> {
         };
         let latest = history.last();
         let newest_batch = history.iter().flat_map(|r| r.batches.iter()).max().cloned();
+        let (_, last_status) = last_run_of(&recent, &model.name);
+        let reads = upstream.get(&model.name).cloned().unwrap_or_default();
+        let batches_behind = reads
+            .iter()
+            .filter_map(|t| waiting.get(t))
+            .map(|w| w.batches)
+            .max()
+            .unwrap_or(0);
         marts.push(json!({
             "mart": model.name,
+            "state": model_state(model, latest.is_some(), last_status.as_deref(), &reads, &waiting),
+            "batches_behind": batches_behind,
             "version": latest.map(|r| r.version),
             "committed_at": latest.and_then(|r| r.time),
             "newest_batch": newest_batch,
@@ -174,21 +205,287 @@ pub async fn contracts(pipeline: &Pipeline) -> Result<Value> {
 }
 
 /// Each saved analysis of `queries/analyses/` run over the current marts: its
-/// name, file, SQL and rows (as `stride query SQL --format json` prints them).
+/// name, file, SQL, columns and rows (as `stride query SQL --format json` prints
+/// them).
 pub async fn analyses(pipeline: &Pipeline) -> Result<Value> {
     let session = engine::query_session(&pipeline.lake, &pipeline.project, AsOf::Latest).await?;
     let mut answers = Vec::new();
     for analysis in pipeline.project.analyses() {
-        let sql = analysis.render()?;
-        let rows = match engine::query(&session, &sql).await {
-            Ok(batches) => json!({"rows": json_rows(&batches)?}),
-            Err(e) => json!({"error": Error::in_model(&analysis.name, e).to_string()}),
-        };
-        let mut answer = json!({"name": analysis.name, "file": analysis.file, "sql": sql});
-        if let (Some(answer), Value::Object(rows)) = (answer.as_object_mut(), rows) {
-            answer.extend(rows);
-        }
-        answers.push(answer);
+        answers.push(run_analysis(&session, analysis).await?.0);
     }
     Ok(Value::Array(answers))
+}
+
+/// Per raw table, the files landed that no run has checked yet and the batches
+/// they make up.
+struct Waiting {
+    files: usize,
+    batches: usize,
+}
+
+async fn waiting(pipeline: &Pipeline) -> Result<HashMap<String, Waiting>> {
+    let lake = &pipeline.lake;
+    let mut waiting = HashMap::new();
+    for table in pipeline.project.sources().iter() {
+        let landed = land::landed_files(lake, table).await?;
+        let ledger = quarantine::read_ledger(lake, &table.name).await?;
+        let unchecked: Vec<&land::LandedFile> = ledger.unchecked(lake, &landed).collect();
+        let batches: BTreeSet<NaiveDate> = unchecked.iter().map(|f| f.batch_date).collect();
+        waiting.insert(
+            table.name.clone(),
+            Waiting {
+                files: unchecked.len(),
+                batches: batches.len(),
+            },
+        );
+    }
+    Ok(waiting)
+}
+
+/// Per model, the raw tables it reads, directly or through the models it reads.
+fn upstream_sources(pipeline: &Pipeline) -> HashMap<String, BTreeSet<String>> {
+    let mut upstream: HashMap<String, BTreeSet<String>> = HashMap::new();
+    // Models come in dependency order: every parent is already resolved.
+    for model in pipeline.project.models() {
+        let mut raw: BTreeSet<String> = model.sources.iter().cloned().collect();
+        for parent in &model.refs {
+            raw.extend(upstream.get(parent).cloned().unwrap_or_default());
+        }
+        upstream.insert(model.name.clone(), raw);
+    }
+    upstream
+}
+
+/// How a model stands: `view` (computed when read), `failed` (the latest run that
+/// ran it failed on it or on a model it reads), `missing` (never built), `stale`
+/// (raw files it reads have landed that no run has checked) or `fresh`.
+fn model_state(
+    model: &crate::models::Model,
+    built: bool,
+    last_status: Option<&str>,
+    upstream: &BTreeSet<String>,
+    waiting: &HashMap<String, Waiting>,
+) -> &'static str {
+    let behind = upstream
+        .iter()
+        .any(|t| waiting.get(t).is_some_and(|w| w.files > 0));
+    if !model.materialization.is_stored() {
+        "view"
+    } else if matches!(last_status, Some("failed" | "not run")) {
+        "failed"
+    } else if !built {
+        "missing"
+    } else if behind {
+        "stale"
+    } else {
+        "fresh"
+    }
+}
+
+/// One model for its page: what it is (file, materialization, strategy, key,
+/// inputs and readers), its SQL as written and rendered, its data contract and the
+/// outcome of the last `stride test` that covered it.
+pub async fn model(pipeline: &Pipeline, name: &str) -> Result<Value> {
+    let model = pipeline.project.model(name)?;
+    let lake = &pipeline.lake;
+    let readers: Vec<&str> = pipeline
+        .project
+        .models()
+        .iter()
+        .filter(|m| m.refs.iter().any(|r| r == name))
+        .map(|m| m.name.as_str())
+        .collect();
+    let full = model.render(&RenderContext {
+        is_incremental: false,
+    })?;
+    let incremental = match model.materialization {
+        Materialization::Incremental => Some(model.render(&RenderContext {
+            is_incremental: true,
+        })?),
+        _ => None,
+    };
+    let table = if model.materialization.is_stored() {
+        delta::open(lake, name).await?
+    } else {
+        None
+    };
+    let columns: Vec<Value> = match &table {
+        Some(table) => {
+            let schema = table
+                .snapshot()
+                .map_err(|e| Error::in_model(name, e))?
+                .snapshot()
+                .arrow_schema();
+            schema
+                .fields()
+                .iter()
+                .map(|f| json!({"name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable()}))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let contract = pipeline.contracts.get(name).map(|c| {
+        json!({
+            "file": c.file,
+            "columns": c.columns.iter().map(|col| json!({
+                "name": col.name, "type": col.type_name, "nullable": col.nullable,
+            })).collect::<Vec<_>>(),
+            "rules": c.rules.iter().map(|r| json!({
+                "name": r.name,
+                "kind": r.kind.name(),
+                "severity": r.severity.as_str(),
+                "checks": r.kind.describe(),
+            })).collect::<Vec<_>>(),
+        })
+    });
+    let waiting = waiting(pipeline).await?;
+    let upstream = upstream_sources(pipeline);
+    let recent = runs::list(lake, Some(50)).await?;
+    let (last_run_id, last_status) = last_run_of(&recent, name);
+    let state = model_state(
+        model,
+        table.is_some(),
+        last_status.as_deref(),
+        upstream.get(name).unwrap_or(&BTreeSet::new()),
+        &waiting,
+    );
+    Ok(json!({
+        "name": model.name,
+        "file": model.file,
+        "materialization": model.materialization.as_str(),
+        "strategy": (model.materialization == Materialization::Incremental).then(|| model.strategy.as_str()),
+        "unique_key": model.unique_key,
+        "published": model.publish,
+        "refs": model.refs,
+        "sources": model.sources,
+        "changes": model.changes,
+        "readers": readers,
+        "state": state,
+        "latest_version": table.as_ref().and_then(|t| t.version()),
+        "last_run_id": last_run_id,
+        "last_run_status": last_status,
+        "sql": model.template(),
+        "rendered": {"full": full, "incremental": incremental},
+        "columns": columns,
+        "contract": contract,
+        "last_test": engine::last_test(lake, name).await?,
+    }))
+}
+
+/// The rows a page shows of a table: the columns in order (name, type) and the
+/// rows as `stride query --format json` prints them.
+pub fn table_json(batches: &[RecordBatch]) -> Result<Value> {
+    let columns: Vec<Value> = batches
+        .first()
+        .map(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| json!({"name": f.name(), "type": f.data_type().to_string()}))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(json!({"columns": columns, "rows": json_rows(batches)?}))
+}
+
+/// The SQL that shows the first `limit` rows of `model` in a stable order: by its
+/// unique key, else by every column.
+pub fn first_rows_sql(model: &crate::models::Model, columns: usize, limit: usize) -> String {
+    let order = if model.unique_key.is_empty() {
+        (1..=columns.max(1))
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        model
+            .unique_key
+            .iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "select * from \"{}\" order by {order} limit {limit}",
+        model.name
+    )
+}
+
+/// The first `limit` rows of `name` at `version` (latest without one): time travel
+/// for the model page. The answer names the SQL and version, so the same rows come
+/// from `stride query --version V "SQL"`.
+pub async fn rows(
+    pipeline: &Pipeline,
+    name: &str,
+    version: Option<u64>,
+    limit: usize,
+) -> Result<Value> {
+    let model = pipeline.project.model(name)?;
+    let lake = &pipeline.lake;
+    let ctx = engine::new_session();
+    let (session, at) = if model.materialization.is_stored() {
+        let as_of = version.map_or(AsOf::Latest, AsOf::Version);
+        let table = delta::open_as_of(lake, name, as_of)
+            .await
+            .map_err(|e| Error::in_model(name, e))?
+            .ok_or_else(|| {
+                Error::in_model(name, Error::TimeTravel("no table yet: run it first".into()))
+            })?;
+        let at = table.version();
+        let provider = delta::provider(&table, &ctx.state()).await?;
+        ctx.register_table(name, provider)?;
+        (None, at)
+    } else {
+        // A view is computed from the latest versions of what it reads.
+        let session = engine::query_session(lake, &pipeline.project, AsOf::Latest).await?;
+        (Some(session), None)
+    };
+    let ctx = session.as_ref().map_or(&ctx, |s| &s.ctx);
+    let width = ctx.table(name).await?.schema().fields().len();
+    let sql = first_rows_sql(model, width, limit);
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let mut answer = table_json(&batches)?;
+    if let Value::Object(fields) = &mut answer {
+        fields.insert("model".into(), json!(name));
+        fields.insert("version".into(), json!(at));
+        fields.insert("sql".into(), json!(sql));
+    }
+    Ok(answer)
+}
+
+/// One saved analysis over the current marts: `name`, `file`, `sql`, `columns`
+/// and `rows`, or its `error`.
+async fn run_analysis(
+    session: &engine::QuerySession,
+    analysis: &crate::models::Analysis,
+) -> Result<(Value, Vec<RecordBatch>)> {
+    let sql = analysis.render()?;
+    let mut answer = json!({"name": analysis.name, "file": analysis.file, "sql": sql});
+    let batches = match engine::query(session, &sql).await {
+        Ok(batches) => batches,
+        Err(e) => {
+            answer["error"] = json!(Error::in_model(&analysis.name, e).to_string());
+            return Ok((answer, Vec::new()));
+        }
+    };
+    if let (Value::Object(answer), Value::Object(table)) = (&mut answer, table_json(&batches)?) {
+        answer.extend(table);
+    }
+    Ok((answer, batches))
+}
+
+/// One saved analysis, as JSON (one item of [`analyses`]) or as the CSV `stride
+/// query --format csv` prints.
+pub async fn analysis(pipeline: &Pipeline, name: &str, format: Format) -> Result<String> {
+    let Some(analysis) = pipeline.project.analysis(name) else {
+        return Err(Error::UnknownModel(format!("analysis {name}")));
+    };
+    let session = engine::query_session(&pipeline.lake, &pipeline.project, AsOf::Latest).await?;
+    let (answer, batches) = run_analysis(&session, analysis).await?;
+    match format {
+        Format::Json => Ok(answer.to_string()),
+        _ => match answer.get("error").and_then(Value::as_str) {
+            Some(error) => Err(Error::Task(error.to_string())),
+            None => output::render(&batches, format),
+        },
+    }
 }

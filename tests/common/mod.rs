@@ -4,9 +4,11 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod python;
 pub mod s3;
 pub mod served;
+pub mod serving;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
