@@ -207,6 +207,21 @@ fn every_page_loads_clean_and_shows_the_lake_as_the_cli_sees_it() {
         assert!(up.contains(&reads), "fct_orders reads {reads}: {up:?}");
     }
     assert!(!up.contains(&"mart_channel_daily"), "{up:?}");
+    // At three times the project's size the graph is still drawn without overlaps,
+    // its names at a readable size (it scrolls rather than shrinking further).
+    let tripled = &seen["lineage_3x"];
+    assert_eq!(
+        tripled["nodes"].as_u64(),
+        Some(3 * expected.len() as u64),
+        "{tripled}"
+    );
+    assert_eq!(tripled["overlaps"], 0, "{tripled}");
+    assert!(
+        tripled["smallest_text_px"]
+            .as_f64()
+            .is_some_and(|px| px >= 8.0),
+        "{tripled}"
+    );
 
     // Every chart's numbers equal the analysis run by `stride query`.
     let analyses = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/analyses");

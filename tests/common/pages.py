@@ -12,6 +12,7 @@ Scenarios:
   run MODEL_RUN the Gantt of run RUN_ID
   time-travel MODEL VERSION   the rows the model page shows at VERSION
   token TOKEN   a server with a token: the page asks for it, then works
+  measure N     each page loaded N times: milliseconds to its data on screen
 """
 
 import json
@@ -101,6 +102,35 @@ def gantt(driver, base, run_id):
     return {"run_id": run_id, "gantt": rows, "checked": checked, "errors": errors_shown(driver)}
 
 
+def lineage_tripled(driver):
+    """Draws the project's graph three times over (every node and edge copied
+    three times, the copies wired among themselves) with the page's own code, in
+    place of the page's graph; returns how many nodes it drew and how many overlap."""
+    return driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        (async () => {
+            const {lineageGraph} = await import('/assets/lineage.js');
+            const graph = await (await fetch('/api/lineage')).json();
+            const copies = ['', '_b', '_c'];
+            const nodes = copies.flatMap(c => graph.nodes.map(n => ({...n, id: n.id + c, name: n.name + c})));
+            const edges = copies.flatMap(c => graph.edges.map(e => ({from: e.from + c, to: e.to + c})));
+            const card = document.querySelector('svg.lineage').closest('section');
+            card.replaceChildren(lineageGraph({nodes, edges}, () => {}));
+            const boxes = [...card.querySelectorAll('g.node rect')].map(r => r.getBoundingClientRect());
+            let overlaps = 0;
+            for (let i = 0; i < boxes.length; i++)
+                for (let j = i + 1; j < boxes.length; j++) {
+                    const a = boxes[i], b = boxes[j];
+                    if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) overlaps++;
+                }
+            const fonts = [...card.querySelectorAll('g.node text.name')].map(t => t.getBoundingClientRect().height);
+            done({nodes: boxes.length, overlaps, smallest_text_px: Math.min(...fonts)});
+        })().catch(e => done({error: String(e)}));
+        """
+    )
+
+
 def tour(driver, base, out):
     result = {"pages": {}}
     for name, path in PAGES:
@@ -121,6 +151,8 @@ def tour(driver, base, out):
         " down: [...document.querySelectorAll('g.node.downstream')].map(g => g.dataset.id)};"
     )
     browser.screenshot(driver, out, "lineage-selected")
+    result["lineage_3x"] = lineage_tripled(driver)
+    browser.screenshot(driver, out, "lineage-3x")
     # The marts: every analysis table, both attribution windows.
     driver.get(base + "/marts")
     ready(driver)
@@ -140,15 +172,16 @@ def tour(driver, base, out):
     browser.screenshot(driver, out, "run")
     # A narrow window.
     driver.set_window_size(420, 900)
-    for name, path in [("overview-narrow", "/"), ("run-narrow", f"/runs/{run_id}")]:
+    for name, path in PAGES + [("run", f"/runs/{run_id}")]:
         driver.get(base + path)
         ready(driver)
-        result["pages"][name] = {
+        result["pages"][f"{name}-narrow"] = {
             "ready_ms": ready_ms(driver),
             "errors": errors_shown(driver),
             "overflows": driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1;"),
         }
-        browser.screenshot(driver, out, name)
+        if name in ("overview", "run"):
+            browser.screenshot(driver, out, f"{name}-narrow")
     return result
 
 
@@ -195,6 +228,17 @@ def token(driver, base, secret):
     return {"asked": dialog is not None, "errors": errors_shown(driver)}
 
 
+def measure(driver, base, repeats):
+    """Each page loaded `repeats` times, alternating pages: ms to data on screen."""
+    times = {name: [] for name, _ in PAGES}
+    for _ in range(repeats):
+        for name, path in PAGES:
+            driver.get(base + path)
+            ready(driver)
+            times[name].append(ready_ms(driver))
+    return {"ready_ms": times}
+
+
 def main():
     scenario, base, out = sys.argv[1], sys.argv[2].rstrip("/"), sys.argv[3]
     args = sys.argv[4:]
@@ -211,6 +255,8 @@ def main():
             browser.screenshot(driver, out, f"run-{args[0]}")
         elif scenario == "time-travel":
             result = time_travel(driver, base, args[0], int(args[1]))
+        elif scenario == "measure":
+            result = measure(driver, base, int(args[0]))
         elif scenario == "token":
             result = token(driver, base, args[0])
         else:

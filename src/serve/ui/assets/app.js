@@ -250,7 +250,7 @@ function followRun(runId) {
       h("div", { class: "live-head" }, h("a", { href: `/runs/${record.run_id}` }, `run ${record.run_id}`), badge(record.status)),
       h("div", { class: "progress" }, h("div", { class: `progress-bar status-${record.status}`, style: `width:${share}%` })),
       h("div", { class: "live-step" }, step),
-      final ? h("button", { type: "button", class: "ghost small", onclick: () => liveBox.classList.add("hidden") }, "Close") : null,
+      ...(final ? [h("button", { type: "button", class: "ghost small", onclick: () => liveBox.classList.add("hidden") }, "Close")] : []),
     );
     if (final) {
       window.clearInterval(following);

@@ -161,7 +161,8 @@ export function lineageGraph(graph, open) {
       s("rect", { width: NODE_W, height: NODE_H, rx: 6 }),
       s("circle", { cx: 13, cy: NODE_H / 2, r: 4.5, class: "dot" }),
       s("text", { x: 24, y: NODE_H / 2 + 4, class: "name" }, label),
-      s("text", { x: NODE_W - 7, y: NODE_H / 2 + 4, class: "kind", "text-anchor": "end" }, kind === "incremental" ? "incr" : kind === "table" ? "" : kind),
+      // A long name leaves no room for the kind; the tooltip still says it.
+      label.length > 19 ? null : s("text", { x: NODE_W - 7, y: NODE_H / 2 + 4, class: "kind", "text-anchor": "end" }, kind === "incremental" ? "incr" : kind === "table" ? "" : kind),
     );
     const light = () => {
       const before = reach(n.id, ups);

@@ -20,7 +20,7 @@ function freshnessTables(freshness) {
     h("div", { class: "table-scroll" }, h("table", { class: "data", "data-table": key }, h("thead", {}, h("tr", {}, heads.map((t) => h("th", {}, t)))), h("tbody", {}, rows)));
   const marts = table(
     "marts",
-    ["mart", "state", "version", "committed", "newest batch", "waiting"],
+    ["mart", "state", "version", "committed", "data up to", "behind"],
     freshness.marts.map((m) =>
       h(
         "tr",
@@ -36,7 +36,7 @@ function freshnessTables(freshness) {
   );
   const sources = table(
     "sources",
-    ["source", "state", "newest landed", "newest consumed", "waiting"],
+    ["source", "state", "newest landed", "newest consumed", "behind"],
     freshness.sources.map((s) =>
       h(
         "tr",
@@ -72,7 +72,7 @@ export async function overviewPage(main, _params, shell) {
       card("Next tick", next ? ago(next) : "no schedule", next ? `${when(next)} · ${schedules.schedules.map((s) => s.schedule).join(", ")}` : "serve --schedule \"0 * * * *\""),
       card("Quarantine", `${whole(quarantined)} rows`, `${whole(refused)} files refused`, quarantined || refused ? "warn" : ""),
     ),
-    h("div", { class: "grid-2" }, freshnessTables(freshness)),
+    h("div", { class: "grid-2 freshness" }, freshnessTables(freshness)),
     h("section", { class: "card" }, h("div", { class: "card-head" }, h("h3", {}, "Recent runs"), h("a", { href: "/runs" }, "all runs →")), runsTable(runs)),
   );
   const charts = h("div", { class: "grid-2" }, h("p", { class: "muted" }, "Loading the charts…"));
@@ -85,7 +85,7 @@ export async function overviewPage(main, _params, shell) {
     const now = await api("/api/freshness").catch(() => null);
     if (!now) return;
     const [marts, sources] = freshnessTables(now);
-    const grid = main.querySelector(".grid-2");
+    const grid = main.querySelector(".freshness");
     if (grid) grid.replaceChildren(marts, sources);
   });
   const refresh = () => shell.navigate("/");

@@ -28,10 +28,11 @@ function replayButton(shell, table, after) {
 
 function tablesCard(contracts, shell, after) {
   const sources = contracts.contracts.filter((c) => c.kind === "source");
+  const held = (q) => (q?.rows_quarantined || 0) + (q?.files_refused || 0) > 0;
   return h(
     "section",
     { class: "card" },
-    h("div", { class: "card-head" }, h("h3", {}, "Per raw table"), replayButton(shell, null, after)),
+    h("div", { class: "card-head" }, h("h3", {}, "Per raw table"), sources.some((c) => held(c.quarantine)) ? replayButton(shell, null, after) : null),
     h(
       "div",
       { class: "table-scroll" },
@@ -44,11 +45,10 @@ function tablesCard(contracts, shell, after) {
           {},
           sources.map((c) => {
             const q = c.quarantine || {};
-            const held = (q.rows_quarantined || 0) + (q.files_refused || 0);
             return h(
               "tr",
               { id: c.table, "data-name": c.table, class: window.location.hash === `#${c.table}` ? "target" : "" },
-              h("td", {}, `raw.${c.table}`, " ", held ? badge("warn", "held") : badge("fresh", "clear")),
+              h("td", {}, `raw.${c.table}`, " ", held(q) ? badge("warn", "held") : badge("fresh", "clear")),
               h("td", { class: "muted" }, c.file),
               h("td", { class: "num" }, whole(q.files)),
               h("td", { class: "num" }, whole(q.files_refused)),
@@ -57,7 +57,7 @@ function tablesCard(contracts, shell, after) {
               h("td", { class: "num", "data-value": q.rows_quarantined ?? 0 }, whole(q.rows_quarantined)),
               h("td", { class: "num" }, whole(q.rows_redelivered)),
               h("td", { class: "clip", title: q.rules || "" }, q.rules || ""),
-              h("td", {}, held ? replayButton(shell, c.table, after) : ""),
+              h("td", {}, held(q) ? replayButton(shell, c.table, after) : ""),
             );
           }),
         ),
@@ -108,7 +108,7 @@ function filesCard(contracts) {
             ),
           )
         : h("p", { class: "muted" }, "Nothing set aside here: every row of every file was loaded."),
-      files.length > shown.length ? h("button", { type: "button", class: "ghost small", onclick: () => show(Infinity) }, `Show all ${files.length} files`) : null,
+      ...(files.length > shown.length ? [h("button", { type: "button", class: "ghost small", onclick: () => show(Infinity) }, `Show all ${files.length} files`)] : []),
     );
   };
   pick.addEventListener("change", () => show(FIRST_FILES));
