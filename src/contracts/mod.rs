@@ -137,8 +137,12 @@ impl RuleKind {
                 field,
                 to_source,
             } => {
-                let prefix = if *to_source { "raw." } else { "" };
-                format!("{column} found in {prefix}{to}.{field}")
+                if *to_source {
+                    let raw = crate::sources::SOURCE_SCHEMA;
+                    format!("{column} found in {raw}.{to}.{field}")
+                } else {
+                    format!("{column} found in {to}.{field}")
+                }
             }
             RuleKind::Expression { sql } | RuleKind::Check { sql } => {
                 sql.split_whitespace().collect::<Vec<_>>().join(" ")

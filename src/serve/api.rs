@@ -213,7 +213,10 @@ async fn show_run(State(server): State<Arc<Server>>, Path(id): Path<String>) -> 
     }
     match runs::load(&server.pipeline.lake, &id).await {
         Ok(Some(record)) => Json(with_progress(&server, record)).into_response(),
-        Ok(None) => refuse(StatusCode::NOT_FOUND, format!("no run {id}")),
+        Ok(None) => match server.queue.running().filter(|r| r.run_id == id) {
+            Some(running) => Json(with_progress(&server, running.as_record())).into_response(),
+            None => refuse(StatusCode::NOT_FOUND, format!("no run {id}")),
+        },
         Err(e) => failed(e),
     }
 }

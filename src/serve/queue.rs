@@ -57,6 +57,21 @@ pub struct Queued {
     pub requests: u32,
 }
 
+impl Running {
+    /// How the API shows it before its record is written (the moment between
+    /// leaving the queue and the run's first write).
+    pub fn as_record(&self) -> RunRecord {
+        let mut record = RunRecord::start(self.trigger, self.request.clone());
+        record.run_id = self.run_id.clone();
+        record.attempt = self.attempt;
+        record.started_at = self.started_at;
+        if self.attempt > 1 {
+            record.retry_of = Some(self.first_run_id.clone());
+        }
+        record
+    }
+}
+
 impl Queued {
     /// How the API shows it, next to the stored records.
     pub fn as_record(&self) -> RunRecord {
@@ -80,6 +95,10 @@ pub struct Running {
     pub attempt: u32,
     /// When it (the attempt) started.
     pub started_at: DateTime<Utc>,
+    /// What started it.
+    pub trigger: Trigger,
+    /// What it does.
+    pub request: RunRequest,
     /// Its progress so far.
     #[serde(skip)]
     pub recorder: Arc<Recorder>,
@@ -237,6 +256,8 @@ pub async fn runner(pipeline: &Pipeline, queue: &Queue, retry: RetryPolicy, canc
                 first_run_id: first.clone(),
                 attempt: spec.attempt,
                 started_at: Utc::now(),
+                trigger: spec.trigger,
+                request: spec.request.clone(),
                 recorder,
             }));
             let finished = orchestrate::run(pipeline, spec.clone(), Some(cancel.clone())).await;
