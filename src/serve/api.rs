@@ -346,6 +346,12 @@ async fn analysis(
             );
         }
     };
+    if server.pipeline.project.analysis(&name).is_none() {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("no analysis `{name}` in queries/analyses/"),
+        );
+    }
     let file = format!("attachment; filename=\"{name}.csv\"");
     let done = super::on_own_thread(move || async move {
         status::analysis(&server.pipeline, &name, format).await

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::contracts::Subject;
@@ -115,6 +115,7 @@ pub async fn freshness(pipeline: &Pipeline) -> Result<Value> {
     let now = Utc::now();
     let age = |t: Option<DateTime<Utc>>| t.map(|t| (now - t).num_milliseconds() as f64 / 1000.0);
     let mut sources = Vec::new();
+    let mut waiting = HashMap::new();
     for table in pipeline.project.sources().iter() {
         let landed = land::landed_files(lake, table).await?;
         let newest_landed = landed.iter().map(|f| f.batch_date).max();
@@ -125,20 +126,19 @@ pub async fn freshness(pipeline: &Pipeline) -> Result<Value> {
             .filter_map(|e| DateTime::parse_from_rfc3339(&e.checked_at).ok())
             .map(|t| t.with_timezone(&Utc))
             .max();
-        let unchecked: Vec<&land::LandedFile> = ledger.unchecked(lake, &landed).collect();
-        let behind: BTreeSet<NaiveDate> = unchecked.iter().map(|f| f.batch_date).collect();
+        let behind = Waiting::of(ledger.unchecked(lake, &landed));
         sources.push(json!({
             "table": table.name,
-            "state": if unchecked.is_empty() { "fresh" } else { "stale" },
+            "state": if behind.files == 0 { "fresh" } else { "stale" },
             "newest_batch_landed": newest_landed.map(|d| d.to_string()),
             "newest_batch_consumed": newest_consumed,
-            "files_waiting": unchecked.len(),
-            "batches_behind": behind.len(),
+            "files_waiting": behind.files,
+            "batches_behind": behind.batches,
             "last_consumed_at": last_checked,
             "age_s": age(last_checked),
         }));
+        waiting.insert(table.name.clone(), behind);
     }
-    let waiting = waiting(pipeline).await?;
     let upstream = upstream_sources(pipeline);
     let recent = runs::list(lake, Some(50)).await?;
     let mut marts = Vec::new();
@@ -223,20 +223,30 @@ struct Waiting {
     batches: usize,
 }
 
+impl Waiting {
+    fn of<'f>(unchecked: impl Iterator<Item = &'f land::LandedFile>) -> Waiting {
+        let mut files = 0;
+        let mut batches = BTreeSet::new();
+        for file in unchecked {
+            files += 1;
+            batches.insert(file.batch_date);
+        }
+        Waiting {
+            files,
+            batches: batches.len(),
+        }
+    }
+}
+
 async fn waiting(pipeline: &Pipeline) -> Result<HashMap<String, Waiting>> {
     let lake = &pipeline.lake;
     let mut waiting = HashMap::new();
     for table in pipeline.project.sources().iter() {
         let landed = land::landed_files(lake, table).await?;
         let ledger = quarantine::read_ledger(lake, &table.name).await?;
-        let unchecked: Vec<&land::LandedFile> = ledger.unchecked(lake, &landed).collect();
-        let batches: BTreeSet<NaiveDate> = unchecked.iter().map(|f| f.batch_date).collect();
         waiting.insert(
             table.name.clone(),
-            Waiting {
-                files: unchecked.len(),
-                batches: batches.len(),
-            },
+            Waiting::of(ledger.unchecked(lake, &landed)),
         );
     }
     Ok(waiting)
@@ -424,12 +434,13 @@ pub async fn rows(
     let ctx = engine::new_session();
     let (session, at) = if model.materialization.is_stored() {
         let as_of = version.map_or(AsOf::Latest, AsOf::Version);
-        let table = delta::open_as_of(lake, name, as_of)
-            .await
-            .map_err(|e| Error::in_model(name, e))?
-            .ok_or_else(|| {
-                Error::in_model(name, Error::TimeTravel("no table yet: run it first".into()))
-            })?;
+        let table = delta::open_as_of(lake, name, as_of).await?.ok_or_else(|| {
+            let why = match version {
+                Some(v) => format!("no version {v} (its versions: stride history {name})"),
+                None => "no table yet: run it first".into(),
+            };
+            Error::in_model(name, Error::TimeTravel(why))
+        })?;
         let at = table.version();
         let provider = delta::provider(&table, &ctx.state()).await?;
         ctx.register_table(name, provider)?;
@@ -452,29 +463,33 @@ pub async fn rows(
     Ok(answer)
 }
 
-/// One saved analysis over the current marts: `name`, `file`, `sql`, `columns`
-/// and `rows`, or its `error`.
+/// One saved analysis over the current marts, as the API answers it (`name`,
+/// `file`, `sql`, `columns` and `rows`, or its `error`), and its rows.
 async fn run_analysis(
     session: &engine::QuerySession,
     analysis: &crate::models::Analysis,
-) -> Result<(Value, Vec<RecordBatch>)> {
+) -> Result<(Value, Result<Vec<RecordBatch>>)> {
     let sql = analysis.render()?;
     let mut answer = json!({"name": analysis.name, "file": analysis.file, "sql": sql});
-    let batches = match engine::query(session, &sql).await {
-        Ok(batches) => batches,
-        Err(e) => {
-            answer["error"] = json!(Error::in_model(&analysis.name, e).to_string());
-            return Ok((answer, Vec::new()));
+    let batches = engine::query(session, &sql)
+        .await
+        .map_err(|e| Error::in_model(&analysis.name, e));
+    match (&mut answer, &batches) {
+        (Value::Object(fields), Ok(batches)) => {
+            if let Value::Object(table) = table_json(batches)? {
+                fields.extend(table);
+            }
         }
-    };
-    if let (Value::Object(answer), Value::Object(table)) = (&mut answer, table_json(&batches)?) {
-        answer.extend(table);
+        (Value::Object(fields), Err(e)) => {
+            fields.insert("error".into(), json!(e.to_string()));
+        }
+        _ => {}
     }
     Ok((answer, batches))
 }
 
 /// One saved analysis, as JSON (one item of [`analyses`]) or as the CSV `stride
-/// query --format csv` prints.
+/// query --format csv` prints (its error, when it fails).
 pub async fn analysis(pipeline: &Pipeline, name: &str, format: Format) -> Result<String> {
     let Some(analysis) = pipeline.project.analysis(name) else {
         return Err(Error::UnknownModel(format!("analysis {name}")));
@@ -483,9 +498,6 @@ pub async fn analysis(pipeline: &Pipeline, name: &str, format: Format) -> Result
     let (answer, batches) = run_analysis(&session, analysis).await?;
     match format {
         Format::Json => Ok(answer.to_string()),
-        _ => match answer.get("error").and_then(Value::as_str) {
-            Some(error) => Err(Error::Task(error.to_string())),
-            None => output::render(&batches, format),
-        },
+        _ => output::render(&batches?, format),
     }
 }

@@ -285,7 +285,7 @@ document.addEventListener("click", (event) => {
   const url = new URL(link.href, window.location.href);
   if (url.origin !== window.location.origin || url.pathname.startsWith("/api/")) return;
   event.preventDefault();
-  shell.navigate(url.pathname + url.search);
+  shell.navigate(url.pathname + url.search + url.hash);
 });
 window.addEventListener("popstate", render);
 
