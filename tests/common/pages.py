@@ -9,7 +9,7 @@ Scenarios:
                 lineage nodes, mart states, each analysis table, the latest run's Gantt
   states        the marts' and lineage nodes' states
   run-now       clicks "Run now" and follows the run on the page until it ends
-  run MODEL_RUN the Gantt of run RUN_ID
+  run RUN_ID    the Gantt, checked files and errors of run RUN_ID
   time-travel MODEL VERSION   the rows the model page shows at VERSION
   token TOKEN   a server with a token: the page asks for it, then works
   measure N     each page loaded N times: milliseconds to its data on screen
