@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::s3::{S3Server, free_port};
-use common::serving::{PATIENCE, Serving, http, same_within_float_sums, signal, stop};
+use common::serving::{PATIENCE, Serving, http, runs, same_within_float_sums, signal, stop};
 use common::{LakeArgs, assert_same_marts, marts, stride, stride_command, stride_ok};
 use serde_json::Value;
 
@@ -25,12 +25,6 @@ fn generate(lake: &(impl LakeArgs + ?Sized), days: &str) {
     let mut args = vec!["generate", "--days", days];
     args.extend(SMALL);
     stride_ok(lake, &args);
-}
-
-/// `stride runs --format json`, newest first.
-fn runs(lake: &(impl LakeArgs + ?Sized)) -> Vec<Value> {
-    let out = stride_ok(lake, &["runs", "--limit", "1000", "--format", "json"]);
-    serde_json::from_slice(&out.stdout).expect("runs as JSON")
 }
 
 fn field<'a>(record: &'a Value, name: &str) -> &'a str {
@@ -69,14 +63,6 @@ fn wait_for_file(path: &Path) {
     }
 }
 
-/// A copy of the project's folder `name` (queries or data_contracts) to change.
-fn copy_of(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let to = dir.path().join(name);
-    common::copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join(name), &to);
-    (dir, to)
-}
-
 /// The marts of a lake that got the same batches and one uninterrupted run.
 fn reference_marts(days: &str) -> std::collections::BTreeMap<&'static str, Vec<String>> {
     let lake = common::temp_lake();
@@ -93,10 +79,7 @@ fn every_run_is_recorded_newest_first_with_its_models_and_errors() {
     stride_ok(lake, &["run"]);
     generate(lake, "1");
     stride_ok(lake, &["run"]);
-    let (_keep, queries) = copy_of("queries");
-    let broken = queries.join("marts/mart_channel_daily.sql");
-    let sql = std::fs::read_to_string(&broken).expect("read model");
-    std::fs::write(&broken, sql.replacen("select", "select no_such_column,", 1)).expect("write");
+    let (_keep, queries) = common::queries_with_a_broken_mart();
     let queries = queries.to_str().expect("utf-8 path");
     let failed = stride(lake, &["--queries", queries, "run"]);
     assert!(!failed.status.success(), "the broken model fails the run");
@@ -443,7 +426,7 @@ fn a_contract_violation_is_not_retried() {
     let lake = common::temp_lake();
     let lake = lake.path();
     generate(lake, "2");
-    let (_keep, contracts) = copy_of("data_contracts");
+    let (_keep, contracts) = common::copy_of("data_contracts");
     let file = contracts.join("mart_channel_daily.toml");
     let text = std::fs::read_to_string(&file).expect("contract");
     std::fs::write(&file, text.replace(", \"direct\"]", "]")).expect("write");

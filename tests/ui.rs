@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::serving::{Serving, http, same_within_float_sums, stop};
+use common::serving::{Serving, http, runs, same_within_float_sums, stop};
 use common::{LakeArgs, query_args, stride, stride_ok};
 use serde_json::Value;
 
@@ -99,12 +99,6 @@ fn views() -> BTreeSet<String> {
             })
         })
         .collect()
-}
-
-/// `stride runs --format json`, newest first.
-fn runs(lake: &Path) -> Vec<Value> {
-    let out = stride_ok(lake, &["runs", "--limit", "1000", "--format", "json"]);
-    serde_json::from_slice(&out.stdout).expect("runs as JSON")
 }
 
 fn ids(object: &Value) -> BTreeSet<String> {
@@ -342,15 +336,7 @@ fn a_failed_run_shows_the_failed_model_and_its_error() {
     let lake = common::temp_lake();
     let lake = lake.path();
     generate(lake, "1", &[]);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let queries = dir.path().join("queries");
-    common::copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("queries"),
-        &queries,
-    );
-    let broken = queries.join("marts/mart_channel_daily.sql");
-    let sql = std::fs::read_to_string(&broken).expect("read model");
-    std::fs::write(&broken, sql.replacen("select", "select no_such_column,", 1)).expect("write");
+    let (_keep, queries) = common::queries_with_a_broken_mart();
     let queries_arg = queries.to_str().expect("utf-8 path");
     let failed = stride(lake, &["--queries", queries_arg, "run"]);
     assert!(!failed.status.success(), "the broken model fails the run");

@@ -416,29 +416,26 @@ async fn replay(State(server): State<Arc<Server>>, body: axum::body::Bytes) -> R
         Ok(body) => body,
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
-    let done = super::on_own_thread(move || async move {
+    in_own_thread(move || async move {
         let pipeline = &server.pipeline;
-        crate::orchestrate::replay(&pipeline.lake, &pipeline.contracts, body.table.as_deref()).await
-    });
-    match done.await {
-        Ok(Ok(replayed)) => Json(
-            replayed
-                .iter()
-                .map(|r| {
-                    json!({
-                        "table": r.table,
-                        "rows_released": r.rows_released,
-                        "rows_quarantined": r.rows_quarantined,
-                        "files_admitted": r.files_admitted,
-                        "files_refused": r.files_refused,
-                    })
+        let replayed =
+            crate::orchestrate::replay(&pipeline.lake, &pipeline.contracts, body.table.as_deref())
+                .await?;
+        let tables: Vec<Value> = replayed
+            .iter()
+            .map(|r| {
+                json!({
+                    "table": r.table,
+                    "rows_released": r.rows_released,
+                    "rows_quarantined": r.rows_quarantined,
+                    "files_admitted": r.files_admitted,
+                    "files_refused": r.files_refused,
                 })
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Ok(Err(e)) => failed(e),
-        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+            })
+            .collect();
+        Ok(Value::Array(tables))
+    })
+    .await
 }
 
 /// A JSON body (an empty one is the default), or why it is refused (`shape` says

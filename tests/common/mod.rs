@@ -563,6 +563,25 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A copy of the project's folder `name` (queries or data_contracts) to change;
+/// the folder lives as long as the returned directory.
+pub fn copy_of(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let to = dir.path().join(name);
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join(name), &to);
+    (dir, to)
+}
+
+/// A copy of `queries/` whose `mart_channel_daily` selects a column that does not
+/// exist (`no_such_column`): a run with it fails on that model.
+pub fn queries_with_a_broken_mart() -> (tempfile::TempDir, PathBuf) {
+    let (dir, queries) = copy_of("queries");
+    let broken = queries.join("marts/mart_channel_daily.sql");
+    let sql = std::fs::read_to_string(&broken).expect("read model");
+    std::fs::write(&broken, sql.replacen("select", "select no_such_column,", 1)).expect("write");
+    (dir, queries)
+}
+
 /// `stride quarantine list --all` as JSON rows: one per checked file, then strays.
 pub fn quarantine_list(lake: &Path) -> Vec<serde_json::Map<String, Value>> {
     let out = stride_ok(lake, &["quarantine", "list", "--all", "--format", "json"]);

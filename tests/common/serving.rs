@@ -10,7 +10,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::s3::free_port;
-use super::{LakeArgs, stride_command};
+use super::{LakeArgs, stride_command, stride_ok};
+
+/// `stride runs --format json`: every run record, newest first.
+pub fn runs(lake: &(impl LakeArgs + ?Sized)) -> Vec<Value> {
+    let out = stride_ok(lake, &["runs", "--limit", "1000", "--format", "json"]);
+    serde_json::from_slice(&out.stdout).expect("runs as JSON")
+}
 
 /// Only reached when something hangs.
 pub const PATIENCE: Duration = Duration::from_secs(180);

@@ -37,9 +37,12 @@ const shell = {
     window.history.pushState({}, "", path);
     render();
   },
+  /** Calls `tick` every `ms` until the page is left; returns what stops it sooner. */
   every(ms, tick) {
     const id = window.setInterval(tick, ms);
-    leaving.push(() => window.clearInterval(id));
+    const stop = () => window.clearInterval(id);
+    leaving.push(stop);
+    return stop;
   },
   onLeave(stop) {
     leaving.push(stop);

@@ -166,8 +166,8 @@ export async function runPage(main, [runId], shell) {
     return final;
   };
   if (!(await show())) {
-    shell.every(1000, async () => {
-      if (!done) await show().catch(() => {});
+    const stop = shell.every(1000, async () => {
+      if (await show().catch(() => false)) stop();
     });
   }
 }
