@@ -12,6 +12,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::bench;
+use crate::compare;
 use crate::config::Settings;
 use crate::contracts::{Contracts, ContractsSource, Status};
 use crate::delta::AsOf;
@@ -150,6 +151,51 @@ pub enum Command {
         /// How to print the result: table, csv or json.
         #[arg(long, value_enum, default_value_t = Format::Table, hide_possible_values = true)]
         format: Format,
+    },
+    /// Prove the incremental tables equal a rebuild: rebuild the models from the
+    /// raw files their current versions consumed, in a scratch folder of the lake,
+    /// and compare each with its current table (exit 1 when any differs).
+    Verify {
+        /// Only these models (see `run --select`); the models they read are rebuilt too.
+        #[arg(long, short, value_name = "SEL")]
+        select: Option<String>,
+        /// Example rows shown per kind of difference and model.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        examples: usize,
+        /// How to print the report: table or json.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table, hide_possible_values = true)]
+        format: ReportFormat,
+    },
+    /// What changed in a model between two versions (default: its last change), or
+    /// in each mart a run committed (`--run`).
+    #[command(
+        after_help = "Rows are matched on the model's key: its contract's first \
+                            `unique` rule, else its unique_key, else every column that is \
+                            not a float (an aggregate's grouping columns). Floats are \
+                            equal within 1e-9 relative (absolute below 1)."
+    )]
+    Diff {
+        /// The model.
+        #[arg(required_unless_present = "run", conflicts_with = "run")]
+        model: Option<String>,
+        /// The older version: a number or a time (2026-11-27T10:00:00Z).
+        #[arg(long, value_name = "VERSION|TIMESTAMP")]
+        from: Option<String>,
+        /// The newer version (default: the latest).
+        #[arg(long, value_name = "VERSION|TIMESTAMP")]
+        to: Option<String>,
+        /// Match rows on these columns (comma-separated) instead of the model's key.
+        #[arg(long, value_name = "COLS")]
+        key: Option<String>,
+        /// What the run RUN_ID changed in each mart it committed.
+        #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["from", "to", "key"])]
+        run: Option<String>,
+        /// Example rows shown per kind of change.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        examples: usize,
+        /// How to print the report: table or json.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table, hide_possible_values = true)]
+        format: ReportFormat,
     },
     /// Compact the small files incremental runs leave in the model tables.
     Optimize {
@@ -356,10 +402,10 @@ pub enum BenchAction {
     },
 }
 
-/// How `stride bench` prints its report.
+/// How `stride bench`, `verify` and `diff` print their reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ReportFormat {
-    /// A table per suite.
+    /// Tables for people.
     #[default]
     Table,
     /// Every figure as JSON.
@@ -532,6 +578,78 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let (project, _) = load_project()?;
             for done in engine::vacuum(&lake, &project, select.as_deref(), retain_hours).await? {
                 tracing::info!("{:<28} deleted {} files", done.model, done.files_removed);
+            }
+            Ok(())
+        }
+        Command::Verify {
+            select,
+            examples,
+            format,
+        } => {
+            let (project, contracts) = load()?;
+            let verification =
+                compare::verify(&lake, &project, &contracts, select.as_deref(), examples).await?;
+            match format {
+                ReportFormat::Table => print!("{}", compare::report::verification(&verification)),
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&verification)?),
+            }
+            let differing: Vec<&str> = verification
+                .differing()
+                .iter()
+                .map(|m| m.model.as_str())
+                .collect();
+            if !differing.is_empty() {
+                anyhow::bail!(
+                    "verify: {} differ from a rebuild from the same input: {}",
+                    differing.len(),
+                    differing.join(", ")
+                );
+            }
+            tracing::info!(
+                "verify: all {} models equal their rebuild",
+                verification.models.len()
+            );
+            Ok(())
+        }
+        Command::Diff {
+            model,
+            from,
+            to,
+            key,
+            run,
+            examples,
+            format,
+        } => {
+            let (project, contracts) = load()?;
+            if let Some(run_id) = run {
+                let changed =
+                    compare::diff_run(&lake, &project, &contracts, &run_id, examples).await?;
+                match format {
+                    ReportFormat::Table => print!("{}", compare::report::run_diff(&changed)),
+                    ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&changed)?),
+                }
+                return Ok(());
+            }
+            let model = model.context("diff needs a MODEL or --run RUN_ID")?;
+            let point =
+                |text: Option<String>, flag: &str| -> anyhow::Result<Option<compare::Point>> {
+                    text.map(|t| compare::Point::parse(&t).with_context(|| flag.to_string()))
+                        .transpose()
+                };
+            let changed = compare::diff(
+                &lake,
+                &project,
+                &contracts,
+                &model,
+                point(from, "--from")?,
+                point(to, "--to")?,
+                key.as_deref().map(compare::parse_key),
+                examples,
+            )
+            .await?;
+            match format {
+                ReportFormat::Table => print!("{}", compare::report::diff(&changed)),
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&changed)?),
             }
             Ok(())
         }

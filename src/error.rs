@@ -83,6 +83,18 @@ pub enum Error {
     #[error("time travel: {0}")]
     TimeTravel(String),
 
+    /// `stride verify` cannot rebuild or compare the tables as asked.
+    #[error("verify: {0}")]
+    Verify(String),
+
+    /// `stride diff` cannot compare the versions asked for.
+    #[error("diff: {0}")]
+    Diff(String),
+
+    /// Two states of a table cannot be compared (a key column is missing).
+    #[error("compare {0}")]
+    Compare(String),
+
     /// A model's task ended without a result (it panicked or was cancelled).
     #[error("a model task stopped unexpectedly: {0}")]
     Task(String),

@@ -6,12 +6,15 @@
 //! SQL project and its graph, [`engine`] executes it on DataFusion and checks each
 //! result against its contract, [`delta`] commits each model as a Delta table,
 //! [`publish`] serves the marts to DuckDB readers such as Metabase, and [`output`]
-//! prints answers. [`orchestrate`] makes one recorded run of all that (the
+//! prints answers. [`compare`] proves the incremental tables equal a rebuild
+//! (`verify`) and says what changed between versions (`diff`). [`orchestrate`]
+//! makes one recorded run of all that (the
 //! [`runs`] history), [`serve`] keeps the marts fresh by itself (schedules, a
 //! sensor, retries, a JSON API), and [`cli`] is the command line on top.
 
 pub mod bench;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod contracts;
 pub mod delta;

@@ -633,6 +633,21 @@ fn redelivered_and_late_files_on_s3_give_the_marts_of_an_uninterrupted_run() {
             stderr(&out)
         ),
     );
+
+    // `stride verify` on S3: every table equals its rebuild, and the scratch
+    // tables are gone from the bucket afterwards.
+    let out = stride_ok(&s3, &["verify"]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !report.contains("DIFFERS") && report.contains("equal"),
+        "{report}"
+    );
+    let scratch = server.bucket_folder("lake").join("late/_stride/verify");
+    assert!(
+        !scratch.exists() || listing(&scratch).is_empty(),
+        "scratch left: {:?}",
+        listing(&scratch)
+    );
 }
 
 #[test]

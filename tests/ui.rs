@@ -379,7 +379,7 @@ fn a_failed_run_shows_the_failed_model_and_its_error() {
 }
 
 #[test]
-fn time_travel_in_the_browser_shows_what_stride_query_version_prints() {
+fn time_travel_diff_and_verify_in_the_browser_match_the_cli() {
     let lake = common::temp_lake();
     let lake = lake.path();
     generate(lake, "2", &[]);
@@ -402,6 +402,67 @@ fn time_travel_in_the_browser_shows_what_stride_query_version_prints() {
     let old = query_args(lake, &["--version", "0", sql]);
     let new = query_args(lake, &["--version", "1", sql]);
     assert_ne!(old, new, "the versions differ in their first rows");
+
+    // The page's diff of the two versions is `stride diff`'s; a verify started
+    // on the overview ends with every model equal to its rebuild.
+    let seen = pages(&serving, "compare", &["fct_orders", "0", "1"], true);
+    let out = stride_ok(
+        lake,
+        &[
+            "diff",
+            "fct_orders",
+            "--from",
+            "0",
+            "--to",
+            "1",
+            "--examples",
+            "10",
+            "--format",
+            "json",
+        ],
+    );
+    let diff: Value = serde_json::from_slice(&out.stdout).expect("diff as JSON");
+    let c = &diff["comparison"];
+    for kind in ["added", "removed", "changed"] {
+        assert_eq!(
+            seen["counts"][kind], c[kind],
+            "{kind}: page {seen:#} cli {c:#}"
+        );
+    }
+    assert!(c["added"].as_u64().unwrap_or(0) + c["changed"].as_u64().unwrap_or(0) > 0);
+    let keys = |examples: Vec<String>| examples.into_iter().collect::<BTreeSet<String>>();
+    let page_keys = keys(
+        seen["examples"]
+            .as_array()
+            .expect("examples")
+            .iter()
+            .filter(|e| !e["kind"].is_null())
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["kind"].as_str().unwrap_or(""),
+                    e["key"].as_str().unwrap_or("")
+                )
+            })
+            .collect(),
+    );
+    let cli_keys = keys(
+        c["examples"]
+            .as_array()
+            .expect("examples")
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} order_id={}",
+                    e["kind"].as_str().unwrap_or(""),
+                    e["key"]["order_id"].as_str().unwrap_or("")
+                )
+            })
+            .collect(),
+    );
+    assert_eq!(page_keys, cli_keys);
+    assert_eq!(seen["command"], "stride diff fct_orders --from 0 --to 1");
+    assert_eq!(seen["verdict"], "equal", "{seen:#}");
     stop(serving);
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 
 use super::COMMIT_INFO_KEY;
@@ -65,6 +66,19 @@ pub async fn version_at(table: &DeltaTable, time_ms: i64) -> Result<Option<u64>>
         }
     }
     Ok(found)
+}
+
+/// The oldest version of `table` whose commit is still in the log, and its commit
+/// time.
+pub async fn first_commit(table: &DeltaTable) -> Result<Option<(u64, DateTime<Utc>)>> {
+    let store = table.log_store();
+    for version in 0..=super::version_of(table) {
+        if let Some(bytes) = store.read_commit_entry(version).await? {
+            let at = commit_time(&bytes).and_then(DateTime::from_timestamp_millis);
+            return Ok(at.map(|at| (version, at)));
+        }
+    }
+    Ok(None)
 }
 
 /// `commitInfo.timestamp` of a commit file, in milliseconds since the epoch.

@@ -25,7 +25,7 @@ pub use write::{
 };
 
 use crate::error::{Error, Result};
-use crate::lake::{Lake, WAREHOUSE};
+use crate::lake::Lake;
 
 /// The key of stride's entry in each commit's `commitInfo`.
 pub const COMMIT_INFO_KEY: &str = "stride";
@@ -50,7 +50,10 @@ pub async fn open(lake: &Lake, model: &str) -> Result<Option<DeltaTable>> {
 /// Opens the Delta table of `model` as of `as_of`; `None` when the table does not
 /// exist or did not exist yet at that point.
 pub async fn open_as_of(lake: &Lake, model: &str, as_of: AsOf) -> Result<Option<DeltaTable>> {
-    if !lake.folder_exists(&log_folder(model)).await? {
+    if !lake
+        .folder_exists(&format!("{}/_delta_log", lake.model_folder(model)))
+        .await?
+    {
         return Ok(None);
     }
     let mut table = handle(lake, model).await?;
@@ -81,6 +84,40 @@ pub async fn open_as_of(lake: &Lake, model: &str, as_of: AsOf) -> Result<Option<
     Ok(Some(table))
 }
 
+/// Why `model` has no table at `as_of`, in words that name the model and what it
+/// has instead: no table yet, no such version (and the latest), or a time before
+/// its first version (and when that was committed). Like Delta and Spark, a time
+/// before the first version is not read as the first version.
+pub async fn no_version_explained(lake: &Lake, model: &str, as_of: AsOf) -> String {
+    let table = match open(lake, model).await {
+        Ok(Some(table)) => table,
+        Ok(None) => return format!("model {model} has no table yet (run it first)"),
+        Err(e) => return format!("model {model}: {e}"),
+    };
+    let latest = version_of(&table);
+    match as_of {
+        AsOf::Latest => format!("model {model} has no table yet (run it first)"),
+        AsOf::Version(v) => {
+            format!("model {model} has no version {v}: its latest version is {latest}")
+        }
+        AsOf::Time(t) => {
+            let first = log::first_commit(&table).await.ok().flatten();
+            match first {
+                Some((version, at)) => format!(
+                    "model {model} did not exist yet at {}: its first version ({version}) \
+                     was committed at {}",
+                    t.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
+                    at.format("%Y-%m-%d %H:%M:%S%.3f UTC")
+                ),
+                None => format!(
+                    "model {model} has no version committed at or before {}",
+                    t.format("%Y-%m-%d %H:%M:%S%.3f UTC")
+                ),
+            }
+        }
+    }
+}
+
 /// `model`'s table, loaded when it exists and empty (ready to be created) when it
 /// does not. delta-rs reads and commits through the lake's own store, so local and
 /// S3 lakes share its settings (retries, timeouts) and its traffic count.
@@ -97,11 +134,6 @@ pub async fn handle(lake: &Lake, model: &str) -> Result<DeltaTable> {
         Ok(()) | Err(DeltaTableError::NotATable(_)) => Ok(table),
         Err(e) => Err(Error::in_model(model, e)),
     }
-}
-
-/// The folder of `model`'s Delta log, relative to the lake root.
-fn log_folder(model: &str) -> String {
-    format!("{WAREHOUSE}/{model}/_delta_log")
 }
 
 /// The Arrow type a Delta table stores a column of type `arrow` as (an unsigned

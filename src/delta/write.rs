@@ -23,7 +23,7 @@ use super::deletion_vector::delete_actions;
 use super::key_set::{KeySet, Keys};
 use super::{COMMIT_INFO_KEY, version_of};
 use crate::error::{Error, Result};
-use crate::lake::{Lake, WAREHOUSE};
+use crate::lake::Lake;
 
 /// What one commit made visible.
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ pub(super) fn properties(
 
 /// `model`'s table, or a handle to create it when it has none yet (its folder made).
 pub async fn open_or_create_handle(lake: &Lake, model: &str) -> Result<DeltaTable> {
-    lake.ensure_folder(&format!("{WAREHOUSE}/{model}"))?;
+    lake.ensure_folder(&lake.model_folder(model))?;
     super::handle(lake, model).await
 }
 

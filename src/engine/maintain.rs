@@ -80,6 +80,11 @@ pub async fn vacuum(
             files_added: 0,
         });
     }
+    // What a verify that stopped early left (unless one is going now).
+    let scratch = crate::compare::clean_scratch(lake).await?;
+    if scratch > 0 {
+        tracing::info!("removed {scratch} scratch files a stopped `stride verify` left");
+    }
     lock.release().await?;
     Ok(done)
 }

@@ -17,9 +17,14 @@ pub use data_tests::{last_test, outcomes_batch, save_test, test};
 pub use history::{HistoryRow, history, history_batch};
 pub use maintain::{Maintained, optimize, vacuum};
 pub use query::{QuerySession, parse_time, query, query_session};
-pub use run::{Action, ModelOutcome, NoEvents, RunEvents, RunOptions, RunReport, run_with_lock};
+pub use run::chain as error_chain;
+pub use run::{
+    Action, ModelOutcome, NoEvents, RunEvents, RunOptions, RunReport, rebuild_pinned, run_with_lock,
+};
+pub use select::{ancestors, descendants, select as select_models};
 pub use session::new_session;
 pub use state::ModelState;
+pub use state::{LastCommit, last_commit};
 
 /// Checks a `--select` expression against the project's models (the API checks a
 /// request before queuing it).

@@ -34,7 +34,10 @@ pub async fn query_session(lake: &Lake, project: &Project, as_of: AsOf) -> Resul
                     let provider = delta::provider(&table, &state).await?;
                     ctx.register_table(model.name.as_str(), provider)?;
                 }
-                None => missing.push(model.name.clone()),
+                None => missing.push((
+                    model.name.clone(),
+                    delta::no_version_explained(lake, &model.name, as_of).await,
+                )),
             }
         } else {
             let sql = model.render(&RenderContext::default())?;
@@ -45,24 +48,26 @@ pub async fn query_session(lake: &Lake, project: &Project, as_of: AsOf) -> Resul
                 // A view over a model that has no table (yet) cannot be planned.
                 Err(e) => {
                     tracing::debug!("view {} not available: {e}", model.name);
-                    missing.push(model.name.clone());
+                    missing.push((
+                        model.name.clone(),
+                        format!(
+                            "view {} cannot be planned: a model it reads has no table",
+                            model.name
+                        ),
+                    ));
                 }
             }
         }
     }
-    Ok(QuerySession {
-        ctx,
-        missing,
-        as_of,
-    })
+    Ok(QuerySession { ctx, missing })
 }
 
 /// A query session, and the models it could not offer.
 pub struct QuerySession {
     /// The DataFusion session.
     pub ctx: SessionContext,
-    missing: Vec<String>,
-    as_of: AsOf,
+    /// The models not registered, and why.
+    missing: Vec<(String, String)>,
 }
 
 /// Runs `sql` and collects its result.
@@ -73,22 +78,12 @@ pub async fn query(session: &QuerySession, sql: &str) -> Result<Vec<RecordBatch>
     };
     run.await.map_err(|e| {
         let text = e.to_string();
-        let hint: Vec<&String> = session
+        let hint = session
             .missing
             .iter()
-            .filter(|m| text.contains(m.as_str()))
-            .collect();
-        match hint.first() {
-            Some(model) => {
-                let when = match session.as_of {
-                    AsOf::Latest => "yet (run it first)".to_string(),
-                    AsOf::Version(v) => format!("at version {v}"),
-                    AsOf::Time(t) => format!("version at or before {t}"),
-                };
-                Error::Query(Box::new(Error::TimeTravel(format!(
-                    "model {model} has no table {when}"
-                ))))
-            }
+            .find(|(model, _)| mentions(&text, model));
+        match hint {
+            Some((_, why)) => Error::Query(Box::new(Error::TimeTravel(why.clone()))),
             // A version older than the vacuum retention refers to deleted files.
             None if text.contains("not found") && text.contains(WAREHOUSE) => {
                 Error::Query(Box::new(Error::TimeTravel(format!(
@@ -98,6 +93,20 @@ pub async fn query(session: &QuerySession, sql: &str) -> Result<Vec<RecordBatch>
             }
             None => Error::Query(Box::new(e.into())),
         }
+    })
+}
+
+/// Whether an error's text names `model` as a whole word (`fct_orders`, not
+/// `fct_orders_daily`).
+fn mentions(text: &str, model: &str) -> bool {
+    text.match_indices(model).any(|(at, _)| {
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let before = text[..at].chars().next_back().is_none_or(|c| !word(c));
+        let after = text[at + model.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !word(c));
+        before && after
     })
 }
 
@@ -141,10 +150,14 @@ impl TableFunctionImpl for TableAt {
             tokio::runtime::Handle::current()
                 .block_on(async { delta::open_as_of(&lake, &model, as_of).await })
         })
-        .map_err(|e| DataFusionError::External(Box::new(e)))?
-        .ok_or_else(|| {
-            DataFusionError::Plan(format!("table_at: model {model} has no table at {as_of:?}"))
-        })?;
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let Some(table) = table else {
+            let why = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current()
+                    .block_on(delta::no_version_explained(&lake, &model, as_of))
+            });
+            return Err(DataFusionError::Plan(format!("table_at: {why}")));
+        };
         table
             .update_datafusion_session(args.session())
             .map_err(|e| DataFusionError::External(Box::new(e)))?;

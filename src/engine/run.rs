@@ -258,6 +258,41 @@ pub async fn run_with_lock(
     })
 }
 
+/// Rebuilds `to_run` (names of models, in any order) in full on `lake` from
+/// exactly the raw files and ledgers of `admitted`, without checking or recording
+/// anything in the raw tables' ledgers: what `stride verify` builds in its
+/// scratch warehouse. Each result is checked against its contract and committed
+/// to `lake`'s warehouse as a run would.
+pub async fn rebuild_pinned(
+    lake: &Lake,
+    project: &Project,
+    contracts: &Contracts,
+    admitted: Admitted,
+    to_run: &BTreeSet<String>,
+) -> Result<Vec<ModelOutcome>> {
+    let models = project.models();
+    let (sources_of, stored_inputs_of) = input_closure(models);
+    let ctx = new_session();
+    register_pinned_sources(
+        &ctx,
+        lake,
+        project.sources(),
+        &admitted.files,
+        &admitted.ledgers,
+    )?;
+    let run = Arc::new(RunContext {
+        ctx,
+        lake: lake.clone(),
+        sources: admitted,
+        contracts: contracts.clone(),
+        full_refresh: to_run.clone(),
+        sources_of,
+        stored_inputs_of,
+        run_id: None,
+    });
+    execute_graph(&run, models, to_run, HashMap::new(), &NoEvents).await
+}
+
 /// For each model, the raw tables and the stored models it reads, looking through
 /// views.
 type Closure = (
@@ -397,7 +432,7 @@ async fn execute_graph(
 
 /// An error with its causes, as the CLI prints it (`a: b: c`), less the first
 /// `model X` (the log line names the model already).
-fn chain(error: &Error) -> String {
+pub fn chain(error: &Error) -> String {
     let mut causes: Vec<String> = Vec::new();
     let mut current: Option<&dyn std::error::Error> = Some(error);
     while let Some(e) = current {

@@ -24,6 +24,10 @@ pub const LOCK_FILE: &str = "run.lock";
 /// one refuses to start (same rules as the run lock).
 pub const SERVE_LOCK_FILE: &str = "serve.lock";
 
+/// The object `stride verify` holds while it rebuilds into its scratch folder, so
+/// a second verify, or `vacuum`, leaves that folder alone (same rules).
+pub const VERIFY_LOCK_FILE: &str = "verify.lock";
+
 /// The file local takeovers lock in turn (never removed).
 const TAKEOVER_FILE: &str = "run.lock.takeover";
 

@@ -17,7 +17,9 @@ use url::Url;
 use crate::config::S3Settings;
 use crate::error::{Error, Result};
 
-pub use lock::{LakeLock, SERVE_LOCK_FILE, host_name, process_id, process_is_gone};
+pub use lock::{
+    LakeLock, SERVE_LOCK_FILE, VERIFY_LOCK_FILE, host_name, process_id, process_is_gone,
+};
 pub use metered::{MeteredStore, Traffic, TrafficTotals};
 
 /// Folder of landed change batches: `raw/<table>/batch_date=YYYY-MM-DD/*.parquet`.
@@ -43,6 +45,9 @@ pub struct Lake {
     traffic: Arc<Traffic>,
     /// The S3 endpoint, for messages (`None` for a local lake).
     endpoint: Option<String>,
+    /// The folder of the models' Delta tables: [`WAREHOUSE`], or a scratch folder
+    /// for a rebuild nothing else reads (see [`Lake::with_warehouse`]).
+    warehouse: String,
 }
 
 impl Lake {
@@ -85,7 +90,23 @@ impl Lake {
             root,
             traffic,
             endpoint,
+            warehouse: WAREHOUSE.to_string(),
         })
+    }
+
+    /// The same lake (same store, raw files, ledgers and bookkeeping) whose models'
+    /// tables live under `folder` instead of `warehouse/`: a rebuild written there
+    /// is seen by nothing that reads the served tables.
+    pub fn with_warehouse(&self, folder: &str) -> Lake {
+        Lake {
+            warehouse: folder.trim_matches('/').to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The folder of `model`'s Delta table, relative to the lake root.
+    pub fn model_folder(&self, model: &str) -> String {
+        format!("{}/{model}", self.warehouse)
     }
 
     /// Fails fast, in plain words, when an S3 lake cannot be used: the endpoint
@@ -156,7 +177,7 @@ impl Lake {
 
     /// The URL of the Delta table of `model`.
     pub fn model_url(&self, model: &str) -> Url {
-        self.folder_url(&format!("{WAREHOUSE}/{model}"))
+        self.folder_url(&self.model_folder(model))
     }
 
     /// The URL of the folder holding the raw files of `table`.

@@ -34,6 +34,8 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/models/{model}", get(model))
         .route("/api/models/{model}/versions", get(versions))
         .route("/api/models/{model}/rows", get(rows))
+        .route("/api/models/{model}/diff", get(diff))
+        .route("/api/verify", get(verify_state).post(start_verify))
         .route("/api/freshness", get(freshness))
         .route("/api/contracts", get(contracts))
         .route("/api/analyses", get(analyses))
@@ -60,8 +62,11 @@ fn failed(error: Error) -> Response {
         Error::Model { source, .. } if matches!(**source, Error::TimeTravel(_)) => {
             StatusCode::NOT_FOUND
         }
-        Error::Select(_) | Error::Setting { .. } => StatusCode::BAD_REQUEST,
-        Error::Locked(_) => StatusCode::CONFLICT,
+        Error::TimeTravel(_) => StatusCode::NOT_FOUND,
+        Error::Select(_) | Error::Setting { .. } | Error::Diff(_) | Error::Compare(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        Error::Locked(_) | Error::Verify(_) => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     refuse(status, crate::orchestrate::one_line(&error))
@@ -369,6 +374,135 @@ async fn analysis(
         Ok(Err(e)) => failed(e),
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct DiffParams {
+    from: Option<String>,
+    to: Option<String>,
+    key: Option<String>,
+    examples: Option<usize>,
+}
+
+/// Most example rows a diff answers with, per kind of change.
+const MAX_EXAMPLES: usize = 100;
+
+/// `stride diff MODEL` as JSON: `from`/`to` are versions or times.
+async fn diff(
+    State(server): State<Arc<Server>>,
+    Path(model): Path<String>,
+    Query(params): Query<DiffParams>,
+) -> Response {
+    use crate::compare::{self, Point};
+    let point = |text: Option<&String>| text.map(|t| Point::parse(t)).transpose();
+    let (from, to) = match (point(params.from.as_ref()), point(params.to.as_ref())) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(e), _) | (_, Err(e)) => return failed(e),
+    };
+    let examples = params.examples.unwrap_or(10).min(MAX_EXAMPLES);
+    let key = params.key.as_deref().map(compare::parse_key);
+    in_own_thread(move || async move {
+        let p = &server.pipeline;
+        let diff = compare::diff(
+            &p.lake,
+            &p.project,
+            &p.contracts,
+            &model,
+            from,
+            to,
+            key,
+            examples,
+        )
+        .await?;
+        Ok(serde_json::to_value(diff)?)
+    })
+    .await
+}
+
+/// The body of `POST /api/verify`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    select: Option<String>,
+    examples: Option<usize>,
+}
+
+/// Starts `stride verify` (of a selection) in the background: 202, or 409 while
+/// one goes. `GET /api/verify` follows it and gives the last report.
+async fn start_verify(State(server): State<Arc<Server>>, body: axum::body::Bytes) -> Response {
+    let body: VerifyBody = match json_body(&body, r#"{"select": "..."}"#) {
+        Ok(body) => body,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
+    };
+    if let Some(selection) = &body.select
+        && let Err(e) = crate::engine::check_selection(server.pipeline.project.models(), selection)
+    {
+        return failed(e);
+    }
+    {
+        let Ok(mut state) = server.verifying.lock() else {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the verify state is unusable",
+            );
+        };
+        if let Some(since) = state.since {
+            return refuse(
+                StatusCode::CONFLICT,
+                format!("a verify started at {since} is going"),
+            );
+        }
+        state.since = Some(chrono::Utc::now());
+        state.error = None;
+    }
+    let worker = Arc::clone(&server);
+    let watcher = Arc::clone(&server);
+    tokio::spawn(async move {
+        let examples = body.examples.unwrap_or(5).min(MAX_EXAMPLES);
+        let done = super::on_own_thread(move || async move {
+            let p = &worker.pipeline;
+            let result = crate::compare::verify(
+                &p.lake,
+                &p.project,
+                &p.contracts,
+                body.select.as_deref(),
+                examples,
+            )
+            .await;
+            if let Ok(mut state) = worker.verifying.lock() {
+                state.since = None;
+                state.error = result.err().map(|e| crate::orchestrate::one_line(&e));
+            }
+        });
+        if let Err(e) = done.await {
+            tracing::error!("the verify stopped: {e}");
+            if let Ok(mut state) = watcher.verifying.lock() {
+                state.since = None;
+                state.error = Some(format!("the verify stopped: {e}"));
+            }
+        }
+    });
+    (StatusCode::ACCEPTED, Json(json!({"status": "started"}))).into_response()
+}
+
+/// Whether a verify goes, how the last one started here ended, and the last report.
+async fn verify_state(State(server): State<Arc<Server>>) -> Response {
+    let state = server
+        .verifying
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let last = match crate::compare::last_report(&server.pipeline.lake).await {
+        Ok(last) => last,
+        Err(e) => return failed(e),
+    };
+    Json(json!({
+        "running": state.since.is_some(),
+        "since": state.since,
+        "error": state.error,
+        "last": last,
+    }))
+    .into_response()
 }
 
 /// The body of `POST /api/tests`.

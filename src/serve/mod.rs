@@ -57,6 +57,17 @@ pub struct Server {
     sensor: Option<Sensor>,
     started_at: DateTime<Utc>,
     stopping: AtomicBool,
+    /// The verify started from the API, while it goes, and how the last one ended.
+    verifying: std::sync::Mutex<Verifying>,
+}
+
+/// The state of `POST /api/verify`'s work.
+#[derive(Debug, Default, Clone)]
+struct Verifying {
+    /// When the verify going now started.
+    since: Option<DateTime<Utc>>,
+    /// The error the last one stopped with (its report, when it made one, is in the lake).
+    error: Option<String>,
 }
 
 impl Server {
@@ -107,6 +118,7 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
         schedules,
         started_at: Utc::now(),
         stopping: AtomicBool::new(false),
+        verifying: std::sync::Mutex::default(),
     });
     tracing::info!(
         "serving {} on http://{} ({} schedules, sensor {})",

@@ -12,6 +12,8 @@ Scenarios:
   run RUN_ID    the Gantt, checked files and errors of run RUN_ID
   time-travel MODEL VERSION   the rows the model page shows at VERSION
   token TOKEN   a server with a token: the page asks for it, then works
+  compare MODEL FROM TO   the model page's diff of two versions, then a verify
+                started on the overview and followed to its end
   measure N     each page loaded N times: milliseconds to its data on screen
 """
 
@@ -218,6 +220,48 @@ def time_travel(driver, base, model, version):
     return result
 
 
+def compare(driver, base, out, model, first, second):
+    from selenium.webdriver.support.ui import Select
+
+    driver.get(f"{base}/models/{model}")
+    ready(driver)
+    Select(driver.find_element("css selector", "select#diff-from")).select_by_value(str(first))
+    Select(driver.find_element("css selector", "select#diff-to")).select_by_value(str(second))
+    driver.find_element("css selector", "#diff-run").click()
+    browser.wait(driver, f'#diff[data-to="{second}"][data-loading="false"]', 60)
+    summary = driver.find_element("css selector", "#diff .compare-summary")
+    counts = {k: int(summary.get_attribute(f"data-{k}")) for k in ("added", "removed", "changed")}
+    examples = [
+        {"kind": row.get_attribute("data-kind"), "key": row.get_attribute("data-key"), "column": row.get_attribute("data-column")}
+        for row in driver.find_elements("css selector", 'table[data-table="compare-examples"] tbody tr')
+    ]
+    command = driver.find_element("css selector", "#diff-command").text
+    browser.screenshot(driver, out, "compare")
+    diff_errors = errors_shown(driver)
+
+    driver.get(base + "/")
+    ready(driver)
+    browser.wait(driver, "#verify[data-running]", 30)
+    before = driver.find_element("css selector", "#verify").get_attribute("data-id")
+    driver.find_element("css selector", "#verify-run").click()
+    browser.wait_js(
+        driver,
+        "(() => { const c = document.querySelector('#verify');"
+        f" return c && c.dataset.running === 'false' && c.dataset.id && c.dataset.id !== {json.dumps(before or '')}; }})()",
+        300,
+    )
+    card = driver.find_element("css selector", "#verify")
+    browser.screenshot(driver, out, "verify")
+    return {
+        "counts": counts,
+        "examples": examples,
+        "command": command,
+        "verdict": card.get_attribute("data-verdict"),
+        "verify_id": card.get_attribute("data-id"),
+        "errors": diff_errors + errors_shown(driver),
+    }
+
+
 def token(driver, base, secret):
     driver.get(base + "/")
     dialog = browser.wait(driver, "#token-dialog", 30)
@@ -257,6 +301,8 @@ def main():
             result = time_travel(driver, base, args[0], int(args[1]))
         elif scenario == "measure":
             result = measure(driver, base, int(args[0]))
+        elif scenario == "compare":
+            result = compare(driver, base, out, args[0], int(args[1]), int(args[2]))
         elif scenario == "token":
             result = token(driver, base, args[0])
         else:

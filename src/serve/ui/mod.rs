@@ -27,6 +27,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("overview.js", JS, include_str!("assets/overview.js")),
     ("runs.js", JS, include_str!("assets/runs.js")),
     ("model.js", JS, include_str!("assets/model.js")),
+    ("compare.js", JS, include_str!("assets/compare.js")),
     ("marts.js", JS, include_str!("assets/marts.js")),
     ("quarantine.js", JS, include_str!("assets/quarantine.js")),
     (

@@ -1,9 +1,11 @@
 // A model's page: what it is, its SQL as written and as run, its columns and
 // contract with the last `stride test`, its versions (each linked to the run that
-// made it), and its first rows at any version: time travel in the browser.
+// made it), its first rows at any version (time travel in the browser), and what
+// changed between any two versions.
 
 import { ago, api, badge, h, num, when, whole } from "./dom.js";
 import { dataTable } from "./charts.js";
+import { comparisonView } from "./compare.js";
 
 function facts(model) {
   const fact = (label, value) => (value === null || value === undefined || value === "" ? null : h("div", { class: "fact" }, h("dt", {}, label), h("dd", {}, value)));
@@ -219,6 +221,39 @@ function rowsCard(model, versions) {
   };
 }
 
+function diffCard(model, versions) {
+  const card = h("section", { class: "card", id: "diff" });
+  const picker = (id, chosen) =>
+    h(
+      "select",
+      { id },
+      [...versions].reverse().map((v) => h("option", { value: v.version, selected: v.version === chosen }, `version ${v.version}`)),
+    );
+  const latest = versions[versions.length - 1].version;
+  const from = picker("diff-from", Math.max(0, latest - 1));
+  const to = picker("diff-to", latest);
+  const body = h("div", {}, h("p", { class: "muted" }, "Choose two versions and compare them."));
+  const compare = async () => {
+    card.dataset.loading = "true";
+    button.disabled = true;
+    try {
+      const diff = await api(`/api/models/${encodeURIComponent(model.name)}/diff?from=${from.value}&to=${to.value}&examples=10`);
+      const command = `stride diff ${model.name} --from ${diff.from_version} --to ${diff.to_version}`;
+      body.replaceChildren(...comparisonView(diff.comparison, `v${diff.from_version}`, `v${diff.to_version}`), h("p", { class: "muted" }, "The same as ", h("code", { id: "diff-command" }, command), " prints."));
+      card.dataset.from = diff.from_version;
+      card.dataset.to = diff.to_version;
+    } catch (error) {
+      body.replaceChildren(h("p", { class: "error-box" }, error.message));
+    } finally {
+      button.disabled = false;
+      card.dataset.loading = "false";
+    }
+  };
+  const button = h("button", { type: "button", id: "diff-run", onclick: compare }, "Compare");
+  card.append(h("div", { class: "card-head" }, h("h3", {}, "Compare versions"), h("div", { class: "inline" }, h("label", { class: "inline" }, "from ", from), h("label", { class: "inline" }, " to ", to), button)), body);
+  return card;
+}
+
 export async function modelPage(main, [name], shell) {
   const model = await api(`/api/models/${encodeURIComponent(name)}`);
   const versions = model.latest_version === null ? [] : await api(`/api/models/${encodeURIComponent(name)}/versions`);
@@ -230,6 +265,7 @@ export async function modelPage(main, [name], shell) {
     h("div", { class: "grid-2" }, sqlTabs(model), h("div", { class: "stack" }, columnsCard(model), contractCard(model, shell, () => shell.navigate(window.location.pathname)))),
   );
   if (versions.length) main.append(versionsCard(versions, rows.choose));
+  if (versions.length > 1) main.append(diffCard(model, versions));
   main.append(rows.card);
   if (model.latest_version !== null || model.materialization === "view") {
     await rows.load(model.latest_version === null ? null : model.latest_version);

@@ -2,6 +2,7 @@
 // tick, what sits in quarantine, and the headline charts.
 
 import { ago, api, badge, between, duration, h, num, when, whole } from "./dom.js";
+import { comparisonView } from "./compare.js";
 import { analysisCard } from "./marts.js";
 import { runsTable } from "./runs.js";
 
@@ -52,6 +53,60 @@ function freshnessTables(freshness) {
   return [h("section", { class: "card" }, h("h3", {}, "Marts"), marts), h("section", { class: "card" }, h("h3", {}, "Sources"), sources)];
 }
 
+/** The last `stride verify` and a button that starts one; follows it to its end. */
+function verifyCard(shell) {
+  const card = h("section", { class: "card", id: "verify" });
+  const body = h("div", {});
+  const button = h("button", { type: "button", id: "verify-run" }, "Verify now");
+  const show = (state) => {
+    card.dataset.running = state.running ? "true" : "false";
+    button.disabled = state.running;
+    const last = state.last;
+    const parts = [];
+    if (state.running) parts.push(h("p", { class: "muted" }, `Rebuilding and comparing since ${when(state.since)}…`));
+    if (state.error) parts.push(h("p", { class: "error-box" }, state.error));
+    if (!last) {
+      if (!state.running) parts.push(h("p", { class: "muted" }, "No verify yet: it rebuilds the models from the raw files their current versions consumed, in a scratch folder, and compares each with its table."));
+    } else {
+      const differing = last.models.filter((m) => m.verdict !== "equal");
+      card.dataset.verdict = differing.length ? "differs" : "equal";
+      card.dataset.id = last.id;
+      parts.push(
+        h(
+          "p",
+          {},
+          badge(differing.length ? "failure" : "success", differing.length ? `${differing.length} differ` : `all ${last.models.length} equal`),
+          ` ${ago(last.started_at)} · ${duration(last.elapsed_s)} · ${whole(last.raw_files)} raw files · floats within ${last.float_tolerance}`,
+        ),
+      );
+      for (const m of differing) {
+        parts.push(h("h4", {}, h("a", { href: `/models/${m.model}` }, m.model), ` (version ${m.version}) against its rebuild`), ...comparisonView(m.comparison, "current", "rebuilt"));
+      }
+    }
+    body.replaceChildren(...parts);
+  };
+  const follow = async () => {
+    const state = await api("/api/verify");
+    show(state);
+    return state;
+  };
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await api("/api/verify", { method: "POST", body: {} });
+    } catch (error) {
+      body.prepend(h("p", { class: "error-box" }, error.message));
+    }
+    await follow();
+  });
+  shell.every(2000, async () => {
+    if (card.dataset.running === "true") await follow().catch(() => null);
+  });
+  card.append(h("div", { class: "card-head" }, h("h3", {}, "Incremental = rebuild"), button), body);
+  follow().catch((error) => body.replaceChildren(h("p", { class: "error-box" }, error.message)));
+  return card;
+}
+
 export async function overviewPage(main, _params, shell) {
   main.append(h("div", { class: "page-head" }, h("h1", {}, "Overview")));
   const analysesSoon = api("/api/analyses");
@@ -74,6 +129,7 @@ export async function overviewPage(main, _params, shell) {
     ),
     h("div", { class: "grid-2 freshness" }, freshnessTables(freshness)),
     h("section", { class: "card" }, h("div", { class: "card-head" }, h("h3", {}, "Recent runs"), h("a", { href: "/runs" }, "all runs →")), runsTable(runs)),
+    verifyCard(shell),
   );
   const charts = h("div", { class: "grid-2" }, h("p", { class: "muted" }, "Loading the charts…"));
   main.append(charts);
