@@ -11,19 +11,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use V::{D, I, M, S, Ts};
-use common::{V, assert_close, land, num, order, query, stride_ok, text, touch};
+use common::{V, assert_close, change, land, num, order, query, row, stride_ok, text, touch};
 
 const T: &str = "2026-03-31T12:00:00Z";
 const B1: &str = "2026-03-31";
 const B2: &str = "2026-04-01";
-
-fn change(op: &'static str, seq: i64, batch: i64, at: &'static str) -> Vec<V> {
-    vec![S(op), I(seq), I(batch), Ts(at)]
-}
-
-fn row(head: Vec<V>, payload: Vec<V>) -> Vec<V> {
-    head.into_iter().chain(payload).collect()
-}
 
 fn customer(id: i64, city: &'static str) -> Vec<V> {
     vec![

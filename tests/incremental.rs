@@ -12,7 +12,7 @@ use std::time::Duration;
 use V::{D, I, M, S, Ts};
 use common::{
     V, assert_same_marts, customer, land, marts, marts_via, order, query, stride, stride_command,
-    stride_ok, temp_lake, touch,
+    stride_ok, tee, temp_lake, touch,
 };
 
 /// The marts one full run over a copy of `lake`'s raw files gives.
@@ -112,20 +112,6 @@ impl Feed {
         *seq += 1;
         [vec![S(op), I(*seq), I(batch), Ts(at)], payload].concat()
     }
-}
-
-/// Product 1, a tee at 10.00.
-fn tee() -> Vec<V> {
-    vec![
-        I(1),
-        S("SKU-1"),
-        S("Tee"),
-        S("apparel"),
-        S("t-shirts"),
-        S("men"),
-        M("10.00"),
-        D("2025-01-01"),
-    ]
 }
 
 fn item(order: i64, line: i64, product: i64, qty: i64, price: &'static str) -> Vec<V> {

@@ -6,22 +6,14 @@ mod common;
 
 use std::path::Path;
 
-use V::{D, I, M, S, Ts};
-use common::{V, land, order, stride, stride_ok, touch};
+use V::{D, I, M, S};
+use common::{V, change, land, order, row, stride, stride_ok, touch};
 use serde_json::Value;
 
 const B1: &str = "2026-03-01";
 const B2: &str = "2026-03-02";
 const T1: &str = "2026-03-01T10:00:00Z";
 const T2: &str = "2026-03-02T09:00:00Z";
-
-fn change(op: &'static str, seq: i64, batch: i64, at: &'static str) -> Vec<V> {
-    vec![S(op), I(seq), I(batch), Ts(at)]
-}
-
-fn row(head: Vec<V>, payload: Vec<V>) -> Vec<V> {
-    head.into_iter().chain(payload).collect()
-}
 
 fn json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -38,21 +30,7 @@ fn json(out: &std::process::Output) -> Value {
 /// (customer 1, placed, 1 × 50.00) and order 11 (customer 2, delivered, 1 × 30.00),
 /// both on 2026-03-01.
 fn land_batch_1(lake: &Path) {
-    let customer = |id: i64| {
-        row(
-            change("c", id, 1, T1),
-            vec![
-                I(id),
-                S("c@example.com"),
-                S("Ada"),
-                S("Lovelace"),
-                S("GB"),
-                S("London"),
-                S("member"),
-                Ts("2026-01-01T00:00:00Z"),
-            ],
-        )
-    };
+    let customer = |id: i64| row(change("c", id, 1, T1), common::customer(id, "member"));
     land(
         lake,
         "customers",
@@ -65,19 +43,7 @@ fn land_batch_1(lake: &Path) {
         "products",
         B1,
         "p.parquet",
-        &[row(
-            change("c", 1, 1, T1),
-            vec![
-                I(1),
-                S("SKU-1"),
-                S("Tee"),
-                S("apparel"),
-                S("t-shirts"),
-                S("men"),
-                M("10.00"),
-                D("2025-01-01"),
-            ],
-        )],
+        &[row(change("c", 1, 1, T1), common::tee())],
     );
     let campaign = |id: i64, channel: &'static str| {
         row(

@@ -397,7 +397,9 @@ async fn diff(
     let point = |text: Option<&String>| text.map(|t| Point::parse(t)).transpose();
     let (from, to) = match (point(params.from.as_ref()), point(params.to.as_ref())) {
         (Ok(from), Ok(to)) => (from, to),
-        (Err(e), _) | (_, Err(e)) => return failed(e),
+        (Err(e), _) | (_, Err(e)) => {
+            return refuse(StatusCode::BAD_REQUEST, crate::orchestrate::one_line(&e));
+        }
     };
     let examples = params.examples.unwrap_or(10).min(MAX_EXAMPLES);
     let key = params.key.as_deref().map(compare::parse_key);

@@ -611,3 +611,28 @@ pub fn customer(id: i64, tier: &'static str) -> Vec<V> {
         V::Ts("2026-01-01T00:00:00Z"),
     ]
 }
+
+/// The four change-log columns of a raw row (`_op`, `_seq`, `_batch_id`,
+/// `_changed_at`), to put before its payload with [`row`].
+pub fn change(op: &'static str, seq: i64, batch: i64, at: &'static str) -> Vec<V> {
+    vec![V::S(op), V::I(seq), V::I(batch), V::Ts(at)]
+}
+
+/// A raw row: its change-log columns, then its payload.
+pub fn row(head: Vec<V>, payload: Vec<V>) -> Vec<V> {
+    head.into_iter().chain(payload).collect()
+}
+
+/// The payload of product 1, a tee at 10.00.
+pub fn tee() -> Vec<V> {
+    vec![
+        V::I(1),
+        V::S("SKU-1"),
+        V::S("Tee"),
+        V::S("apparel"),
+        V::S("t-shirts"),
+        V::S("men"),
+        V::M("10.00"),
+        V::D("2025-01-01"),
+    ]
+}
