@@ -15,6 +15,15 @@ const B2: &str = "2026-03-02";
 const T1: &str = "2026-03-01T10:00:00Z";
 const T2: &str = "2026-03-02T09:00:00Z";
 
+/// A comparison's rows (added, removed, changed).
+fn counts(c: &Value) -> (Option<u64>, Option<u64>, Option<u64>) {
+    (
+        c["added"].as_u64(),
+        c["removed"].as_u64(),
+        c["changed"].as_u64(),
+    )
+}
+
 fn json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -170,15 +179,7 @@ fn diff_of_fct_orders_names_the_returned_and_the_new_order() {
         (c["rows_from"].as_u64(), c["rows_to"].as_u64()),
         (Some(2), Some(3))
     );
-    assert_eq!(
-        (
-            c["added"].as_u64(),
-            c["removed"].as_u64(),
-            c["changed"].as_u64()
-        ),
-        (Some(1), Some(0), Some(1)),
-        "{c:#}"
-    );
+    assert_eq!(counts(c), (Some(1), Some(0), Some(1)), "{c:#}");
     let column = |name: &str| {
         c["columns"]
             .as_array()
@@ -268,15 +269,7 @@ fn diff_of_an_aggregate_mart_reports_the_changed_groups() {
     // Order 11's email credit is gone (its only group, under each of the 5 models);
     // order 12 (customer 1, touched by paid_search on Feb 28) joins order 10's
     // paid_search groups: conversions 1 → 2, revenue 50.00 → 84.98.
-    assert_eq!(
-        (
-            c["added"].as_u64(),
-            c["removed"].as_u64(),
-            c["changed"].as_u64()
-        ),
-        (Some(0), Some(5), Some(5)),
-        "{c:#}"
-    );
+    assert_eq!(counts(c), (Some(0), Some(5), Some(5)), "{c:#}");
     let examples = c["examples"].as_array().expect("examples");
     for e in examples {
         assert_eq!(e["key"]["order_date"], "2026-03-01");
@@ -471,15 +464,7 @@ async fn verify_finds_exactly_the_row_altered_behind_strides_back() {
     assert_eq!(differing.len(), 1, "{report:#}");
     let c = &differing[0]["comparison"];
     assert_eq!(differing[0]["model"], "fct_attribution");
-    assert_eq!(
-        (
-            c["added"].as_u64(),
-            c["removed"].as_u64(),
-            c["changed"].as_u64()
-        ),
-        (Some(0), Some(0), Some(1)),
-        "{c:#}"
-    );
+    assert_eq!(counts(c), (Some(0), Some(0), Some(1)), "{c:#}");
     let changed: Vec<&Value> = c["columns"]
         .as_array()
         .expect("columns")

@@ -191,23 +191,19 @@ pub async fn diff_run(
             unchanged.push(model.model.clone());
             continue;
         };
-        let from = version.checked_sub(1).map(Point::Version);
-        let diff = match from {
-            Some(from) => {
-                diff(
-                    lake,
-                    project,
-                    contracts,
-                    &model.model,
-                    Some(from),
-                    Some(Point::Version(version)),
-                    None,
-                    examples,
-                )
-                .await?
-            }
-            None => first_version_diff(lake, project, contracts, &model.model, examples).await?,
-        };
+        // The run's commit is a data commit, so the default `from` is the version
+        // before it (no table before version 0: every row added).
+        let diff = diff(
+            lake,
+            project,
+            contracts,
+            &model.model,
+            None,
+            Some(Point::Version(version)),
+            None,
+            examples,
+        )
+        .await?;
         marts.push(MartChange {
             action: model.action.clone(),
             diff,
@@ -218,25 +214,4 @@ pub async fn diff_run(
         marts,
         unchanged,
     })
-}
-
-/// Version 0 of a model against no table: every row added.
-async fn first_version_diff(
-    lake: &Lake,
-    project: &Project,
-    contracts: &Contracts,
-    model: &str,
-    examples: usize,
-) -> Result<Diff> {
-    diff(
-        lake,
-        project,
-        contracts,
-        model,
-        None,
-        Some(Point::Version(0)),
-        None,
-        examples,
-    )
-    .await
 }

@@ -122,9 +122,12 @@ pub async fn verify(
         );
     }
     let started_at = Utc::now();
-    let id = started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let id = verify_id(started_at);
     let scratch = lake.with_warehouse(&format!("{VERIFY_FOLDER}/{id}/warehouse"));
-    let result = verify_into(lake, &scratch, project, contracts, select, examples, &id).await;
+    let result = verify_into(
+        lake, &scratch, project, contracts, select, examples, started_at,
+    )
+    .await;
     // The scratch tables go whatever happened; a failure to remove them is logged
     // (the next verify or vacuum removes them) and does not hide the result.
     if let Err(e) = remove_scratch(lake).await {
@@ -134,12 +137,16 @@ pub async fn verify(
     }
     lock.release().await?;
     let mut verification = result?;
-    verification.started_at = started_at;
     verification.elapsed_s = (Utc::now() - started_at).num_milliseconds() as f64 / 1000.0;
     if let Err(e) = save_report(lake, &verification).await {
         tracing::warn!("the verify report was not kept in {STATE}/{LAST_REPORT}: {e}");
     }
     Ok(verification)
+}
+
+/// A verify's id, from its start: the name of its scratch folder.
+fn verify_id(started_at: DateTime<Utc>) -> String {
+    started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string()
 }
 
 async fn verify_into(
@@ -149,8 +156,9 @@ async fn verify_into(
     contracts: &Contracts,
     select: Option<&str>,
     examples: usize,
-    id: &str,
+    started_at: DateTime<Utc>,
 ) -> Result<Verification> {
+    let id = verify_id(started_at);
     let models = project.models();
     let chosen: BTreeSet<String> = match select {
         Some(selection) => engine::select_models(models, selection)?,
@@ -286,8 +294,8 @@ async fn verify_into(
         });
     }
     Ok(Verification {
-        id: id.to_string(),
-        started_at: Utc::now(),
+        id,
+        started_at,
         elapsed_s: 0.0,
         rebuild_s,
         select: select.map(str::to_string),
