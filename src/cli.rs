@@ -108,6 +108,10 @@ pub enum Command {
         /// The DuckDB file the marts are published to.
         #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
         duckdb: PathBuf,
+        /// Run the models' queries on this cluster (`stride cluster scheduler`);
+        /// results come back here to be checked and committed.
+        #[arg(long, env = "STRIDE_CLUSTER", value_name = "df://HOST:PORT")]
+        cluster: Option<String>,
     },
     /// Run SQL over the sources (raw.<table>) and the models (by name).
     #[command(
@@ -136,6 +140,9 @@ pub enum Command {
         /// The DuckDB file `--engine duckdb` reads.
         #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
         duckdb: PathBuf,
+        /// Run the query on this cluster (`stride cluster scheduler`).
+        #[arg(long, env = "STRIDE_CLUSTER", value_name = "df://HOST:PORT")]
+        cluster: Option<String>,
     },
     /// Publish the marts to the DuckDB file Metabase reads (its views switch to the new
     /// marts all at once).
@@ -222,6 +229,12 @@ pub enum Command {
         /// How to print the outcomes: table, csv or json.
         #[arg(long, value_enum, default_value_t = Format::Table, hide_possible_values = true)]
         format: Format,
+    },
+    /// Run a role of a cluster (Apache DataFusion Ballista) that `run --cluster`
+    /// and `query --cluster` send the models' queries to.
+    Cluster {
+        #[command(subcommand)]
+        role: ClusterRole,
     },
     /// The rows and files the source contracts set aside, and their replay.
     Quarantine {
@@ -346,6 +359,50 @@ pub enum Command {
     },
 }
 
+/// The roles of a cluster. Each role reaches the lake itself: a local lake must be
+/// at the same path for every process; an S3 lake is reached with the process's
+/// own `AWS_*` variables or config file (no credentials travel with a query).
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClusterRole {
+    /// The scheduler: plans the queries clients send and hands out their tasks.
+    Scheduler {
+        /// Where to listen for clients and executors.
+        #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
+        bind: std::net::SocketAddr,
+        /// Seconds after which an executor that stopped asking for work is taken
+        /// for dead and its tasks are run again on the others.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        executor_timeout: u64,
+    },
+    /// An executor: runs tasks, serves their results over Arrow Flight.
+    Executor {
+        /// The scheduler's address.
+        #[arg(long, value_name = "HOST:PORT")]
+        scheduler: String,
+        /// Where to serve results and shuffle data.
+        #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
+        bind: std::net::SocketAddr,
+        /// The host name the client and other executors reach this one by
+        /// [default: the --bind host].
+        #[arg(long, value_name = "HOST")]
+        external_host: Option<String>,
+        /// Tasks at once [default: one per core].
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        vcores: usize,
+        /// Memory its tasks may use before they spill (4GiB, 512MiB)
+        /// [default: 70% of the machine's].
+        #[arg(long, value_name = "SIZE", value_parser = crate::cluster::parse_size)]
+        memory: Option<u64>,
+        /// Where shuffle files and spills go [default: a folder under the
+        /// system's temporary folder].
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+        /// This executor's id at the scheduler [default: a random one].
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
 /// `stride quarantine` actions.
 #[derive(Debug, Subcommand)]
 pub enum QuarantineAction {
@@ -460,6 +517,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load(cli.config.as_deref())?;
+    // The roles need no lake of their own: plans name the files they read.
+    if let Command::Cluster { role } = &cli.command {
+        return cluster_role(role.clone(), &settings).await;
+    }
     let location = cli
         .lake
         .or(settings.lake.clone())
@@ -514,6 +575,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             select,
             no_sync,
             duckdb,
+            cluster,
         } => {
             let (project, contracts) = load()?;
             let pipeline = Pipeline {
@@ -521,6 +583,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 project,
                 contracts,
                 publish_to: (!no_sync).then_some(duckdb),
+                cluster: connect(cluster.as_deref()).await?,
             };
             let request = RunRequest {
                 select,
@@ -537,6 +600,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             format,
             version,
             as_of,
+            cluster,
             ..
         } => {
             let (project, _) = load_project()?;
@@ -545,7 +609,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 (None, Some(text)) => AsOf::Time(engine::parse_time(&text).context("--as-of")?),
                 (None, None) => AsOf::Latest,
             };
-            let session = engine::query_session(&lake, &project, as_of).await?;
+            let cluster = connect(cluster.as_deref()).await?;
+            let session = engine::query_session_on(&lake, &project, as_of, cluster).await?;
             runs::register(&session.ctx, &lake, &sql).await?;
             let batches = engine::query(&session, &sql).await?;
             print!("{}", output::render(&batches, format)?);
@@ -783,6 +848,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Cluster { role } => cluster_role(role, &settings).await,
         Command::Demo { faults, duckdb } => {
             let (project, contracts) = load()?;
             let pipeline = Pipeline {
@@ -790,6 +856,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 project,
                 contracts,
                 publish_to: Some(duckdb),
+                cluster: None,
             };
             demo::demo(&pipeline, faults).await
         }
@@ -876,6 +943,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 project,
                 contracts,
                 publish_to: (!no_sync).then_some(duckdb),
+                cluster: None,
             };
             Ok(serve::serve(pipeline, options).await?)
         }
@@ -884,6 +952,61 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
 
 /// `stride run`: one recorded run (trigger `cli`), then, unless `--no-sync`, the
 /// publish of the marts under the same lake lock.
+/// The cluster `--cluster` names, checked to be listening; `None` without one.
+async fn connect(address: Option<&str>) -> anyhow::Result<Option<crate::cluster::Cluster>> {
+    let Some(address) = address.filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    let cluster = crate::cluster::Cluster::connect(address)?;
+    cluster.check_reachable().await?;
+    tracing::info!(
+        "models' queries run on the cluster at {}",
+        cluster.address()
+    );
+    Ok(Some(cluster))
+}
+
+/// `stride cluster scheduler|executor`: runs until interrupted.
+async fn cluster_role(role: ClusterRole, settings: &Settings) -> anyhow::Result<()> {
+    use crate::cluster::{ExecutorOptions, SchedulerOptions};
+    match role {
+        ClusterRole::Scheduler {
+            bind,
+            executor_timeout,
+        } => Ok(crate::cluster::run_scheduler(SchedulerOptions {
+            bind,
+            executor_timeout_secs: executor_timeout,
+            s3: settings.s3.clone(),
+        })
+        .await?),
+        ClusterRole::Executor {
+            scheduler,
+            bind,
+            external_host,
+            vcores,
+            memory,
+            work_dir,
+            id,
+        } => {
+            let scheduler = crate::cluster::parse_address(&scheduler).context("--scheduler")?;
+            let work_dir = work_dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("stride-executor-{}", bind.port()))
+            });
+            Ok(crate::cluster::run_executor(ExecutorOptions {
+                scheduler,
+                bind,
+                external_host,
+                vcores,
+                memory,
+                work_dir,
+                id,
+                s3: settings.s3.clone(),
+            })
+            .await?)
+        }
+    }
+}
+
 pub async fn run_command(pipeline: &Pipeline, request: RunRequest) -> anyhow::Result<()> {
     let finished = orchestrate::run(pipeline, RunSpec::new(Trigger::Cli, request), None).await;
     Ok(finished.result?)

@@ -63,6 +63,10 @@ pub enum Error {
     #[error("lake is locked: {0}")]
     Locked(String),
 
+    /// A cluster role (scheduler, executor) failed, or a query sent to the cluster.
+    #[error("cluster: {0}")]
+    Cluster(String),
+
     /// Another writer committed the table version this commit was to create.
     #[error(
         "another writer committed to this table first; this run's commit was not made \

@@ -14,6 +14,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod cluster;
 pub mod compare;
 pub mod config;
 pub mod contracts;

@@ -50,7 +50,12 @@ impl ScalarUDFImpl for KeyHash {
 
 /// Makes `stride_key_hash` callable in `ctx`'s SQL.
 pub fn register_key_hash(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::from(KeyHash {
+    ctx.register_udf(key_hash_udf());
+}
+
+/// `stride_key_hash` as a function to register (every cluster role has it).
+pub fn key_hash_udf() -> ScalarUDF {
+    ScalarUDF::from(KeyHash {
         signature: Signature::variadic_any(Volatility::Immutable),
-    }));
+    })
 }

@@ -15,7 +15,7 @@ pub use check::{RuleOutcome, Status, check_table, check_types, freshness_outcome
 #[cfg(test)]
 pub(crate) use file::shipped_project;
 pub use file::{Contracts, ContractsSource};
-pub use key_hash::{KEY_HASH, register_key_hash};
+pub use key_hash::{KEY_HASH, key_hash_udf, register_key_hash};
 pub use sql::{failing_rows_sql, reason_sql};
 
 use arrow::datatypes::DataType;

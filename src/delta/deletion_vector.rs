@@ -200,16 +200,24 @@ fn encode(bitmap: &RoaringTreemap) -> Result<DeletionVectorDescriptor> {
 
 /// The rows an inline descriptor (written by [`encode`]) marks as deleted.
 fn decode(dv: &DeletionVectorDescriptor) -> Result<RoaringTreemap> {
+    if dv.storage_type != StorageType::Inline {
+        return Err(Error::Setting {
+            setting: "deletion vector".to_string(),
+            reason: "stored in a file; stride only updates inline vectors (run `stride optimize`)"
+                .to_string(),
+        });
+    }
+    decode_inline(&dv.path_or_inline_dv)
+}
+
+/// The rows (file positions) an inline deletion vector (its Z85 text in the log)
+/// removes.
+pub fn decode_inline(z85_text: &str) -> Result<RoaringTreemap> {
     let unsupported = |why: &str| Error::Setting {
         setting: "deletion vector".to_string(),
         reason: why.to_string(),
     };
-    if dv.storage_type != StorageType::Inline {
-        return Err(unsupported(
-            "stored in a file; stride only updates inline vectors (run `stride optimize`)",
-        ));
-    }
-    let bytes = z85::decode(&dv.path_or_inline_dv).map_err(|_| unsupported("not Z85"))?;
+    let bytes = z85::decode(z85_text).map_err(|_| unsupported("not Z85"))?;
     let (magic, bitmap) = bytes
         .split_at_checked(4)
         .ok_or_else(|| unsupported("too short"))?;

@@ -16,13 +16,13 @@ mod state;
 pub use data_tests::{last_test, outcomes_batch, save_test, test};
 pub use history::{HistoryRow, history, history_batch};
 pub use maintain::{Maintained, optimize, vacuum};
-pub use query::{QuerySession, parse_time, query, query_session};
+pub use query::{QuerySession, parse_time, query, query_session, query_session_on};
 pub use run::chain as error_chain;
 pub use run::{
     Action, ModelOutcome, NoEvents, RunEvents, RunOptions, RunReport, rebuild_pinned, run_with_lock,
 };
 pub use select::{ancestors, descendants, select as select_models};
-pub use session::new_session;
+pub use session::{new_session, session_config};
 pub use state::ModelState;
 pub use state::{LastCommit, last_commit};
 

@@ -13,6 +13,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 
 use super::session::{new_session, register_admitted_sources};
+use crate::cluster::{Cluster, DeltaScan};
 use crate::delta::{self, AsOf};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, WAREHOUSE};
@@ -22,6 +23,17 @@ use crate::models::{Project, RenderContext};
 /// `as_of`; views are planned over them. Models without a version at that point
 /// are not registered, and are named if the query fails.
 pub async fn query_session(lake: &Lake, project: &Project, as_of: AsOf) -> Result<QuerySession> {
+    query_session_on(lake, project, as_of, None).await
+}
+
+/// [`query_session`] whose queries run on `cluster` when one is given (models
+/// read through stride's Delta scan, which executors can run).
+pub async fn query_session_on(
+    lake: &Lake,
+    project: &Project,
+    as_of: AsOf,
+    cluster: Option<Cluster>,
+) -> Result<QuerySession> {
     let ctx = new_session();
     register_admitted_sources(&ctx, lake, project.sources()).await?;
     ctx.register_udtf("table_at", Arc::new(TableAt { lake: lake.clone() }));
@@ -32,6 +44,17 @@ pub async fn query_session(lake: &Lake, project: &Project, as_of: AsOf) -> Resul
             match delta::open_as_of(lake, &model.name, as_of).await? {
                 Some(table) => {
                     let provider = delta::provider(&table, &state).await?;
+                    let provider: Arc<dyn TableProvider> = match &cluster {
+                        None => provider,
+                        Some(_) => match DeltaScan::try_new(&model.name, &table, provider.schema())
+                        {
+                            Ok(scan) => Arc::new(scan),
+                            Err(e) => {
+                                tracing::warn!("{e}");
+                                provider
+                            }
+                        },
+                    };
                     ctx.register_table(model.name.as_str(), provider)?;
                 }
                 None => missing.push((
@@ -59,7 +82,11 @@ pub async fn query_session(lake: &Lake, project: &Project, as_of: AsOf) -> Resul
             }
         }
     }
-    Ok(QuerySession { ctx, missing })
+    Ok(QuerySession {
+        ctx,
+        missing,
+        cluster,
+    })
 }
 
 /// A query session, and the models it could not offer.
@@ -68,13 +95,29 @@ pub struct QuerySession {
     pub ctx: SessionContext,
     /// The models not registered, and why.
     missing: Vec<(String, String)>,
+    /// Where queries run (`None`: here).
+    cluster: Option<Cluster>,
 }
 
 /// Runs `sql` and collects its result.
 pub async fn query(session: &QuerySession, sql: &str) -> Result<Vec<RecordBatch>> {
     let run = async {
         let frame = session.ctx.sql(sql).await?;
-        frame.collect().await
+        let Some(cluster) = &session.cluster else {
+            return frame.collect().await;
+        };
+        match cluster.can_send(&frame) {
+            Ok(()) => {
+                let remote = cluster
+                    .remote(&session.ctx, frame, "the query")
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                remote.collect().await
+            }
+            Err(why) => {
+                tracing::warn!("the query runs in this process: {why}");
+                frame.collect().await
+            }
+        }
     };
     run.await.map_err(|e| {
         let text = e.to_string();

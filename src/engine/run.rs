@@ -32,6 +32,7 @@ use super::materialize::{Materialized, materialize};
 use super::select::{descendants, select};
 use super::session::{new_session, register_pinned_sources};
 use super::state::{LastCommit, ModelState, commits_after, last_commit};
+use crate::cluster::{Cluster, DeltaScan, Placement};
 use crate::contracts::{self, Contract, Contracts};
 use crate::delta::{self, Committed};
 use crate::error::{Error, Result};
@@ -62,6 +63,8 @@ pub struct RunOptions {
     pub select: Option<String>,
     /// The run's id, recorded in each commit it makes.
     pub run_id: Option<String>,
+    /// Where the models' queries run: `None` in this process, else on a cluster.
+    pub cluster: Option<Cluster>,
 }
 
 /// What a run tells its observer as it goes (the run history records it). Every
@@ -126,6 +129,8 @@ pub struct ModelOutcome {
     pub rows: Option<(u64, u64)>,
     /// Wall time of planning, executing and committing it.
     pub elapsed: Duration,
+    /// Where its query ran (`None` for a view or a model left as it was).
+    pub placement: Option<Placement>,
 }
 
 /// What a run did.
@@ -164,6 +169,8 @@ struct RunContext {
     stored_inputs_of: HashMap<String, BTreeSet<String>>,
     /// The run's id, for the commits' records.
     run_id: Option<String>,
+    /// The cluster queries are sent to, if any.
+    cluster: Option<Cluster>,
 }
 
 /// How many listings or table logs a run reads at once.
@@ -247,6 +254,7 @@ pub async fn run_with_lock(
         sources_of,
         stored_inputs_of,
         run_id: options.run_id.clone(),
+        cluster: options.cluster.clone(),
     });
     let outcomes = execute_graph(&run, models, &to_run, found, events).await?;
     Ok(RunReport {
@@ -289,8 +297,65 @@ pub async fn rebuild_pinned(
         sources_of,
         stored_inputs_of,
         run_id: None,
+        cluster: None,
     });
     execute_graph(&run, models, to_run, HashMap::new(), &NoEvents).await
+}
+
+impl RunContext {
+    /// How the run's queries read `table` (model `model`): delta-rs's scan in this
+    /// process; on a cluster, stride's scan of the same version, which executors
+    /// can run (or delta-rs's, with the reason logged, when they cannot).
+    async fn provider(
+        &self,
+        model: &str,
+        table: &DeltaTable,
+    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        let provider = delta::provider(table, &self.ctx.state())
+            .await
+            .map_err(|e| Error::in_model(model, e))?;
+        if self.cluster.is_none() {
+            return Ok(provider);
+        }
+        match DeltaScan::try_new(model, table, provider.schema()) {
+            Ok(scan) => Ok(Arc::new(scan)),
+            Err(e) => {
+                tracing::warn!("{}", chain(&e));
+                Ok(provider)
+            }
+        }
+    }
+
+    /// `frame` (model `model`'s query) as the run executes it: sent to the
+    /// cluster when there is one and the plan can go, else here.
+    fn place(&self, model: &Model, frame: DataFrame) -> Result<(DataFrame, Placement)> {
+        let Some(cluster) = &self.cluster else {
+            return Ok((frame, Placement::Local));
+        };
+        match cluster.can_send(&frame) {
+            Ok(()) => {
+                let remote = cluster
+                    .remote(&self.ctx, frame, &model.name)
+                    .map_err(|e| Error::in_model(&model.name, e))?;
+                Ok((remote, Placement::Cluster))
+            }
+            Err(why) => {
+                tracing::warn!("{}: runs in this process: {why}", model.name);
+                Ok((frame, Placement::LocalBecause(why)))
+            }
+        }
+    }
+}
+
+/// The rows of `provider`, read now and held in memory.
+async fn in_memory(
+    ctx: &SessionContext,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    let frame = ctx.read_table(provider)?;
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
 }
 
 /// For each model, the raw tables and the stored models it reads, looking through
@@ -454,9 +519,7 @@ async fn register_unselected(
 ) -> Result<()> {
     if model.materialization.is_stored() {
         if let Some(found) = current {
-            let provider = delta::provider(&found.table, &run.ctx.state())
-                .await
-                .map_err(|e| Error::in_model(&model.name, e))?;
+            let provider = run.provider(&model.name, &found.table).await?;
             run.ctx
                 .register_table(model.name.as_str(), provider)
                 .map_err(|e| Error::in_model(&model.name, e))?;
@@ -494,7 +557,7 @@ async fn run_model(
         run.ctx
             .register_table(model.name.as_str(), frame.into_view())
             .map_err(|e| Error::in_model(&model.name, e))?;
-        let outcome = outcome(model, Action::View, None, started);
+        let outcome = outcome(model, Action::View, None, started, None);
         return Ok((Some(outcome), None));
     }
 
@@ -503,10 +566,10 @@ async fn run_model(
         if let Some(found) = &current {
             register(run, model, &found.table).await?;
         }
-        let outcome = outcome(model, Action::Skipped, None, started);
+        let outcome = outcome(model, Action::Skipped, None, started, None);
         return Ok((Some(outcome), current));
     };
-    let (table, committed) = execute(run, model, current, upstream, &plan).await?;
+    let (table, committed, placement) = execute(run, model, current, upstream, &plan).await?;
     abort_if_asked(&model.name);
     register(run, model, &table).await?;
     let last = Some(LastCommit {
@@ -518,7 +581,7 @@ async fn run_model(
     } else {
         Action::Full
     };
-    let outcome = outcome(model, action, Some(committed), started);
+    let outcome = outcome(model, action, Some(committed), started, Some(placement));
     Ok((Some(outcome), Some(Found { table, last })))
 }
 
@@ -539,8 +602,10 @@ fn outcome(
     action: Action,
     committed: Option<Committed>,
     started: Instant,
+    placement: Option<Placement>,
 ) -> ModelOutcome {
     ModelOutcome {
+        placement,
         model: model.name.clone(),
         materialization: model.materialization,
         action,
@@ -551,9 +616,7 @@ fn outcome(
 }
 
 async fn register(run: &RunContext, model: &Model, table: &DeltaTable) -> Result<()> {
-    let provider = delta::provider(table, &run.ctx.state())
-        .await
-        .map_err(|e| Error::in_model(&model.name, e))?;
+    let provider = run.provider(&model.name, table).await?;
     // `{{ this }}` may have registered the previous version under the same name.
     run.ctx
         .deregister_table(model.name.as_str())
@@ -765,7 +828,7 @@ async fn execute(
     current: Option<Found>,
     upstream: &HashMap<String, Found>,
     plan: &ModelPlan,
-) -> Result<(DeltaTable, Committed)> {
+) -> Result<(DeltaTable, Committed, Placement)> {
     let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
     for input in &model.changes {
         register_changes(run, model, input, upstream, plan).await?;
@@ -778,19 +841,22 @@ async fn execute(
         is_incremental: plan.incremental,
     })?;
     let frame = run.ctx.sql(&sql).await.map_err(fail)?;
+    let (frame, placement) = run.place(model, frame)?;
     let has_op = frame.schema().has_column_with_unqualified_name(OP_COLUMN);
     let info = plan.state.to_json()?;
     let table = match (plan.incremental, current) {
         (true, Some(found)) => found.table,
         (_, current) => {
-            return rebuild(run, model, current.map(|f| f.table), frame, has_op, info).await;
+            let (table, committed) =
+                rebuild(run, model, current.map(|f| f.table), frame, has_op, info).await?;
+            return Ok((table, committed, placement));
         }
     };
     // The checked rows are held until the commit has written them.
     let (frame, _checked) = held_and_checked(run, model, frame, has_op).await?;
     let state = run.ctx.state();
     check_fits_table(model, frame.schema().as_arrow(), &table)?;
-    match model.strategy {
+    let (table, committed) = match model.strategy {
         Strategy::Merge => {
             let frame = if has_op {
                 deletions_of_stored_keys(run, model, frame, &table)
@@ -806,7 +872,8 @@ async fn execute(
             delta::append(table, &model.name, frame, &state, info).await
         }
         Strategy::DeleteInsert => delete_insert(table, model, frame, has_op, &state, info).await,
-    }
+    }?;
+    Ok((table, committed, placement))
 }
 
 /// Replaces the whole of `model`'s table (`table`, `None` when it has none yet)
@@ -1226,6 +1293,13 @@ async fn register_changes(
                 .ok_or_else(|| Error::UnknownModel(input.to_string()))?;
             let provider = delta::change_feed(&found.table, after)
                 .map_err(|e| Error::in_model(&model.name, e))?;
+            let provider = if run.cluster.is_some() {
+                // delta-rs's change feed scan cannot go to executors: its rows
+                // (what one run committed) go with the plan instead.
+                in_memory(&run.ctx, provider).await.map_err(fail)?
+            } else {
+                provider
+            };
             run.ctx.register_table(name, provider).map_err(fail)?;
         }
         (true, None) => {
@@ -1304,8 +1378,12 @@ fn log_outcome(outcome: &ModelOutcome) {
         None => "-".to_string(),
     };
     let version = outcome.version.map(|v| format!("v{v}")).unwrap_or_default();
+    let placement = match &outcome.placement {
+        Some(Placement::Local) | None => String::new(),
+        Some(placement) => format!("  [{}]", placement.describe()),
+    };
     tracing::info!(
-        "{:<28} {:<11} {:<11} {:>20} {:<5} {:>7.2}s",
+        "{:<28} {:<11} {:<11} {:>20} {:<5} {:>7.2}s{placement}",
         outcome.model,
         outcome.materialization.as_str(),
         outcome.action.as_str(),

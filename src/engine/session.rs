@@ -18,10 +18,21 @@ use crate::models::CHANGES_SCHEMA;
 use crate::quarantine::{self, Ledger, admitted_table};
 use crate::sources::{SOURCE_SCHEMA, SourceTable, Sources};
 
-/// A session configured for stride, with delta-rs's query planner so Delta writes
-/// can plan their own nodes. Strings stay `Utf8` (not `Utf8View`) so that model
-/// outputs have the plain types other Delta readers and DuckDB expect.
+/// A session configured for stride ([`session_config`]), with delta-rs's query
+/// planner so Delta writes can plan their own nodes.
 pub fn new_session() -> SessionContext {
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(session_config())
+        .with_query_planner(DeltaPlanner::new())
+        .build();
+    SessionContext::new_with_state(state)
+}
+
+/// stride's DataFusion settings, shared by local sessions and every role of a
+/// cluster. Strings stay `Utf8` (not `Utf8View`) so that model outputs have the
+/// plain types other Delta readers and DuckDB expect.
+pub fn session_config() -> SessionConfig {
     let mut config = SessionConfig::new()
         // Measured with `stride bench --suite pipeline` and `run --full-refresh`:
         // 32768-row batches take 4-6% off a full refresh (scale 1 and 10), same
@@ -39,12 +50,7 @@ pub fn new_session() -> SessionContext {
     options
         .optimizer
         .hash_join_inlist_pushdown_max_distinct_values = 0;
-    let state = SessionStateBuilder::new()
-        .with_default_features()
-        .with_config(config)
-        .with_query_planner(DeltaPlanner::new())
-        .build();
-    SessionContext::new_with_state(state)
+    config
 }
 
 /// DataFusion's own environment variables (`DATAFUSION_EXECUTION_BATCH_SIZE=16384`

@@ -32,6 +32,8 @@ pub struct Pipeline {
     pub contracts: Contracts,
     /// Where the marts are published after a run.
     pub publish_to: Option<PathBuf>,
+    /// The cluster the models' queries run on (`None`: in this process).
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// One run to make.
@@ -139,6 +141,7 @@ pub async fn run(pipeline: &Pipeline, spec: RunSpec, cancel: Option<Cancel>) -> 
         full_refresh: spec.request.full_refresh,
         select: spec.request.select.clone(),
         run_id: Some(record.run_id.clone()),
+        cluster: pipeline.cluster.clone(),
     };
     let result = match cancel {
         Some(mut cancel) => {

@@ -134,6 +134,10 @@ pub struct ModelRun {
     pub rows_removed: Option<u64>,
     /// Why it failed or was not run.
     pub error: Option<String>,
+    /// Where its query ran when a cluster was asked for: `cluster`, or `local:`
+    /// and why it could not be sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ran_on: Option<String>,
 }
 
 /// Which tick of which schedule started a run.

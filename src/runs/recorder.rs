@@ -153,6 +153,10 @@ impl RunEvents for Recorder {
                 rows_added: outcome.rows.map(|r| r.0),
                 rows_removed: outcome.rows.map(|r| r.1),
                 error: None,
+                ran_on: match &outcome.placement {
+                    None | Some(crate::cluster::Placement::Local) => None,
+                    Some(placement) => Some(placement.describe()),
+                },
             });
         });
     }

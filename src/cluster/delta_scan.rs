@@ -1,0 +1,519 @@
+//! A scan of one Delta table version that executors can run: the version's active
+//! files, pinned when the plan is made, read as plain Parquet, with each file's
+//! deletion vector applied on the executor as a row selection of the Parquet
+//! reader. delta-rs's own scan node cannot be sent to executors; this one is
+//! described by a few paths, sizes and inline bitmaps ([`ScanSpec`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Statistics, internal_datafusion_err};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, ReplaceChildrenOptions,
+};
+use deltalake::DeltaTable;
+use deltalake::kernel::StorageType;
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
+#[allow(deprecated)]
+use parquet::arrow::async_reader::ParquetObjectReader;
+use roaring::RoaringTreemap;
+use serde::{Deserialize, Serialize};
+
+use crate::delta;
+use crate::error::{Error, Result};
+
+/// One active file of the version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanFile {
+    /// Its path in the store, as object_store writes it.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// Rows in the file (from the log's statistics), deleted ones included.
+    pub rows: Option<u64>,
+    /// The deletion vector, Z85 as it is inline in the log.
+    pub deletion_vector: Option<String>,
+    /// Rows the deletion vector removes.
+    pub deleted: u64,
+}
+
+/// What a [`DeltaScan`] reads: everything an executor needs, and nothing secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanSpec {
+    /// The model, for messages.
+    pub model: String,
+    /// The table version the files are the active files of.
+    pub version: u64,
+    /// The store serving the files: `file://` or `s3://bucket`.
+    pub store: String,
+    /// The files.
+    pub files: Vec<ScanFile>,
+}
+
+/// A Delta table version as a DataFusion table whose scan runs on executors.
+#[derive(Debug, Clone)]
+pub struct DeltaScan {
+    spec: Arc<ScanSpec>,
+    schema: SchemaRef,
+}
+
+impl DeltaScan {
+    /// The active files of `table` at the version it is loaded at, read with
+    /// `schema` (the schema delta-rs's own provider gives the table, so a query
+    /// plans the same either way). Fails, naming the model, for what executors
+    /// cannot read yet: partitioned tables and deletion vectors kept in files.
+    pub fn try_new(model: &str, table: &DeltaTable, schema: SchemaRef) -> Result<DeltaScan> {
+        let unsupported = |reason: String| {
+            Error::in_model(
+                model,
+                Error::Setting {
+                    setting: "--cluster".to_string(),
+                    reason,
+                },
+            )
+        };
+        let url = table.table_url();
+        let store = match url.scheme() {
+            "file" => "file://".to_string(),
+            scheme => format!("{scheme}://{}", url.host_str().unwrap_or_default()),
+        };
+        let root = Path::from_url_path(url.path())
+            .map_err(|e| unsupported(format!("table location {url}: {e}")))?;
+        let snapshot = table.snapshot().map_err(|e| Error::in_model(model, e))?;
+        if !snapshot.metadata().partition_columns().is_empty() {
+            return Err(unsupported(
+                "a partitioned Delta table is read locally (executors read unpartitioned ones)"
+                    .to_string(),
+            ));
+        }
+        let mut files = Vec::new();
+        for file in snapshot.log_data().iter() {
+            let relative = file.path();
+            let path = if relative.contains("://") {
+                return Err(unsupported(format!(
+                    "file {relative} lies outside the table's folder"
+                )));
+            } else {
+                Path::parse(format!("{root}/{relative}"))
+                    .map_err(|e| unsupported(format!("file {relative}: {e}")))?
+            };
+            let (deletion_vector, deleted) = match file.deletion_vector_descriptor() {
+                None => (None, 0),
+                Some(dv) if dv.storage_type == StorageType::Inline => (
+                    Some(dv.path_or_inline_dv.clone()),
+                    dv.cardinality.max(0) as u64,
+                ),
+                Some(_) => {
+                    return Err(unsupported(format!(
+                        "file {relative} has a deletion vector kept in a file \
+                         (executors apply inline ones; `stride optimize` rewrites it)"
+                    )));
+                }
+            };
+            files.push(ScanFile {
+                path: path.to_string(),
+                size: file.size().max(0) as u64,
+                rows: file.num_records().map(|n| n as u64),
+                deletion_vector,
+                deleted,
+            });
+        }
+        Ok(DeltaScan {
+            spec: Arc::new(ScanSpec {
+                model: model.to_string(),
+                version: delta::version_of(table),
+                store,
+                files,
+            }),
+            schema,
+        })
+    }
+
+    /// The scan described by `spec`, read with `schema`.
+    pub fn from_spec(spec: ScanSpec, schema: SchemaRef) -> DeltaScan {
+        DeltaScan {
+            spec: Arc::new(spec),
+            schema,
+        }
+    }
+
+    /// What the scan reads.
+    pub fn spec(&self) -> &ScanSpec {
+        &self.spec
+    }
+
+    /// The files as DataFusion's, in `groups` groups of about equal bytes.
+    fn file_groups(&self, groups: usize) -> DfResult<Vec<FileGroup>> {
+        let mut files: Vec<&ScanFile> = self.spec.files.iter().collect();
+        files.sort_by(|a, b| b.size.cmp(&a.size).then(a.path.cmp(&b.path)));
+        let groups = groups.clamp(1, files.len().max(1));
+        let mut filled: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups];
+        for file in files {
+            let mut partitioned = PartitionedFile::new(file.path.clone(), file.size);
+            partitioned.object_meta.location =
+                Path::parse(&file.path).map_err(|e| DataFusionError::External(Box::new(e)))?;
+            if let Some(rows) = file.rows {
+                let mut statistics = Statistics::new_unknown(&self.schema);
+                statistics.num_rows =
+                    Precision::Inexact(rows.saturating_sub(file.deleted) as usize);
+                partitioned = partitioned.with_statistics(Arc::new(statistics));
+            }
+            let lightest = filled
+                .iter_mut()
+                .min_by_key(|(bytes, _)| *bytes)
+                .ok_or_else(|| internal_datafusion_err!("no file group"))?;
+            lightest.0 += file.size;
+            lightest.1.push(partitioned);
+        }
+        Ok(filled
+            .into_iter()
+            .filter(|(_, files)| !files.is_empty())
+            .map(|(_, files)| FileGroup::new(files))
+            .collect())
+    }
+
+    fn statistics_of_version(&self) -> Statistics {
+        let mut statistics = Statistics::new_unknown(&self.schema);
+        if self.spec.files.iter().all(|f| f.rows.is_some()) {
+            let rows: u64 = self
+                .spec
+                .files
+                .iter()
+                .map(|f| f.rows.unwrap_or_default().saturating_sub(f.deleted))
+                .sum();
+            statistics.num_rows = Precision::Inexact(rows as usize);
+        }
+        statistics.total_byte_size =
+            Precision::Inexact(self.spec.files.iter().map(|f| f.size as usize).sum());
+        statistics
+    }
+}
+
+#[async_trait]
+impl TableProvider for DeltaScan {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        Some(self.statistics_of_version())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let groups = self.file_groups(state.config().target_partitions())?;
+        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let source = format.file_source(Arc::clone(&self.schema).into());
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(&self.spec.store)?, source)
+            .with_file_groups(groups)
+            .with_statistics(self.statistics_of_version())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        let scan = format.create_physical_plan(state, config).await?;
+        let deletion_vectors: BTreeMap<String, String> = self
+            .spec
+            .files
+            .iter()
+            .filter_map(|f| Some((f.path.clone(), f.deletion_vector.clone()?)))
+            .collect();
+        if deletion_vectors.is_empty() {
+            return Ok(scan);
+        }
+        Ok(Arc::new(DeletionVectorsExec::new(
+            self.spec.model.clone(),
+            Arc::new(deletion_vectors),
+            scan,
+        )))
+    }
+}
+
+/// The Parquet scan of a Delta version whose files carry deletion vectors: on
+/// the executor, each such file's vector is decoded and its deleted rows are left
+/// out by a row selection of the reader, so they are never decoded. Its child is a
+/// plain `DataSourceExec`, which Ballista splits into tasks as it splits any scan.
+#[derive(Debug, Clone)]
+pub struct DeletionVectorsExec {
+    model: String,
+    /// Per file path, its deletion vector (Z85, inline in the log).
+    deletion_vectors: Arc<BTreeMap<String, String>>,
+    input: Arc<dyn ExecutionPlan>,
+}
+
+impl DeletionVectorsExec {
+    /// `input` (a Parquet `DataSourceExec`) with `deletion_vectors` applied.
+    pub fn new(
+        model: String,
+        deletion_vectors: Arc<BTreeMap<String, String>>,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> DeletionVectorsExec {
+        DeletionVectorsExec {
+            model,
+            deletion_vectors,
+            input,
+        }
+    }
+
+    /// The model, for messages.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Per file path, its deletion vector.
+    pub fn deletion_vectors(&self) -> &BTreeMap<String, String> {
+        &self.deletion_vectors
+    }
+}
+
+impl DisplayAs for DeletionVectorsExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "DeletionVectorsExec: model={}, files_with_deletion_vectors={}",
+            self.model,
+            self.deletion_vectors.len()
+        )
+    }
+}
+
+impl ExecutionPlan for DeletionVectorsExec {
+    fn name(&self) -> &str {
+        "DeletionVectorsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return Err(internal_datafusion_err!(
+                "DeletionVectorsExec takes one input, not {}",
+                children.len()
+            ));
+        }
+        Ok(Arc::new(DeletionVectorsExec {
+            input: children.swap_remove(0),
+            ..(*self).clone()
+        }))
+    }
+
+    #[allow(deprecated)]
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(
+                datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
+            ),
+        )
+    }
+
+    #[allow(deprecated)]
+    fn with_new_children_and_same_properties(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(datafusion::physical_plan::ChildrenPropertiesMode::Keep),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let scan = self
+            .input
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
+            .ok_or_else(|| {
+                internal_datafusion_err!(
+                    "DeletionVectorsExec of {} reads a Parquet scan, not {}",
+                    self.model,
+                    self.input.name()
+                )
+            })?
+            .clone();
+        let group = scan.file_groups.get(partition).cloned().ok_or_else(|| {
+            internal_datafusion_err!("DeletionVectorsExec has no partition {partition}")
+        })?;
+        let touched = group.iter().any(|f| {
+            self.deletion_vectors
+                .contains_key(f.object_meta.location.as_ref())
+        });
+        tracing::debug!(
+            "{}: partition {partition} of {} files, deletion vectors applied: {touched}",
+            self.model,
+            group.len()
+        );
+        let store = context.runtime_env().object_store(&scan.object_store_url)?;
+        // Each partition reads exactly its own files through a scan of its own: the
+        // partitions of one Parquet scan share a queue of files, and one running
+        // alone would also read the files of a partition run here instead.
+        let own_scan = move |files: Vec<PartitionedFile>| {
+            let config = FileScanConfigBuilder::from(scan)
+                .with_file_groups(vec![FileGroup::new(files)])
+                .with_output_partitioning(None)
+                .build();
+            DataSourceExec::from_data_source(config)
+        };
+        if !touched {
+            return own_scan(group.iter().cloned().collect()).execute(0, context);
+        }
+        let vectors = Arc::clone(&self.deletion_vectors);
+        let model = self.model.clone();
+        let schema = self.schema();
+        let opened = async move {
+            let mut files = Vec::with_capacity(group.len());
+            for file in group.iter() {
+                let location = file.object_meta.location.as_ref();
+                let Some(vector) = vectors.get(location) else {
+                    files.push(file.clone());
+                    continue;
+                };
+                let plan = access_plan(&store, file, vector)
+                    .await
+                    .map_err(|e| e.context(format!("model {model}: file {location}")))?;
+                tracing::debug!(
+                    "{model}: {location}: {} of {} row groups read in part",
+                    (0..plan.len()).filter(|i| plan.should_scan(*i)).count(),
+                    plan.len()
+                );
+                files.push(file.clone().with_extension(plan));
+            }
+            own_scan(files).execute(0, context)
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::once(opened).try_flatten(),
+        )))
+    }
+}
+
+/// Which rows of `file` to read: every row group in full, but those holding rows
+/// the deletion vector removes, which are read through a row selection.
+#[allow(deprecated)]
+async fn access_plan(
+    store: &Arc<dyn ObjectStore>,
+    file: &PartitionedFile,
+    vector: &str,
+) -> DfResult<ParquetAccessPlan> {
+    let deleted = delta::decode_deletion_vector(vector)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let mut reader = ParquetObjectReader::new(Arc::clone(store), file.object_meta.location.clone())
+        .with_file_size(file.object_meta.size);
+    let metadata = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new()).await?;
+    let row_groups = metadata.metadata().row_groups();
+    let mut plan = ParquetAccessPlan::new_all(row_groups.len());
+    let mut first = 0u64;
+    for (index, group) in row_groups.iter().enumerate() {
+        let rows = group.num_rows().max(0) as u64;
+        let end = first + rows;
+        let removed = deleted.range_cardinality(first..end);
+        if removed == rows {
+            plan.skip(index);
+        } else if removed > 0 {
+            plan.scan_selection(index, kept_rows(&deleted, first, end));
+        }
+        first = end;
+    }
+    Ok(plan)
+}
+
+/// The rows of `first..end` (file positions) not in `deleted`, as a selection
+/// relative to `first`.
+fn kept_rows(deleted: &RoaringTreemap, first: u64, end: u64) -> RowSelection {
+    let mut kept = Vec::new();
+    let mut from = first;
+    for position in deleted
+        .iter()
+        .skip_while(|p| *p < first)
+        .take_while(|p| *p < end)
+    {
+        if position > from {
+            kept.push((from - first) as usize..(position - first) as usize);
+        }
+        from = position + 1;
+    }
+    if from < end {
+        kept.push((from - first) as usize..(end - first) as usize);
+    }
+    RowSelection::from_consecutive_ranges(kept.into_iter(), (end - first) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use parquet::arrow::arrow_reader::RowSelector;
+    use roaring::RoaringTreemap;
+
+    use super::kept_rows;
+
+    #[test]
+    fn the_selection_keeps_exactly_the_rows_not_deleted() {
+        let deleted: RoaringTreemap = [3u64, 10, 11, 14, 19, 25].into_iter().collect();
+        // The row group of file rows 10..20 keeps 12, 13 and 15..=18.
+        let selectors: Vec<RowSelector> = kept_rows(&deleted, 10, 20).into();
+        assert_eq!(
+            selectors,
+            vec![
+                RowSelector::skip(2),
+                RowSelector::select(2),
+                RowSelector::skip(1),
+                RowSelector::select(4),
+                RowSelector::skip(1),
+            ]
+        );
+        let untouched: Vec<RowSelector> = kept_rows(&RoaringTreemap::new(), 0, 5).into();
+        assert_eq!(untouched, vec![RowSelector::select(5)]);
+    }
+}
