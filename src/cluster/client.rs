@@ -20,6 +20,7 @@ use datafusion_proto::logical_plan::AsLogicalPlan;
 use datafusion_proto::protobuf::LogicalPlanNode;
 
 use super::codec::{StrideLogicalCodec, StridePhysicalCodec};
+use super::delta_scan::DeltaScan;
 use super::parse_address;
 use crate::error::{Error, Result};
 
@@ -143,6 +144,42 @@ impl Cluster {
         LogicalPlanNode::try_from_logical_plan(&optimized, &codec)
             .map(|_| ())
             .map_err(|e| first_line(&e))
+    }
+
+    /// How queries sent here read `table` (model `model`, `provider` being
+    /// delta-rs's scan of it): stride's scan of the same version, which executors
+    /// can run; delta-rs's, with the reason logged, when they cannot (the plans
+    /// reading it then run in this process).
+    pub fn readable(
+        &self,
+        model: &str,
+        table: &deltalake::DeltaTable,
+        provider: Arc<dyn TableProvider>,
+    ) -> Arc<dyn TableProvider> {
+        match DeltaScan::try_new(model, table, provider.schema()) {
+            Ok(scan) => Arc::new(scan),
+            Err(e) => {
+                tracing::warn!("{}", crate::engine::error_chain(&e));
+                provider
+            }
+        }
+    }
+
+    /// `frame` as it will be executed: on the cluster when its plan can be sent
+    /// (`what` names it in the log), else in this process with the reason logged.
+    pub fn place(
+        &self,
+        local: &SessionContext,
+        frame: DataFrame,
+        what: &str,
+    ) -> Result<(DataFrame, Placement)> {
+        match self.can_send(&frame) {
+            Ok(()) => Ok((self.remote(local, frame, what)?, Placement::Cluster)),
+            Err(why) => {
+                tracing::warn!("{what} runs in this process: {why}");
+                Ok((frame, Placement::LocalBecause(why)))
+            }
+        }
     }
 
     /// `frame` run on the cluster, as a frame of `local` reading its results:

@@ -13,7 +13,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 
 use super::session::{new_session, register_admitted_sources};
-use crate::cluster::{Cluster, DeltaScan};
+use crate::cluster::Cluster;
 use crate::delta::{self, AsOf};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, WAREHOUSE};
@@ -44,16 +44,9 @@ pub async fn query_session_on(
             match delta::open_as_of(lake, &model.name, as_of).await? {
                 Some(table) => {
                     let provider = delta::provider(&table, &state).await?;
-                    let provider: Arc<dyn TableProvider> = match &cluster {
+                    let provider = match &cluster {
                         None => provider,
-                        Some(_) => match DeltaScan::try_new(&model.name, &table, provider.schema())
-                        {
-                            Ok(scan) => Arc::new(scan),
-                            Err(e) => {
-                                tracing::warn!("{e}");
-                                provider
-                            }
-                        },
+                        Some(cluster) => cluster.readable(&model.name, &table, provider),
                     };
                     ctx.register_table(model.name.as_str(), provider)?;
                 }
@@ -106,18 +99,10 @@ pub async fn query(session: &QuerySession, sql: &str) -> Result<Vec<RecordBatch>
         let Some(cluster) = &session.cluster else {
             return frame.collect().await;
         };
-        match cluster.can_send(&frame) {
-            Ok(()) => {
-                let remote = cluster
-                    .remote(&session.ctx, frame, "the query")
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                remote.collect().await
-            }
-            Err(why) => {
-                tracing::warn!("the query runs in this process: {why}");
-                frame.collect().await
-            }
-        }
+        let (frame, _) = cluster
+            .place(&session.ctx, frame, "the query")
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        frame.collect().await
     };
     run.await.map_err(|e| {
         let text = e.to_string();

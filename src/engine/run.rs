@@ -32,7 +32,7 @@ use super::materialize::{Materialized, materialize};
 use super::select::{descendants, select};
 use super::session::{new_session, register_pinned_sources};
 use super::state::{LastCommit, ModelState, commits_after, last_commit};
-use crate::cluster::{Cluster, DeltaScan, Placement};
+use crate::cluster::{Cluster, Placement};
 use crate::contracts::{self, Contract, Contracts};
 use crate::delta::{self, Committed};
 use crate::error::{Error, Result};
@@ -314,35 +314,20 @@ impl RunContext {
         let provider = delta::provider(table, &self.ctx.state())
             .await
             .map_err(|e| Error::in_model(model, e))?;
-        if self.cluster.is_none() {
-            return Ok(provider);
-        }
-        match DeltaScan::try_new(model, table, provider.schema()) {
-            Ok(scan) => Ok(Arc::new(scan)),
-            Err(e) => {
-                tracing::warn!("{}", chain(&e));
-                Ok(provider)
-            }
-        }
+        Ok(match &self.cluster {
+            None => provider,
+            Some(cluster) => cluster.readable(model, table, provider),
+        })
     }
 
     /// `frame` (model `model`'s query) as the run executes it: sent to the
     /// cluster when there is one and the plan can go, else here.
     fn place(&self, model: &Model, frame: DataFrame) -> Result<(DataFrame, Placement)> {
-        let Some(cluster) = &self.cluster else {
-            return Ok((frame, Placement::Local));
-        };
-        match cluster.can_send(&frame) {
-            Ok(()) => {
-                let remote = cluster
-                    .remote(&self.ctx, frame, &model.name)
-                    .map_err(|e| Error::in_model(&model.name, e))?;
-                Ok((remote, Placement::Cluster))
-            }
-            Err(why) => {
-                tracing::warn!("{}: runs in this process: {why}", model.name);
-                Ok((frame, Placement::LocalBecause(why)))
-            }
+        match &self.cluster {
+            None => Ok((frame, Placement::Local)),
+            Some(cluster) => cluster
+                .place(&self.ctx, frame, &model.name)
+                .map_err(|e| Error::in_model(&model.name, e)),
         }
     }
 }
