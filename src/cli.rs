@@ -112,6 +112,11 @@ pub enum Command {
         /// results come back here to be checked and committed.
         #[arg(long, env = "STRIDE_CLUSTER", value_name = "df://HOST:PORT")]
         cluster: Option<String>,
+        /// With --cluster: a model whose query has not begun to return rows after
+        /// this many seconds fails (0: no limit).
+        #[arg(long, env = "STRIDE_CLUSTER_TIMEOUT", value_name = "SECONDS",
+              default_value_t = crate::cluster::DEFAULT_QUERY_TIMEOUT_SECS)]
+        cluster_timeout: u64,
     },
     /// Run SQL over the sources (raw.<table>) and the models (by name).
     #[command(
@@ -143,6 +148,11 @@ pub enum Command {
         /// Run the query on this cluster (`stride cluster scheduler`).
         #[arg(long, env = "STRIDE_CLUSTER", value_name = "df://HOST:PORT")]
         cluster: Option<String>,
+        /// With --cluster: fail when the query has not begun to return rows after
+        /// this many seconds (0: no limit).
+        #[arg(long, env = "STRIDE_CLUSTER_TIMEOUT", value_name = "SECONDS",
+              default_value_t = crate::cluster::DEFAULT_QUERY_TIMEOUT_SECS)]
+        cluster_timeout: u64,
     },
     /// Publish the marts to the DuckDB file Metabase reads (its views switch to the new
     /// marts all at once).
@@ -576,6 +586,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             no_sync,
             duckdb,
             cluster,
+            cluster_timeout,
         } => {
             let (project, contracts) = load()?;
             let pipeline = Pipeline {
@@ -583,7 +594,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 project,
                 contracts,
                 publish_to: (!no_sync).then_some(duckdb),
-                cluster: connect(cluster.as_deref()).await?,
+                cluster: connect(cluster.as_deref(), cluster_timeout).await?,
             };
             let request = RunRequest {
                 select,
@@ -601,6 +612,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             version,
             as_of,
             cluster,
+            cluster_timeout,
             ..
         } => {
             let (project, _) = load_project()?;
@@ -609,7 +621,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 (None, Some(text)) => AsOf::Time(engine::parse_time(&text).context("--as-of")?),
                 (None, None) => AsOf::Latest,
             };
-            let cluster = connect(cluster.as_deref()).await?;
+            let cluster = connect(cluster.as_deref(), cluster_timeout).await?;
             let session = engine::query_session_on(&lake, &project, as_of, cluster).await?;
             runs::register(&session.ctx, &lake, &sql).await?;
             let batches = engine::query(&session, &sql).await?;
@@ -952,12 +964,18 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
 
 /// `stride run`: one recorded run (trigger `cli`), then, unless `--no-sync`, the
 /// publish of the marts under the same lake lock.
-/// The cluster `--cluster` names, checked to be listening; `None` without one.
-async fn connect(address: Option<&str>) -> anyhow::Result<Option<crate::cluster::Cluster>> {
+/// The cluster `--cluster` names, checked to be listening, with the time its
+/// queries may take to begin returning rows (`timeout_secs`, 0: no limit); `None`
+/// without one.
+async fn connect(
+    address: Option<&str>,
+    timeout_secs: u64,
+) -> anyhow::Result<Option<crate::cluster::Cluster>> {
     let Some(address) = address.filter(|a| !a.is_empty()) else {
         return Ok(None);
     };
-    let cluster = crate::cluster::Cluster::connect(address)?;
+    let timeout = (timeout_secs > 0).then(|| std::time::Duration::from_secs(timeout_secs));
+    let cluster = crate::cluster::Cluster::connect(address)?.with_timeout(timeout);
     cluster.check_reachable().await?;
     tracing::info!(
         "models' queries run on the cluster at {}",

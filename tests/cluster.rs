@@ -431,8 +431,11 @@ fn processes_a_user_starts_run_the_models_and_survive_a_killed_executor() {
     // One executor killed (SIGKILL) while a full refresh runs: the run completes
     // on the other one or fails naming the cluster; either way the next run is
     // exact.
+    // Ballista may leave a job waiting forever for a lost executor's work: the
+    // time limit turns that into a failed run.
     let run = stride_command(remote.path())
         .args(["run", "--full-refresh", "--cluster", &address])
+        .env("STRIDE_CLUSTER_TIMEOUT", "30")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

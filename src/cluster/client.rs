@@ -19,6 +19,7 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion_proto::logical_plan::AsLogicalPlan;
 use datafusion_proto::protobuf::LogicalPlanNode;
 
+use super::change_feed::ChangeFeedScan;
 use super::codec::{StrideLogicalCodec, StridePhysicalCodec};
 use super::delta_scan::DeltaScan;
 use super::parse_address;
@@ -54,6 +55,7 @@ pub struct Cluster {
     host: String,
     port: u16,
     state: SessionState,
+    timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Cluster {
@@ -95,7 +97,17 @@ impl Cluster {
             host,
             port,
             state,
+            timeout: None,
         })
+    }
+
+    /// The same cluster, on which a query whose results have not begun to come
+    /// back after `timeout` fails (none: no limit). A bound is the guard against a
+    /// job that never ends: Ballista 55's adaptive planner can leave a job waiting
+    /// forever after an executor running it is lost.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Cluster {
+        self.timeout = timeout;
+        self
     }
 
     /// The scheduler's address, `df://host:port`.
@@ -165,6 +177,26 @@ impl Cluster {
         }
     }
 
+    /// How queries sent here read the change feed of `table` (model `model`) after
+    /// version `after`, `feed` being delta-rs's: stride's feed of the same
+    /// versions, which executors can read; delta-rs's, with the reason logged,
+    /// when they cannot (the plans reading it then run in this process).
+    pub async fn changes_readable(
+        &self,
+        model: &str,
+        table: &deltalake::DeltaTable,
+        after: u64,
+        feed: Arc<dyn TableProvider>,
+    ) -> Arc<dyn TableProvider> {
+        match ChangeFeedScan::try_new(model, table, after, feed.schema()).await {
+            Ok(scan) => Arc::new(scan),
+            Err(e) => {
+                tracing::warn!("{}", crate::engine::error_chain(&e));
+                feed
+            }
+        }
+    }
+
     /// `frame` as it will be executed: on the cluster when its plan can be sent
     /// (`what` names it in the log), else in this process with the reason logged.
     pub fn place(
@@ -199,6 +231,8 @@ impl Cluster {
             schema,
             state: self.state.clone(),
             what: what.to_string(),
+            address: self.address.clone(),
+            timeout: self.timeout,
         };
         Ok(local.read_table(Arc::new(results))?)
     }
@@ -211,6 +245,8 @@ struct ClusterResults {
     schema: SchemaRef,
     state: SessionState,
     what: String,
+    address: String,
+    timeout: Option<Duration>,
 }
 
 #[async_trait]
@@ -233,6 +269,8 @@ impl TableProvider for ClusterResults {
         let remote = self.state.create_physical_plan(&self.plan).await?;
         let remote: Arc<dyn ExecutionPlan> = Arc::new(Fetched {
             what: self.what.clone(),
+            address: self.address.clone(),
+            timeout: self.timeout,
             input: remote,
             context: self.state.task_ctx(),
         });
@@ -258,10 +296,13 @@ impl TableProvider for ClusterResults {
 /// session's settings, not those of the local session reading it: Ballista sends
 /// the settings of the context that executes its node along with the plan, and
 /// the local ones (dynamic filters on) give wrong plans across stages. The log
-/// says how many rows and bytes each query brought back.
+/// says how many rows and bytes each query brought back. Results that have not
+/// begun to come back within `timeout` are an error.
 #[derive(Debug)]
 struct Fetched {
     what: String,
+    address: String,
+    timeout: Option<Duration>,
     input: Arc<dyn ExecutionPlan>,
     context: Arc<datafusion::execution::TaskContext>,
 }
@@ -308,6 +349,8 @@ impl ExecutionPlan for Fetched {
         match children.len() {
             1 => Ok(Arc::new(Fetched {
                 what: self.what.clone(),
+                address: self.address.clone(),
+                timeout: self.timeout,
                 input: children.swap_remove(0),
                 context: Arc::clone(&self.context),
             })),
@@ -349,17 +392,34 @@ impl ExecutionPlan for Fetched {
             rows: 0,
             bytes: 0,
             started: std::time::Instant::now(),
+            deadline: self.timeout.map(|limit| Deadline {
+                limit,
+                address: self.address.clone(),
+                timer: Box::pin(tokio::time::sleep(limit)),
+            }),
+            ended: false,
         }))
     }
 }
 
-/// A stream that counts what passes and logs the totals at its end.
+/// A stream that counts what passes and logs the totals at its end, and fails
+/// when nothing has come by its deadline.
 struct Counting {
     inner: datafusion::execution::SendableRecordBatchStream,
     what: String,
     rows: usize,
     bytes: usize,
     started: std::time::Instant,
+    /// Until the first batch (or the end) arrives.
+    deadline: Option<Deadline>,
+    ended: bool,
+}
+
+/// How long a query on the cluster may take to return its first rows.
+struct Deadline {
+    limit: Duration,
+    address: String,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl futures::Stream for Counting {
@@ -370,7 +430,29 @@ impl futures::Stream for Counting {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         use futures::StreamExt;
+        if self.ended {
+            return std::task::Poll::Ready(None);
+        }
         let polled = self.inner.poll_next_unpin(cx);
+        if polled.is_ready() {
+            self.deadline = None;
+        }
+        let expired = self
+            .deadline
+            .as_mut()
+            .is_some_and(|d| d.timer.as_mut().poll(cx).is_ready());
+        if let (true, Some(deadline)) = (expired, &self.deadline) {
+            let error = datafusion::error::DataFusionError::Execution(format!(
+                "the cluster at {} returned no results for {} within {} s \
+                 (--cluster-timeout); its job may be waiting for an executor that \
+                 was lost: check the executors, then run again",
+                deadline.address,
+                self.what,
+                deadline.limit.as_secs()
+            ));
+            self.ended = true;
+            return std::task::Poll::Ready(Some(Err(error)));
+        }
         match &polled {
             std::task::Poll::Ready(Some(Ok(batch))) => {
                 self.rows += batch.num_rows();
@@ -396,5 +478,55 @@ impl futures::Stream for Counting {
 impl datafusion::physical_plan::RecordBatchStream for Counting {
     fn schema(&self) -> SchemaRef {
         self.inner.schema()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use futures::StreamExt;
+
+    use super::{Counting, Deadline};
+
+    fn waiting_forever(timeout: Option<Duration>) -> Counting {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        let never = futures::stream::pending();
+        Counting {
+            inner: Box::pin(RecordBatchStreamAdapter::new(schema, never)),
+            what: "fct_orders".to_string(),
+            rows: 0,
+            bytes: 0,
+            started: std::time::Instant::now(),
+            deadline: timeout.map(|limit| Deadline {
+                limit,
+                address: "df://scheduler:50050".to_string(),
+                timer: Box::pin(tokio::time::sleep(limit)),
+            }),
+            ended: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_query_that_never_returns_fails_at_its_time_limit() {
+        let mut results = waiting_forever(Some(Duration::from_millis(50)));
+        let first = tokio::time::timeout(Duration::from_secs(10), results.next())
+            .await
+            .expect("the limit ends the wait");
+        let error = first.expect("an item").expect_err("an error").to_string();
+        assert!(
+            error.contains("df://scheduler:50050")
+                && error.contains("fct_orders")
+                && error.contains("--cluster-timeout"),
+            "{error}"
+        );
+        assert!(results.next().await.is_none(), "the stream ends after it");
+        // Without a limit it waits.
+        let mut unbounded = waiting_forever(None);
+        let waited = tokio::time::timeout(Duration::from_millis(200), unbounded.next()).await;
+        assert!(waited.is_err(), "no limit, no error");
     }
 }

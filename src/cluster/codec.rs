@@ -2,11 +2,11 @@
 //! and the executors; everything else goes through Ballista's own codecs. The
 //! same pair is installed in every role.
 //!
-//! - Logical (client → scheduler): a [`DeltaScan`] as its [`ScanSpec`] (JSON), and
-//!   an in-memory table (the set-aside `_seq`s of a raw table, an empty change feed)
-//!   as Arrow IPC.
+//! - Logical (client → scheduler): a [`DeltaScan`] as its [`ScanSpec`] (JSON), a
+//!   [`ChangeFeedScan`] as its [`FeedSpec`] (JSON), and an in-memory table (the
+//!   set-aside `_seq`s of a raw table, an empty change feed) as Arrow IPC.
 //! - Physical (scheduler → executors): a [`DeletionVectorsExec`] as its file →
-//!   vector map (JSON); its Parquet scan goes as DataFusion's own node.
+//!   rows map (JSON); its Parquet scan goes as DataFusion's own node.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,7 +28,8 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use serde::{Deserialize, Serialize};
 
-use super::delta_scan::{DeletionVectorsExec, DeltaScan, ScanSpec};
+use super::change_feed::{ChangeFeedScan, FeedSpec};
+use super::delta_scan::{DeletionVectorsExec, DeltaScan, RowsOfFile, ScanSpec};
 
 /// Marks stride's payloads. `0xFF` cannot start a protobuf message (wire type 7),
 /// so Ballista's decoder, tried first by nothing, could never mistake one.
@@ -40,6 +41,7 @@ enum Kind {
     DeltaScan = 1,
     MemoryTable = 2,
     DeletionVectors = 3,
+    ChangeFeed = 4,
 }
 
 fn tagged(kind: Kind, buf: &mut Vec<u8>) {
@@ -90,6 +92,10 @@ impl LogicalExtensionCodec for StrideLogicalCodec {
                 let spec: ScanSpec = serde_json::from_slice(payload).map_err(external)?;
                 Ok(Arc::new(DeltaScan::from_spec(spec, schema)))
             }
+            Some((kind, payload)) if kind == Kind::ChangeFeed as u8 => {
+                let spec: FeedSpec = serde_json::from_slice(payload).map_err(external)?;
+                Ok(Arc::new(ChangeFeedScan::from_spec(spec, schema)))
+            }
             Some((kind, payload)) if kind == Kind::MemoryTable as u8 => {
                 let reader = StreamReader::try_new(payload, None)?;
                 let batches = reader.collect::<Result<Vec<RecordBatch>, _>>()?;
@@ -113,6 +119,11 @@ impl LogicalExtensionCodec for StrideLogicalCodec {
         if let Some(scan) = node.downcast_ref::<DeltaScan>() {
             tagged(Kind::DeltaScan, buf);
             serde_json::to_writer(buf, scan.spec()).map_err(external)?;
+            return Ok(());
+        }
+        if let Some(feed) = node.downcast_ref::<ChangeFeedScan>() {
+            tagged(Kind::ChangeFeed, buf);
+            serde_json::to_writer(buf, feed.spec()).map_err(external)?;
             return Ok(());
         }
         if let Some(table) = node.downcast_ref::<MemTable>() {
@@ -160,7 +171,7 @@ pub struct StridePhysicalCodec {
 #[derive(Serialize, Deserialize)]
 struct DeletionVectorsNode {
     model: String,
-    deletion_vectors: BTreeMap<String, String>,
+    deletion_vectors: BTreeMap<String, RowsOfFile>,
 }
 
 impl PhysicalExtensionCodec for StridePhysicalCodec {

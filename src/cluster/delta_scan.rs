@@ -58,6 +58,27 @@ pub struct ScanFile {
     pub deleted: u64,
 }
 
+/// Which rows of a file a scan reads, by a bitmap of file positions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowsOfFile {
+    /// The bitmap, Z85 as a deletion vector is inline in the log.
+    pub vector: String,
+    /// Read only the rows the bitmap marks (a change feed's rows deleted or
+    /// restored by one commit), instead of the rows it does not mark (a deletion
+    /// vector applied).
+    pub marked: bool,
+}
+
+impl RowsOfFile {
+    /// A deletion vector applied: the rows it does not mark.
+    pub fn not_deleted(vector: String) -> RowsOfFile {
+        RowsOfFile {
+            vector,
+            marked: false,
+        }
+    }
+}
+
 /// What a [`DeltaScan`] reads: everything an executor needs, and nothing secret.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanSpec {
@@ -93,19 +114,10 @@ impl DeltaScan {
                 },
             )
         };
-        let url = table.table_url();
-        let store = match url.scheme() {
-            "file" => "file://".to_string(),
-            scheme => format!("{scheme}://{}", url.host_str().unwrap_or_default()),
-        };
-        let root = Path::from_url_path(url.path())
-            .map_err(|e| unsupported(format!("table location {url}: {e}")))?;
+        let (store, root) = store_and_root(table).map_err(unsupported)?;
         let snapshot = table.snapshot().map_err(|e| Error::in_model(model, e))?;
         if !snapshot.metadata().partition_columns().is_empty() {
-            return Err(unsupported(
-                "a partitioned Delta table is read locally (executors read unpartitioned ones)"
-                    .to_string(),
-            ));
+            return Err(unsupported(PARTITIONED.to_string()));
         }
         let mut files = Vec::new();
         for file in snapshot.log_data().iter() {
@@ -165,32 +177,18 @@ impl DeltaScan {
 
     /// The files as DataFusion's, in `groups` groups of about equal bytes.
     fn file_groups(&self, groups: usize) -> DfResult<Vec<FileGroup>> {
-        let mut files: Vec<&ScanFile> = self.spec.files.iter().collect();
-        files.sort_by(|a, b| b.size.cmp(&a.size).then(a.path.cmp(&b.path)));
-        let groups = groups.clamp(1, files.len().max(1));
-        let mut filled: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups];
-        for file in files {
-            let mut partitioned = PartitionedFile::new(file.path.clone(), file.size);
-            partitioned.object_meta.location =
-                Path::parse(&file.path).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let mut files = Vec::with_capacity(self.spec.files.len());
+        for file in &self.spec.files {
+            let mut partitioned = partitioned_file(&file.path, file.size)?;
             if let Some(rows) = file.rows {
                 let mut statistics = Statistics::new_unknown(&self.schema);
                 statistics.num_rows =
                     Precision::Inexact(rows.saturating_sub(file.deleted) as usize);
                 partitioned = partitioned.with_statistics(Arc::new(statistics));
             }
-            let lightest = filled
-                .iter_mut()
-                .min_by_key(|(bytes, _)| *bytes)
-                .ok_or_else(|| internal_datafusion_err!("no file group"))?;
-            lightest.0 += file.size;
-            lightest.1.push(partitioned);
+            files.push(partitioned);
         }
-        Ok(filled
-            .into_iter()
-            .filter(|(_, files)| !files.is_empty())
-            .map(|(_, files)| FileGroup::new(files))
-            .collect())
+        balanced_groups(files, groups)
     }
 
     fn statistics_of_version(&self) -> Statistics {
@@ -208,6 +206,59 @@ impl DeltaScan {
             Precision::Inexact(self.spec.files.iter().map(|f| f.size as usize).sum());
         statistics
     }
+}
+
+/// Why a partitioned table is read in the client.
+pub(super) const PARTITIONED: &str =
+    "a partitioned Delta table is read locally (executors read unpartitioned ones)";
+
+/// The store serving `table` (`file://` or `scheme://bucket`) and the table's
+/// folder in it.
+pub(super) fn store_and_root(table: &DeltaTable) -> std::result::Result<(String, Path), String> {
+    let url = table.table_url();
+    let store = match url.scheme() {
+        "file" => "file://".to_string(),
+        scheme => format!("{scheme}://{}", url.host_str().unwrap_or_default()),
+    };
+    let root = Path::from_url_path(url.path()).map_err(|e| format!("table location {url}: {e}"))?;
+    Ok((store, root))
+}
+
+/// A file to read, by its path in the store.
+pub(super) fn partitioned_file(path: &str, size: u64) -> DfResult<PartitionedFile> {
+    let mut file = PartitionedFile::new(path.to_string(), size);
+    file.object_meta.location =
+        Path::parse(path).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    Ok(file)
+}
+
+/// `files` in at most `groups` groups of about equal bytes, largest files first
+/// (the order is fixed, so a plan is the same each time it is made).
+pub(super) fn balanced_groups(
+    mut files: Vec<PartitionedFile>,
+    groups: usize,
+) -> DfResult<Vec<FileGroup>> {
+    files.sort_by(|a, b| {
+        b.object_meta
+            .size
+            .cmp(&a.object_meta.size)
+            .then_with(|| a.object_meta.location.cmp(&b.object_meta.location))
+    });
+    let groups = groups.clamp(1, files.len().max(1));
+    let mut filled: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups];
+    for file in files {
+        let lightest = filled
+            .iter_mut()
+            .min_by_key(|(bytes, _)| *bytes)
+            .ok_or_else(|| internal_datafusion_err!("no file group"))?;
+        lightest.0 += file.object_meta.size;
+        lightest.1.push(file);
+    }
+    Ok(filled
+        .into_iter()
+        .filter(|(_, files)| !files.is_empty())
+        .map(|(_, files)| FileGroup::new(files))
+        .collect())
 }
 
 #[async_trait]
@@ -241,11 +292,14 @@ impl TableProvider for DeltaScan {
             .with_limit(limit)
             .build();
         let scan = format.create_physical_plan(state, config).await?;
-        let deletion_vectors: BTreeMap<String, String> = self
+        let deletion_vectors: BTreeMap<String, RowsOfFile> = self
             .spec
             .files
             .iter()
-            .filter_map(|f| Some((f.path.clone(), f.deletion_vector.clone()?)))
+            .filter_map(|f| {
+                let vector = f.deletion_vector.clone()?;
+                Some((f.path.clone(), RowsOfFile::not_deleted(vector)))
+            })
             .collect();
         if deletion_vectors.is_empty() {
             return Ok(scan);
@@ -258,23 +312,27 @@ impl TableProvider for DeltaScan {
     }
 }
 
-/// The Parquet scan of a Delta version whose files carry deletion vectors: on
-/// the executor, each such file's vector is decoded and its deleted rows are left
-/// out by a row selection of the reader, so they are never decoded. Its child is a
-/// plain `DataSourceExec`, which Ballista splits into tasks as it splits any scan.
+/// A Parquet scan some of whose files are read in part, by a bitmap of rows: a
+/// Delta version's files with deletion vectors (the rows not deleted), or a change
+/// feed's files of which one commit deleted or restored some rows (those rows). On
+/// the executor each such file's bitmap is decoded and becomes a row selection of
+/// the reader, so rows left out are never decoded. Its child is a plain
+/// `DataSourceExec`, which Ballista splits into tasks as it splits any scan; a path
+/// appears once in it.
 #[derive(Debug, Clone)]
 pub struct DeletionVectorsExec {
     model: String,
-    /// Per file path, its deletion vector (Z85, inline in the log).
-    deletion_vectors: Arc<BTreeMap<String, String>>,
+    /// Per file path, the rows of it read.
+    deletion_vectors: Arc<BTreeMap<String, RowsOfFile>>,
     input: Arc<dyn ExecutionPlan>,
 }
 
 impl DeletionVectorsExec {
-    /// `input` (a Parquet `DataSourceExec`) with `deletion_vectors` applied.
+    /// `input` (a Parquet `DataSourceExec`) reading of each file in
+    /// `deletion_vectors` only the rows it says.
     pub fn new(
         model: String,
-        deletion_vectors: Arc<BTreeMap<String, String>>,
+        deletion_vectors: Arc<BTreeMap<String, RowsOfFile>>,
         input: Arc<dyn ExecutionPlan>,
     ) -> DeletionVectorsExec {
         DeletionVectorsExec {
@@ -289,8 +347,8 @@ impl DeletionVectorsExec {
         &self.model
     }
 
-    /// Per file path, its deletion vector.
-    pub fn deletion_vectors(&self) -> &BTreeMap<String, String> {
+    /// Per file path, the rows of it read.
+    pub fn deletion_vectors(&self) -> &BTreeMap<String, RowsOfFile> {
         &self.deletion_vectors
     }
 }
@@ -299,7 +357,7 @@ impl DisplayAs for DeletionVectorsExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
             f,
-            "DeletionVectorsExec: model={}, files_with_deletion_vectors={}",
+            "DeletionVectorsExec: model={}, files_read_in_part={}",
             self.model,
             self.deletion_vectors.len()
         )
@@ -317,6 +375,16 @@ impl ExecutionPlan for DeletionVectorsExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![&self.input]
+    }
+
+    // Its input must stay the Parquet scan itself: nothing may be put between them
+    // (a repartition would hide the files each partition reads).
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
     }
 
     fn apply_expressions(
@@ -441,14 +509,14 @@ impl ExecutionPlan for DeletionVectorsExec {
 }
 
 /// Which rows of `file` to read: every row group in full, but those holding rows
-/// the deletion vector removes, which are read through a row selection.
+/// `rows` leaves out, which are skipped or read through a row selection.
 #[allow(deprecated)]
 async fn access_plan(
     store: &Arc<dyn ObjectStore>,
     file: &PartitionedFile,
-    vector: &str,
+    rows: &RowsOfFile,
 ) -> DfResult<ParquetAccessPlan> {
-    let deleted = delta::decode_deletion_vector(vector)
+    let marked = delta::decode_deletion_vector(&rows.vector)
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
     let mut reader = ParquetObjectReader::new(Arc::clone(store), file.object_meta.location.clone())
         .with_file_size(file.object_meta.size);
@@ -457,38 +525,58 @@ async fn access_plan(
     let mut plan = ParquetAccessPlan::new_all(row_groups.len());
     let mut first = 0u64;
     for (index, group) in row_groups.iter().enumerate() {
-        let rows = group.num_rows().max(0) as u64;
-        let end = first + rows;
-        let removed = deleted.range_cardinality(first..end);
-        if removed == rows {
+        let in_group = group.num_rows().max(0) as u64;
+        let end = first + in_group;
+        let marked_here = marked.range_cardinality(first..end);
+        let read = if rows.marked {
+            marked_here
+        } else {
+            in_group - marked_here
+        };
+        if read == 0 {
             plan.skip(index);
-        } else if removed > 0 {
-            plan.scan_selection(index, kept_rows(&deleted, first, end));
+        } else if read < in_group {
+            plan.scan_selection(index, rows_read(&marked, first, end, rows.marked));
         }
         first = end;
     }
     Ok(plan)
 }
 
-/// The rows of `first..end` (file positions) not in `deleted`, as a selection
-/// relative to `first`.
-fn kept_rows(deleted: &RoaringTreemap, first: u64, end: u64) -> RowSelection {
-    let mut kept = Vec::new();
-    let mut from = first;
-    for position in deleted
+/// The rows of `first..end` (file positions) that are in `marked` (`keep_marked`)
+/// or that are not, as a selection relative to `first`.
+fn rows_read(marked: &RoaringTreemap, first: u64, end: u64, keep_marked: bool) -> RowSelection {
+    let mut runs: Vec<std::ops::Range<u64>> = Vec::new();
+    for position in marked
         .iter()
         .skip_while(|p| *p < first)
         .take_while(|p| *p < end)
     {
-        if position > from {
-            kept.push((from - first) as usize..(position - first) as usize);
+        match runs.last_mut() {
+            Some(run) if run.end == position => run.end += 1,
+            _ => runs.push(position..position + 1),
         }
-        from = position + 1;
     }
-    if from < end {
-        kept.push((from - first) as usize..(end - first) as usize);
-    }
-    RowSelection::from_consecutive_ranges(kept.into_iter(), (end - first) as usize)
+    let kept = if keep_marked {
+        runs
+    } else {
+        let mut gaps = Vec::with_capacity(runs.len() + 1);
+        let mut from = first;
+        for run in runs {
+            if run.start > from {
+                gaps.push(from..run.start);
+            }
+            from = run.end;
+        }
+        if from < end {
+            gaps.push(from..end);
+        }
+        gaps
+    };
+    let relative = kept
+        .into_iter()
+        .map(|r| (r.start - first) as usize..(r.end - first) as usize);
+    RowSelection::from_consecutive_ranges(relative, (end - first) as usize)
 }
 
 #[cfg(test)]
@@ -496,13 +584,13 @@ mod tests {
     use parquet::arrow::arrow_reader::RowSelector;
     use roaring::RoaringTreemap;
 
-    use super::kept_rows;
+    use super::rows_read;
 
     #[test]
     fn the_selection_keeps_exactly_the_rows_not_deleted() {
         let deleted: RoaringTreemap = [3u64, 10, 11, 14, 19, 25].into_iter().collect();
         // The row group of file rows 10..20 keeps 12, 13 and 15..=18.
-        let selectors: Vec<RowSelector> = kept_rows(&deleted, 10, 20).into();
+        let selectors: Vec<RowSelector> = rows_read(&deleted, 10, 20, false).into();
         assert_eq!(
             selectors,
             vec![
@@ -513,7 +601,19 @@ mod tests {
                 RowSelector::skip(1),
             ]
         );
-        let untouched: Vec<RowSelector> = kept_rows(&RoaringTreemap::new(), 0, 5).into();
+        let untouched: Vec<RowSelector> = rows_read(&RoaringTreemap::new(), 0, 5, false).into();
         assert_eq!(untouched, vec![RowSelector::select(5)]);
+        // The same rows from the other side: only 10, 11, 14 and 19.
+        let marked: Vec<RowSelector> = rows_read(&deleted, 10, 20, true).into();
+        assert_eq!(
+            marked,
+            vec![
+                RowSelector::select(2),
+                RowSelector::skip(2),
+                RowSelector::select(1),
+                RowSelector::skip(4),
+                RowSelector::select(1),
+            ]
+        );
     }
 }

@@ -7,14 +7,18 @@
 //!   check of whether a plan can be sent at all.
 //! - [`delta_scan`]: a scan of one Delta table version's active files that
 //!   executors can run (deletion vectors applied there as Parquet row selections).
-//! - [`codec`]: how that scan and in-memory tables cross the wire.
+//! - [`change_feed`]: a table's change feed over a range of versions that
+//!   executors can read (`changes()` of a stored model in an incremental run).
+//! - [`codec`]: how those scans and in-memory tables cross the wire.
 
+mod change_feed;
 mod client;
 mod codec;
 mod delta_scan;
 mod roles;
 mod stores;
 
+pub use change_feed::ChangeFeedScan;
 pub use client::{Cluster, Placement};
 pub use codec::{StrideLogicalCodec, StridePhysicalCodec};
 pub use delta_scan::DeltaScan;
@@ -23,6 +27,11 @@ pub use stores::LakeStores;
 
 /// The scheduler's port when an address names none (Ballista's default).
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
+
+/// How long a query sent to a cluster may take to begin returning rows, in
+/// seconds, unless told otherwise (`--cluster-timeout`): an hour, well above the
+/// slowest model measured, and a bound on a job Ballista never ends.
+pub const DEFAULT_QUERY_TIMEOUT_SECS: u64 = 3600;
 
 /// The executor's Arrow Flight port when none is given (Ballista's default).
 pub const DEFAULT_EXECUTOR_PORT: u16 = 50051;

@@ -210,6 +210,11 @@ fn decode(dv: &DeletionVectorDescriptor) -> Result<RoaringTreemap> {
     decode_inline(&dv.path_or_inline_dv)
 }
 
+/// `bitmap` as the Z85 text of an inline deletion vector.
+pub fn encode_inline(bitmap: &RoaringTreemap) -> Result<String> {
+    Ok(encode(bitmap)?.path_or_inline_dv)
+}
+
 /// The rows (file positions) an inline deletion vector (its Z85 text in the log)
 /// removes.
 pub fn decode_inline(z85_text: &str) -> Result<RoaringTreemap> {

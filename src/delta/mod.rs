@@ -17,6 +17,7 @@ use datafusion::execution::SessionState;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 
 pub use deletion_vector::decode_inline as decode_deletion_vector;
+pub use deletion_vector::encode_inline as encode_deletion_vector;
 pub use log::{CommitRecord, read_log, stride_commit_before};
 pub use maintenance::{optimize, vacuum};
 pub use stage::{Staged, commit as commit_staged, stage};

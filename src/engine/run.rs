@@ -332,17 +332,6 @@ impl RunContext {
     }
 }
 
-/// The rows of `provider`, read now and held in memory.
-async fn in_memory(
-    ctx: &SessionContext,
-    provider: Arc<dyn datafusion::catalog::TableProvider>,
-) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
-    let frame = ctx.read_table(provider)?;
-    let schema = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
-    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
-}
-
 /// For each model, the raw tables and the stored models it reads, looking through
 /// views.
 type Closure = (
@@ -1278,12 +1267,13 @@ async fn register_changes(
                 .ok_or_else(|| Error::UnknownModel(input.to_string()))?;
             let provider = delta::change_feed(&found.table, after)
                 .map_err(|e| Error::in_model(&model.name, e))?;
-            let provider = if run.cluster.is_some() {
-                // delta-rs's change feed scan cannot go to executors: its rows
-                // (what one run committed) go with the plan instead.
-                in_memory(&run.ctx, provider).await.map_err(fail)?
-            } else {
-                provider
+            let provider = match &run.cluster {
+                Some(cluster) => {
+                    cluster
+                        .changes_readable(input, &found.table, after, provider)
+                        .await
+                }
+                None => provider,
             };
             run.ctx.register_table(name, provider).map_err(fail)?;
         }
