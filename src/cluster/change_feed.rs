@@ -39,7 +39,8 @@ use roaring::RoaringTreemap;
 use serde::{Deserialize, Serialize};
 
 use super::delta_scan::{
-    DeletionVectorsExec, PARTITIONED, RowsOfFile, balanced_groups, partitioned_file, store_and_root,
+    DeletionVectorsExec, RowsOfFile, balanced_groups, location_for_executors, partitioned_file,
+    read_in_client, vector_in_file,
 };
 use crate::delta;
 use crate::error::{Error, Result};
@@ -119,20 +120,8 @@ impl ChangeFeedScan {
         after: u64,
         schema: SchemaRef,
     ) -> Result<ChangeFeedScan> {
-        let unsupported = |reason: String| {
-            Error::in_model(
-                model,
-                Error::Setting {
-                    setting: "--cluster".to_string(),
-                    reason,
-                },
-            )
-        };
-        let (store, root) = store_and_root(table).map_err(unsupported)?;
-        let snapshot = table.snapshot().map_err(|e| Error::in_model(model, e))?;
-        if !snapshot.metadata().partition_columns().is_empty() {
-            return Err(unsupported(PARTITIONED.to_string()));
-        }
+        let unsupported = |reason: String| read_in_client(model, reason);
+        let (store, root) = location_for_executors(model, table)?;
         let until = delta::version_of(table);
         let mut files = Vec::new();
         for version in after + 1..=until {
@@ -301,7 +290,7 @@ fn feed_of_commit(version: u64, first: bool, actions: Vec<Action>) -> Result<Vec
                 }
             }
             None => {
-                let only = not_deleted(add.deletion_vector.as_ref());
+                let only = not_deleted(add.deletion_vector.as_ref(), &add.path)?;
                 files.push(file(add.path, add.size, FeedRows::Inserted, only));
             }
         }
@@ -315,36 +304,41 @@ fn feed_of_commit(version: u64, first: bool, actions: Vec<Action>) -> Result<Vec
             setting: "change feed".to_string(),
             reason: format!("version {version} removes {path} without its size"),
         })?;
-        let only = not_deleted(remove.deletion_vector.as_ref());
+        let only = not_deleted(remove.deletion_vector.as_ref(), &path)?;
         files.push(file(path, size, FeedRows::Deleted, only));
     }
     Ok(files)
 }
 
-/// The rows a deletion vector marks (none without one); only inline vectors.
-fn deleted_rows(vector: Option<&DeletionVectorDescriptor>, path: &str) -> Result<RoaringTreemap> {
+/// The Z85 text of a file's deletion vector (none without one); only inline
+/// vectors, which executors decode.
+fn inline_vector(vector: Option<&DeletionVectorDescriptor>, path: &str) -> Result<Option<String>> {
     match vector {
-        None => Ok(RoaringTreemap::new()),
+        None => Ok(None),
         Some(dv) if dv.storage_type == StorageType::Inline => {
-            delta::decode_deletion_vector(&dv.path_or_inline_dv)
+            Ok(Some(dv.path_or_inline_dv.clone()))
         }
-        Some(_) => Err(in_file_vector(path)),
+        Some(_) => Err(Error::Setting {
+            setting: "--cluster".to_string(),
+            reason: vector_in_file(path),
+        }),
+    }
+}
+
+/// The rows a deletion vector marks (none without one).
+fn deleted_rows(vector: Option<&DeletionVectorDescriptor>, path: &str) -> Result<RoaringTreemap> {
+    match inline_vector(vector, path)? {
+        None => Ok(RoaringTreemap::new()),
+        Some(text) => delta::decode_deletion_vector(&text),
     }
 }
 
 /// The rows of a file its vector leaves: all without one.
-fn not_deleted(vector: Option<&DeletionVectorDescriptor>) -> Option<RowsOfFile> {
-    vector.map(|dv| RowsOfFile::not_deleted(dv.path_or_inline_dv.clone()))
-}
-
-fn in_file_vector(path: &str) -> Error {
-    Error::Setting {
-        setting: "--cluster".to_string(),
-        reason: format!(
-            "file {path} has a deletion vector kept in a file \
-             (executors apply inline ones; `stride optimize` rewrites it)"
-        ),
-    }
+fn not_deleted(
+    vector: Option<&DeletionVectorDescriptor>,
+    path: &str,
+) -> Result<Option<RowsOfFile>> {
+    Ok(inline_vector(vector, path)?.map(RowsOfFile::not_deleted))
 }
 
 #[async_trait]

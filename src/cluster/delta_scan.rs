@@ -105,20 +105,9 @@ impl DeltaScan {
     /// plans the same either way). Fails, naming the model, for what executors
     /// cannot read yet: partitioned tables and deletion vectors kept in files.
     pub fn try_new(model: &str, table: &DeltaTable, schema: SchemaRef) -> Result<DeltaScan> {
-        let unsupported = |reason: String| {
-            Error::in_model(
-                model,
-                Error::Setting {
-                    setting: "--cluster".to_string(),
-                    reason,
-                },
-            )
-        };
-        let (store, root) = store_and_root(table).map_err(unsupported)?;
+        let unsupported = |reason: String| read_in_client(model, reason);
+        let (store, root) = location_for_executors(model, table)?;
         let snapshot = table.snapshot().map_err(|e| Error::in_model(model, e))?;
-        if !snapshot.metadata().partition_columns().is_empty() {
-            return Err(unsupported(PARTITIONED.to_string()));
-        }
         let mut files = Vec::new();
         for file in snapshot.log_data().iter() {
             let relative = file.path();
@@ -136,12 +125,7 @@ impl DeltaScan {
                     Some(dv.path_or_inline_dv.clone()),
                     dv.cardinality.max(0) as u64,
                 ),
-                Some(_) => {
-                    return Err(unsupported(format!(
-                        "file {relative} has a deletion vector kept in a file \
-                         (executors apply inline ones; `stride optimize` rewrites it)"
-                    )));
-                }
+                Some(_) => return Err(unsupported(vector_in_file(&relative))),
             };
             files.push(ScanFile {
                 path: path.to_string(),
@@ -208,19 +192,44 @@ impl DeltaScan {
     }
 }
 
-/// Why a partitioned table is read in the client.
-pub(super) const PARTITIONED: &str =
-    "a partitioned Delta table is read locally (executors read unpartitioned ones)";
+/// The error saying why executors cannot read `model`'s table (which the client
+/// then reads itself).
+pub(super) fn read_in_client(model: &str, reason: String) -> Error {
+    Error::in_model(
+        model,
+        Error::Setting {
+            setting: "--cluster".to_string(),
+            reason,
+        },
+    )
+}
+
+/// Why a file's deletion vector keeps its table from the executors.
+pub(super) fn vector_in_file(path: &str) -> String {
+    format!(
+        "file {path} has a deletion vector kept in a file \
+         (executors apply inline ones; `stride optimize` rewrites it)"
+    )
+}
 
 /// The store serving `table` (`file://` or `scheme://bucket`) and the table's
-/// folder in it.
-pub(super) fn store_and_root(table: &DeltaTable) -> std::result::Result<(String, Path), String> {
+/// folder in it, when executors can read the table (it is not partitioned).
+pub(super) fn location_for_executors(model: &str, table: &DeltaTable) -> Result<(String, Path)> {
     let url = table.table_url();
     let store = match url.scheme() {
         "file" => "file://".to_string(),
         scheme => format!("{scheme}://{}", url.host_str().unwrap_or_default()),
     };
-    let root = Path::from_url_path(url.path()).map_err(|e| format!("table location {url}: {e}"))?;
+    let root = Path::from_url_path(url.path())
+        .map_err(|e| read_in_client(model, format!("table location {url}: {e}")))?;
+    let snapshot = table.snapshot().map_err(|e| Error::in_model(model, e))?;
+    if !snapshot.metadata().partition_columns().is_empty() {
+        return Err(read_in_client(
+            model,
+            "a partitioned Delta table is read locally (executors read unpartitioned ones)"
+                .to_string(),
+        ));
+    }
     Ok((store, root))
 }
 
