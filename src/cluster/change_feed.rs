@@ -22,12 +22,8 @@ use arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
-use datafusion::datasource::file_format::FileFormat;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::physical_plan::FileScanConfigBuilder;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result as DfResult;
-use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -39,7 +35,7 @@ use roaring::RoaringTreemap;
 use serde::{Deserialize, Serialize};
 
 use super::delta_scan::{
-    DeletionVectorsExec, RowsOfFile, balanced_groups, location_for_executors, partitioned_file,
+    ParquetFiles, RowsOfFile, balanced_groups, location_for_executors, partitioned_file,
     read_in_client, vector_in_file,
 };
 use crate::delta;
@@ -89,10 +85,6 @@ pub struct FeedFile {
 pub struct FeedSpec {
     /// The model whose table it is, for messages.
     pub model: String,
-    /// The feed holds the commits after this version...
-    pub after: u64,
-    /// ...up to this one.
-    pub until: u64,
     /// The store serving the files: `file://` or `s3://bucket`.
     pub store: String,
     /// The files, in commit order.
@@ -165,8 +157,6 @@ impl ChangeFeedScan {
         Ok(ChangeFeedScan {
             spec: Arc::new(FeedSpec {
                 model: model.to_string(),
-                after,
-                until,
                 store,
                 files,
             }),
@@ -369,8 +359,6 @@ impl TableProvider for ChangeFeedScan {
         let table_columns: Vec<FieldRef> = fields[..own].to_vec();
         let change_type = Arc::clone(&fields[own]);
         let commit_columns: Vec<FieldRef> = fields[own + 1..].to_vec();
-        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
-        let store = ObjectStoreUrl::parse(&self.spec.store)?;
         let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         for (rows, files) in self.scans() {
             // Either way the columns come in the feed's own order (the table's,
@@ -392,7 +380,7 @@ impl TableProvider for ChangeFeedScan {
                 }
             };
             let mut partitioned = Vec::with_capacity(files.len());
-            let mut in_part = BTreeMap::new();
+            let mut read_in_part = BTreeMap::new();
             for file in &files {
                 let mut values = Vec::new();
                 if let Some(change_type) = rows.change_type() {
@@ -406,28 +394,18 @@ impl TableProvider for ChangeFeedScan {
                 partitioned
                     .push(partitioned_file(&file.path, file.size)?.with_partition_values(values));
                 if let Some(only) = &file.only {
-                    in_part.insert(file.path.clone(), only.clone());
+                    read_in_part.insert(file.path.clone(), only.clone());
                 }
             }
-            let source = format.file_source(table_schema);
-            let config = FileScanConfigBuilder::new(store.clone(), source)
-                .with_file_groups(balanced_groups(
-                    partitioned,
-                    state.config().target_partitions(),
-                )?)
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .build();
-            let scan = format.create_physical_plan(state, config).await?;
-            plans.push(if in_part.is_empty() {
-                scan
-            } else {
-                Arc::new(DeletionVectorsExec::new(
-                    self.spec.model.clone(),
-                    Arc::new(in_part),
-                    scan,
-                ))
-            });
+            let files = ParquetFiles {
+                model: &self.spec.model,
+                store: &self.spec.store,
+                schema: table_schema,
+                groups: balanced_groups(partitioned, state.config().target_partitions())?,
+                statistics: None,
+                read_in_part,
+            };
+            plans.push(files.scan(state, projection, limit).await?);
         }
         if plans.is_empty() {
             let schema = match projection {

@@ -20,6 +20,7 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -291,17 +292,7 @@ impl TableProvider for DeltaScan {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let groups = self.file_groups(state.config().target_partitions())?;
-        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
-        let source = format.file_source(Arc::clone(&self.schema).into());
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(&self.spec.store)?, source)
-            .with_file_groups(groups)
-            .with_statistics(self.statistics_of_version())
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
-        let scan = format.create_physical_plan(state, config).await?;
-        let deletion_vectors: BTreeMap<String, RowsOfFile> = self
+        let read_in_part = self
             .spec
             .files
             .iter()
@@ -310,12 +301,63 @@ impl TableProvider for DeltaScan {
                 Some((f.path.clone(), RowsOfFile::not_deleted(vector)))
             })
             .collect();
-        if deletion_vectors.is_empty() {
+        ParquetFiles {
+            model: &self.spec.model,
+            store: &self.spec.store,
+            schema: Arc::clone(&self.schema).into(),
+            groups: self.file_groups(state.config().target_partitions())?,
+            statistics: Some(self.statistics_of_version()),
+            read_in_part,
+        }
+        .scan(state, projection, limit)
+        .await
+    }
+}
+
+/// Parquet files for executors to read: where, with which columns, in which
+/// partitions, and which of them only in part.
+pub(super) struct ParquetFiles<'a> {
+    /// The model, for messages.
+    pub model: &'a str,
+    /// The store serving them: `file://` or `s3://bucket`.
+    pub store: &'a str,
+    /// The columns in the files, and those given as partition values.
+    pub schema: TableSchema,
+    /// The partitions.
+    pub groups: Vec<FileGroup>,
+    /// Rows and bytes, when known.
+    pub statistics: Option<Statistics>,
+    /// Per path, the rows read of a file read in part.
+    pub read_in_part: BTreeMap<String, RowsOfFile>,
+}
+
+impl ParquetFiles<'_> {
+    /// DataFusion's Parquet scan of the files, under a [`DeletionVectorsExec`]
+    /// when some are read in part.
+    pub(super) async fn scan(
+        self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let source = format.file_source(self.schema);
+        let mut config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(self.store)?, source)
+            .with_file_groups(self.groups);
+        if let Some(statistics) = self.statistics {
+            config = config.with_statistics(statistics);
+        }
+        let config = config
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        let scan = format.create_physical_plan(state, config).await?;
+        if self.read_in_part.is_empty() {
             return Ok(scan);
         }
         Ok(Arc::new(DeletionVectorsExec::new(
-            self.spec.model.clone(),
-            Arc::new(deletion_vectors),
+            self.model.to_string(),
+            Arc::new(self.read_in_part),
             scan,
         )))
     }
