@@ -336,3 +336,288 @@ fn a_late_file_cannot_put_an_entity_back_to_an_older_state() {
     stride_ok(lake, &["run"]);
     assert_eq!(order_status(lake, 1).as_deref(), Some("delivered"));
 }
+
+/// Rewrites the Parquet file `path` with every row written twice (one after the
+/// other, as a sink that retried its last write does).
+fn write_every_row_twice(path: &Path) -> usize {
+    let file = std::fs::File::open(path).expect("open");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let batches: Vec<arrow::record_batch::RecordBatch> =
+        reader.collect::<Result<_, _>>().expect("rows");
+    let schema = batches.first().expect("a batch").schema();
+    let once = arrow::compute::concat_batches(&schema, &batches).expect("concat");
+    let twice = arrow::compute::concat_batches(&schema, [&once, &once]).expect("concat");
+    common::write_parquet(path, &twice);
+    once.num_rows()
+}
+
+/// The ledger rows of `lake` whose file is `key` (`batch_date=…/x.parquet`).
+fn entry_of(lake: &Path, table: &str, key: &str) -> serde_json::Map<String, serde_json::Value> {
+    common::quarantine_list(lake)
+        .into_iter()
+        .find(|e| text(e, "table") == table && text(e, "file") == key)
+        .unwrap_or_else(|| panic!("raw.{table} {key} is in the ledger"))
+}
+
+fn order_change(
+    op: &'static str,
+    seq: i64,
+    batch: i64,
+    order: i64,
+    status: &'static str,
+) -> Vec<V> {
+    change(
+        op,
+        seq,
+        batch,
+        common::order(order, 1, "2026-01-01T10:00:00Z", status),
+    )
+}
+
+fn staged_status(lake: &Path, order: i64) -> Option<String> {
+    query(
+        lake,
+        &format!("select status from stg_orders where order_id = {order}"),
+    )
+    .first()
+    .map(|r| text(r, "status"))
+}
+
+#[test]
+fn a_change_written_twice_into_one_file_is_loaded_once() {
+    let lake = temp_lake();
+    let lake = lake.path();
+    stride_ok(lake, &GENERATE);
+    let mut doubled = Vec::new();
+    for table in TABLES {
+        for file in batch_files(lake, table, "2026-01-02") {
+            let rows = write_every_row_twice(&file);
+            let key = format!(
+                "batch_date=2026-01-02/{}",
+                file.file_name().expect("name").to_string_lossy()
+            );
+            doubled.push((table, key, rows as u64));
+        }
+    }
+    assert!(
+        doubled.iter().any(|(t, _, _)| *t == "orders"),
+        "{doubled:?}"
+    );
+    stride_ok(lake, &["run"]);
+    assert_same_marts(
+        &marts(lake),
+        &clean_marts(),
+        "every day-2 row written twice",
+    );
+
+    // One copy of each is loaded, the other counted as redelivered: the ledger's
+    // loaded rows are what models read (verify counts them file by file).
+    for (table, key, rows) in &doubled {
+        let entry = entry_of(lake, table, key);
+        assert_eq!(common::count(&entry, "rows_read"), 2 * rows, "{entry:?}");
+        assert_eq!(common::count(&entry, "rows_loaded"), *rows, "{entry:?}");
+        assert_eq!(
+            common::count(&entry, "rows_redelivered"),
+            *rows,
+            "{entry:?}"
+        );
+        assert_eq!(common::count(&entry, "rows_quarantined"), 0, "{entry:?}");
+    }
+    let verified = stride_ok(lake, &["verify"]);
+    let report = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        report.contains("loads the rows its ledger says"),
+        "{report}"
+    );
+    stride_ok(lake, &["run", "--full-refresh"]);
+    assert_same_marts(&marts(lake), &clean_marts(), "full refresh");
+}
+
+#[test]
+fn copies_of_one_seq_in_one_file_load_once_when_identical_and_are_all_quarantined_when_not() {
+    let lake = temp_lake();
+    let lake = lake.path();
+    land(
+        lake,
+        "orders",
+        "2026-01-01",
+        "o.parquet",
+        &[
+            order_change("c", 1, 1, 1, "placed"),
+            order_change("c", 2, 1, 2, "placed"),
+        ],
+    );
+    stride_ok(lake, &["run"]);
+    // Day 2: _seq 3 twice with two statuses (nobody can tell which is the change),
+    // _seq 4 twice alike (one change written twice).
+    land(
+        lake,
+        "orders",
+        "2026-01-02",
+        "o.parquet",
+        &[
+            order_change("u", 3, 2, 1, "shipped"),
+            order_change("u", 4, 2, 2, "shipped"),
+            order_change("u", 3, 2, 1, "cancelled"),
+            order_change("u", 4, 2, 2, "shipped"),
+        ],
+    );
+    stride_ok(lake, &["run"]);
+    assert_eq!(staged_status(lake, 1).as_deref(), Some("placed"));
+    assert_eq!(staged_status(lake, 2).as_deref(), Some("shipped"));
+    let entry = entry_of(lake, "orders", "batch_date=2026-01-02/o.parquet");
+    assert_eq!(common::count(&entry, "rows_read"), 4, "{entry:?}");
+    assert_eq!(common::count(&entry, "rows_loaded"), 1, "{entry:?}");
+    assert_eq!(common::count(&entry, "rows_quarantined"), 2, "{entry:?}");
+    assert_eq!(common::count(&entry, "rows_redelivered"), 1, "{entry:?}");
+    assert_eq!(
+        text(&entry, "reason"),
+        "seq_conflicting_copies: 2",
+        "{entry:?}"
+    );
+    // A replay keeps both: no contract change makes two values of one change true.
+    stride_ok(lake, &["quarantine", "replay"]);
+    stride_ok(lake, &["run"]);
+    assert_eq!(staged_status(lake, 1).as_deref(), Some("placed"));
+    stride_ok(lake, &["verify"]);
+    let incremental = marts(lake);
+    stride_ok(lake, &["run", "--full-refresh"]);
+    assert_same_marts(&marts(lake), &incremental, "full refresh");
+}
+
+#[test]
+fn a_file_removed_and_corrected_under_another_name_loads_the_correction() {
+    let lake = temp_lake();
+    let lake = lake.path();
+    land(
+        lake,
+        "orders",
+        "2026-01-01",
+        "o.parquet",
+        &[order_change("c", 1, 1, 1, "placed")],
+    );
+    land(
+        lake,
+        "orders",
+        "2026-01-02",
+        "o.parquet",
+        &[order_change("u", 2, 2, 1, "shipped")],
+    );
+    stride_ok(lake, &["run"]);
+    assert_eq!(staged_status(lake, 1).as_deref(), Some("shipped"));
+
+    // The day-2 file was wrong: it is deleted and a fixed one, with the same _seq,
+    // lands under another name. The gone file's rows are not "already loaded".
+    std::fs::remove_file(common::batch_dir(lake, "orders", "2026-01-02").join("o.parquet"))
+        .expect("remove");
+    land(
+        lake,
+        "orders",
+        "2026-01-02",
+        "o-fixed.parquet",
+        &[order_change("u", 2, 2, 1, "cancelled")],
+    );
+    stride_ok(lake, &["run"]);
+    assert_eq!(staged_status(lake, 1).as_deref(), Some("cancelled"));
+    let fixed = entry_of(lake, "orders", "batch_date=2026-01-02/o-fixed.parquet");
+    assert_eq!(common::count(&fixed, "rows_loaded"), 1, "{fixed:?}");
+    assert_eq!(common::count(&fixed, "rows_quarantined"), 0, "{fixed:?}");
+    let gone = entry_of(lake, "orders", "batch_date=2026-01-02/o.parquet");
+    assert!(
+        text(&gone, "reason").starts_with("gone from raw/"),
+        "{gone:?}"
+    );
+    stride_ok(lake, &["verify"]);
+    let incremental = marts(lake);
+    stride_ok(lake, &["run", "--full-refresh"]);
+    assert_same_marts(&marts(lake), &incremental, "full refresh");
+}
+
+#[test]
+fn a_file_replaced_under_its_own_name_is_checked_anew() {
+    let lake = temp_lake();
+    let lake = lake.path();
+    land(
+        lake,
+        "orders",
+        "2026-01-01",
+        "o.parquet",
+        &[order_change("c", 1, 1, 1, "placed")],
+    );
+    land(
+        lake,
+        "orders",
+        "2026-01-02",
+        "o.parquet",
+        &[order_change("u", 2, 2, 1, "shipped")],
+    );
+    stride_ok(lake, &["run"]);
+    assert_eq!(staged_status(lake, 1).as_deref(), Some("shipped"));
+    // The day-2 file is written again in place, corrected and with one more order.
+    land(
+        lake,
+        "orders",
+        "2026-01-02",
+        "o.parquet",
+        &[
+            order_change("u", 2, 2, 1, "cancelled"),
+            order_change("c", 3, 2, 2, "placed"),
+        ],
+    );
+    let out = stride_ok(lake, &["run"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("replaced by a file of another size"), "{log}");
+    assert_eq!(staged_status(lake, 1).as_deref(), Some("cancelled"));
+    assert_eq!(staged_status(lake, 2).as_deref(), Some("placed"));
+    let entry = entry_of(lake, "orders", "batch_date=2026-01-02/o.parquet");
+    assert_eq!(common::count(&entry, "rows_loaded"), 2, "{entry:?}");
+    stride_ok(lake, &["verify"]);
+    let incremental = marts(lake);
+    stride_ok(lake, &["run", "--full-refresh"]);
+    assert_same_marts(&marts(lake), &incremental, "full refresh");
+}
+
+#[test]
+fn when_the_file_that_loaded_a_change_is_removed_its_copy_loads_it() {
+    let lake = temp_lake();
+    let lake = lake.path();
+    let rows = [
+        order_change("c", 1, 1, 1, "placed"),
+        order_change("c", 2, 1, 2, "placed"),
+    ];
+    land(lake, "orders", "2026-01-01", "a.parquet", &rows);
+    land(lake, "orders", "2026-01-01", "b.parquet", &rows);
+    stride_ok(lake, &["run"]);
+    let b = "batch_date=2026-01-01/b.parquet";
+    assert_eq!(
+        common::count(&entry_of(lake, "orders", b), "rows_redelivered"),
+        2
+    );
+
+    // a.parquet goes: b.parquet's copies are what delivers the two orders now.
+    let a_path = common::batch_dir(lake, "orders", "2026-01-01").join("a.parquet");
+    let a_bytes = std::fs::read(&a_path).expect("read");
+    std::fs::remove_file(&a_path).expect("remove");
+    stride_ok(lake, &["run"]);
+    assert_eq!(staged_status(lake, 1).as_deref(), Some("placed"));
+    assert_eq!(staged_status(lake, 2).as_deref(), Some("placed"));
+    let entry = entry_of(lake, "orders", b);
+    assert_eq!(common::count(&entry, "rows_loaded"), 2, "{entry:?}");
+    assert_eq!(common::count(&entry, "rows_redelivered"), 0, "{entry:?}");
+    stride_ok(lake, &["verify"]);
+
+    // Landed again, a.parquet is checked anew: its rows are b's, redelivered.
+    std::fs::write(&a_path, a_bytes).expect("land again");
+    stride_ok(lake, &["run"]);
+    let again = entry_of(lake, "orders", "batch_date=2026-01-01/a.parquet");
+    assert_eq!(common::count(&again, "rows_loaded"), 0, "{again:?}");
+    assert_eq!(common::count(&again, "rows_redelivered"), 2, "{again:?}");
+    assert_eq!(
+        query(lake, "select count(*) as n from stg_orders")[0]["n"],
+        serde_json::json!(2)
+    );
+    stride_ok(lake, &["verify"]);
+}

@@ -116,7 +116,11 @@ fn chosen(
 fn quarantine_outcome(contract: &Contract, ledger: &quarantine::Ledger) -> RuleOutcome {
     let started = Instant::now();
     let rows: u64 = ledger.files.values().map(|e| e.rows_quarantined).sum();
-    let refused = ledger.files.values().filter(|e| !e.is_loaded()).count();
+    let refused = ledger
+        .files
+        .values()
+        .filter(|e| e.refused.is_some())
+        .count();
     let mut sample = Vec::new();
     match refused {
         0 => {}

@@ -717,13 +717,15 @@ async fn plan_model(
             .sources
             .ledgers
             .get(table.as_str())
-            .map_or(0, |l| l.replays);
+            .map_or(0, |l| l.generation());
         let replays_read = last
             .and_then(|l| l.state.replays.get(table))
             .copied()
             .unwrap_or_default();
         if last.is_some() && replays != replays_read {
-            reasons.push(format!("quarantined rows of raw.{table} were replayed"));
+            reasons.push(format!(
+                "what raw.{table} loads changed (quarantined rows replayed, or a file that delivered rows first is gone)"
+            ));
         }
         source_replays.insert(table.clone(), replays);
         if !unread.is_empty() {

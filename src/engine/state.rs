@@ -31,8 +31,9 @@ pub struct ModelState {
     pub refs: BTreeMap<String, u64>,
     /// The batch dates whose data first reached this model in this version.
     pub batches: BTreeSet<String>,
-    /// Per raw table it reads, the quarantine replays it has seen (a replay since
-    /// means a rebuild, to load the released rows).
+    /// Per raw table it reads, the generation of its ledger it has seen (replays
+    /// plus revisions, [`crate::quarantine::Ledger::generation`]): a change since
+    /// means a rebuild, to load what the ledger loads now.
     #[serde(default)]
     pub replays: BTreeMap<String, u64>,
     /// The run that made the commit (its record is `_stride/runs/<run_id>.json`).

@@ -90,6 +90,11 @@ pub async fn admit(
             .map(Vec::as_slice)
             .unwrap_or_default();
         let mut ledger = read_ledger(lake, &table.name).await?;
+        // A file gone from `raw/` loads nothing, and is no longer "already loaded"
+        // for the rows that follow.
+        let present: BTreeMap<String, u64> =
+            files.iter().map(|f| (file_key(lake, f), f.size)).collect();
+        let reconciled = ledger.reconcile(&present, &Utc::now().to_rfc3339());
         let new: Vec<&LandedFile> = ledger.unchecked(lake, files).collect();
         if !new.is_empty() {
             fill_seq_ranges(&ctx, lake, table, &mut ledger).await?;
@@ -102,8 +107,10 @@ pub async fn admit(
                 &mut ledger,
             )
             .await?;
-            write_ledger(lake, &ledger).await?;
             admitted.checked.push(check);
+        }
+        if reconciled || !new.is_empty() {
+            write_ledger(lake, &ledger).await?;
         }
         let loaded = register_loaded(&ctx, lake, table, files, &ledger)?;
         admitted.files.insert(table.name.clone(), loaded);
@@ -199,6 +206,7 @@ async fn refuse(
         rows_quarantined: rows,
         refused: Some(reason.to_string()),
         refused_copy: Some(copy),
+        size: Some(file.size),
         checked_at: Utc::now().to_rfc3339(),
         ..FileEntry::default()
     })
@@ -241,6 +249,8 @@ async fn judge_chunk(
             None,
         )
         .await?;
+        let mut entry = entry;
+        entry.size = Some(readable.file.size);
         check.rows_read += entry.rows_read;
         check.rows_loaded += entry.rows_loaded;
         check.rows_quarantined += entry.rows_quarantined;
@@ -319,13 +329,39 @@ pub(super) async fn file_entry(
     }
     let rows_read = rows.num_rows() as u64;
     let redelivered = verdicts.redelivered.len() as u64;
+    let elsewhere = || {
+        verdicts
+            .redelivered
+            .iter()
+            .filter_map(|(row, origin)| Some((*row, origin.as_ref()?)))
+    };
+    let mut redelivered_from: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (row, origin) in elsewhere() {
+        if let Some(seq) = seqs_at(rows, std::iter::once(row)).first() {
+            redelivered_from
+                .entry(origin.clone())
+                .or_default()
+                .push(*seq);
+        }
+    }
+    for seqs in redelivered_from.values_mut() {
+        seqs.sort_unstable();
+        seqs.dedup();
+    }
+    let own = verdicts
+        .redelivered
+        .iter()
+        .filter(|(_, origin)| origin.is_none())
+        .map(|(row, _)| *row);
     let mut entry = FileEntry {
         batch_date: file.batch_date.to_string(),
         rows_read,
         rows_loaded: rows_read - rejected.len() as u64 - redelivered,
         rows_quarantined: rejected.len() as u64,
         rows_redelivered: redelivered,
-        redelivered_seqs: seqs_at(rows, verdicts.redelivered.iter().copied()),
+        redelivered_seqs: seqs_at(rows, elsewhere().map(|(row, _)| row)),
+        redelivered_from,
+        repeated_seqs: seqs_at(rows, own),
         seq_range: loaded_seq_range(rows, verdicts),
         rules,
         warnings: verdicts
@@ -419,7 +455,7 @@ fn seqs_at(rows: &RecordBatch, at: impl Iterator<Item = usize>) -> Vec<i64> {
 /// The smallest and greatest `_seq` of the rows `verdicts` loads.
 fn loaded_seq_range(rows: &RecordBatch, verdicts: &Verdicts) -> Option<(i64, i64)> {
     let loaded = (0..rows.num_rows())
-        .filter(|i| !verdicts.rejected.contains_key(i) && !verdicts.redelivered.contains(i));
+        .filter(|i| !verdicts.rejected.contains_key(i) && !verdicts.redelivered.contains_key(i));
     let seqs = seqs_at(rows, loaded);
     Some((*seqs.iter().min()?, *seqs.iter().max()?))
 }

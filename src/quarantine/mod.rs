@@ -19,10 +19,11 @@ pub use admit::{
     quarantine_schema,
 };
 pub use ledger::{FileEntry, Ledger, SetAside, file_key, ledger_path, loaded_files, read_ledger};
-pub use redelivery::SEQ_ALREADY_LOADED;
+pub use redelivery::{SEQ_ALREADY_LOADED, SEQ_CONFLICTING_COPIES};
 pub use replay::{Replayed, replay};
 pub use view::{
-    admitted_table, admitted_table_with_batch_date, files_table, register_loaded, sources_session,
+    LoadedCount, admitted_table, admitted_table_with_batch_date, files_table, loaded_per_file,
+    register_loaded, sources_session,
 };
 
 use crate::error::Result;
@@ -116,9 +117,12 @@ pub fn list_batch(
         count_and_zeros(&|e| e.rows_quarantined),
         count_and_zeros(&|e| e.rows_redelivered),
         text_and_strays(
-            &|(_, _, e)| match &e.refused {
-                Some(reason) => format!("file refused: {reason}"),
-                None => e
+            &|(_, _, e)| match (&e.refused, &e.gone) {
+                (Some(reason), _) => format!("file refused: {reason}"),
+                (None, Some(since)) => {
+                    format!("gone from raw/ since {since}: nothing of it is loaded")
+                }
+                (None, None) => e
                     .rules
                     .iter()
                     .map(|(rule, n)| format!("{rule}: {n}"))
@@ -172,7 +176,7 @@ pub fn summary_batch(ledgers: &[Ledger]) -> Result<arrow::record_batch::RecordBa
             ledgers.iter().map(|l| format!("raw.{}", l.table)),
         )),
         count(&|l| l.files.len() as u64),
-        count(&|l| l.files.values().filter(|e| !e.is_loaded()).count() as u64),
+        count(&|l| l.files.values().filter(|e| e.refused.is_some()).count() as u64),
         count(&|l| sum(l, &|e| e.rows_read)),
         count(&|l| sum(l, &|e| e.rows_loaded)),
         count(&|l| sum(l, &|e| e.rows_quarantined)),

@@ -1,10 +1,20 @@
 //! Changes delivered more than once. Change data arrives at least once: a file can
 //! land twice (a re-run extract, a replicated bucket, a copy under a second name),
-//! so a `_seq` already loaded can arrive again. Before new rows are judged, each
-//! whose `_seq` is already loaded (from an earlier file, or earlier in the same
-//! check) is sorted out: identical to the loaded row, it is a redelivery, skipped
-//! and counted; different, it is quarantined under [`SEQ_ALREADY_LOADED`]. What
-//! models read therefore holds each `_seq` once, whatever was delivered twice.
+//! or one change can be written twice into one file (a sink that retried), so a
+//! `_seq` can arrive again. Before new rows are judged, every `_seq` that comes
+//! more than once (already loaded from an earlier file, or several times among the
+//! new rows) is sorted out:
+//! - copies identical to the row loaded with their `_seq` are redeliveries,
+//!   skipped and counted, and the ledger names the file that loads the row;
+//! - a copy that differs from the loaded row is quarantined under
+//!   [`SEQ_ALREADY_LOADED`] (the loaded row stays: models have read it);
+//! - copies among the new rows, none loaded yet: identical ones are one change,
+//!   whose first copy is judged and the others skipped; if any two differ, no one
+//!   can tell which is the change, and every copy is quarantined under
+//!   [`SEQ_CONFLICTING_COPIES`].
+//!
+//! What models read therefore holds each `_seq` once, whatever was delivered twice,
+//! and every copy is counted: rows read = loaded + quarantined + redelivered.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -28,29 +38,33 @@ use crate::sources::SourceTable;
 /// The rule a row breaks when its `_seq` was loaded before with other values.
 pub const SEQ_ALREADY_LOADED: &str = "seq_already_loaded";
 
+/// The rule every copy of a `_seq` breaks when new rows carry it more than once
+/// with different values.
+pub const SEQ_CONFLICTING_COPIES: &str = "seq_conflicting_copies";
+
 /// The column the new rows' `_seq`s are joined on.
 const NEW_SEQ: &str = "__new_seq";
 
 /// What sorting out repeated `_seq`s found among new rows.
 #[derive(Debug, Default)]
 pub struct Repeated {
-    /// Rows identical to the row already loaded with their `_seq`: skipped.
-    pub redelivered: BTreeSet<usize>,
-    /// Rows whose `_seq` is loaded with other values: the rule and the reason.
+    /// Rows skipped because an identical copy of their row is loaded: by the file
+    /// named, or (`None`) by an earlier row of their own file.
+    pub redelivered: BTreeMap<usize, Option<String>>,
+    /// Rows quarantined for their `_seq`: the rule and the reason.
     pub conflicting: BTreeMap<usize, (String, String)>,
 }
 
 impl Repeated {
     /// Whether row `i` is sorted out (not judged, not loaded as new).
     pub fn contains(&self, i: usize) -> bool {
-        self.redelivered.contains(&i) || self.conflicting.contains_key(&i)
+        self.redelivered.contains_key(&i) || self.conflicting.contains_key(&i)
     }
 }
 
-/// Sorts out the rows of `rows` whose `_seq` is already loaded. `files` names the
-/// files the rows come from, in order, as (ledger key, row count); `ledger` holds
-/// what earlier files loaded. The first of several new rows with one `_seq` is the
-/// one delivered first.
+/// Sorts out the rows of `rows` whose `_seq` comes more than once. `files` names
+/// the files the rows come from, in order, as (ledger key, row count); `ledger`
+/// holds what earlier files loaded.
 pub async fn sort_out(
     ctx: &SessionContext,
     lake: &Lake,
@@ -93,21 +107,16 @@ pub async fn sort_out(
         .iter()
         .flat_map(|(key, n)| std::iter::repeat_n(key.as_str(), *n))
         .collect();
-    // Each new row whose `_seq` came before, with the row that brought it first.
-    let mut first_new: HashMap<i64, usize> = HashMap::new();
-    let mut repeats: Vec<(usize, i64, Original)> = Vec::new();
+    let owner = |i: usize| owners.get(i).copied().unwrap_or_default();
+    // The new rows of each `_seq` that comes more than once, in delivery order.
+    let mut copies: HashMap<i64, Vec<usize>> = HashMap::new();
     for (i, seq) in seqs.iter().enumerate() {
-        let Some(seq) = seq else { continue };
-        if let Some((batch, row)) = loaded.get(&seq) {
-            repeats.push((i, seq, Original::Loaded(*batch, *row)));
-        } else if let Some(first) = first_new.get(&seq) {
-            repeats.push((i, seq, Original::New(*first)));
-        } else {
-            first_new.insert(seq, i);
+        if let Some(seq) = seq {
+            copies.entry(seq).or_default().push(i);
         }
     }
-    if repeats.is_empty() {
-        // The usual case: rows are compared only when a `_seq` repeats.
+    copies.retain(|seq, rows| rows.len() > 1 || loaded.contains_key(seq));
+    if copies.is_empty() {
         return Ok(repeated);
     }
     let converter = RowConverter::new(
@@ -122,27 +131,48 @@ pub async fn sort_out(
         .iter()
         .map(|(_, batch)| converter.convert_columns(batch.columns()))
         .collect::<std::result::Result<_, _>>()?;
-    for (i, seq, original) in repeats {
-        let (same, from) = match original {
-            Original::Loaded(batch, row) => (
-                new_rows.row(i) == earlier_rows[batch].row(row),
-                earlier[batch].0.as_str(),
-            ),
-            Original::New(first) => (
-                new_rows.row(i) == new_rows.row(first),
-                owners.get(first).copied().unwrap_or_default(),
-            ),
+    for (seq, at) in copies {
+        if let Some(&(batch, row)) = loaded.get(&seq) {
+            let from = earlier[batch].0.as_str();
+            for i in at {
+                if new_rows.row(i) == earlier_rows[batch].row(row) {
+                    repeated.redelivered.insert(i, Some(from.to_string()));
+                } else {
+                    repeated.conflicting.insert(
+                        i,
+                        (
+                            SEQ_ALREADY_LOADED.to_string(),
+                            format!("_seq {seq} was already loaded from {from} with other values"),
+                        ),
+                    );
+                }
+            }
+            continue;
+        }
+        let Some((&first, others)) = at.split_first() else {
+            continue;
         };
-        if same {
-            repeated.redelivered.insert(i);
+        if others
+            .iter()
+            .all(|&i| new_rows.row(i) == new_rows.row(first))
+        {
+            for &i in others {
+                let origin = (owner(i) != owner(first)).then(|| owner(first).to_string());
+                repeated.redelivered.insert(i, origin);
+            }
         } else {
-            repeated.conflicting.insert(
-                i,
-                (
-                    SEQ_ALREADY_LOADED.to_string(),
-                    format!("_seq {seq} was already loaded from {from} with other values"),
-                ),
+            let mut in_files: Vec<&str> = at.iter().map(|&i| owner(i)).collect();
+            in_files.dedup();
+            let reason = format!(
+                "_seq {seq} comes {} times with different values (in {})",
+                at.len(),
+                in_files.join(", ")
             );
+            for i in at {
+                repeated
+                    .conflicting
+                    .insert(i, (SEQ_CONFLICTING_COPIES.to_string(), reason.clone()));
+            }
         }
     }
     Ok(repeated)
@@ -158,15 +188,6 @@ fn repeats_within(seqs: &Int64Array) -> bool {
     let mut sorted = values;
     sorted.sort_unstable();
     sorted.windows(2).any(|pair| pair[0] == pair[1])
-}
-
-/// Where the row that brought a `_seq` first is.
-#[derive(Debug, Clone, Copy)]
-enum Original {
-    /// Row `.1` of batch `.0` of the loaded rows of earlier files.
-    Loaded(usize, usize),
-    /// Row `.0` of the new rows.
-    New(usize),
 }
 
 /// The loaded rows of earlier files (not among `files`) whose `_seq` is among

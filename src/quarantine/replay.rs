@@ -3,7 +3,7 @@
 //! product has landed). What passes is released: the ledger stops excluding it, and
 //! the next run rebuilds the staging models of that table so it reaches the marts.
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::AsArray;
 use arrow::compute::concat_batches;
 use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -11,8 +11,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use super::admit::{JudgedFile, REASON_COLUMN, RULE_COLUMN, file_entry, judge_new};
 use super::file::{FileRead, read_file};
 use super::ledger::{FileEntry, Ledger, file_key, read_ledger, write_ledger};
-use super::redelivery::SEQ_ALREADY_LOADED;
-use super::rows::{Verdicts, judge};
+use super::redelivery::{SEQ_ALREADY_LOADED, SEQ_CONFLICTING_COPIES};
 use super::view::{register_loaded, sources_session};
 use crate::contracts::{Contract, Contracts};
 use crate::error::{Error, Result};
@@ -67,7 +66,9 @@ pub async fn replay(
                 let Some(entry) = ledger.files.get(&key).cloned() else {
                     continue;
                 };
-                let updated = if entry.refused.is_some() {
+                let updated = if entry.gone.is_some() {
+                    None
+                } else if entry.refused.is_some() {
                     let file = landed.iter().find(|f| file_key(lake, f) == key);
                     match file {
                         Some(file) => {
@@ -76,10 +77,13 @@ pub async fn replay(
                         None => None,
                     }
                 } else if let Some(rows_path) = &entry.rows_file {
-                    replay_rows(
-                        lake, &ctx, table, contract, &key, rows_path, &entry, generation,
-                    )
-                    .await?
+                    let judged = JudgedAgain {
+                        table,
+                        contract,
+                        ledger: &ledger,
+                        generation,
+                    };
+                    replay_rows(lake, &ctx, &judged, &key, rows_path, &entry).await?
                 } else {
                     None
                 };
@@ -112,7 +116,11 @@ pub async fn replay(
                 .filter(|e| e.is_loaded())
                 .map(|e| e.rows_quarantined)
                 .sum();
-            done.files_refused = ledger.files.values().filter(|e| !e.is_loaded()).count();
+            done.files_refused = ledger
+                .files
+                .values()
+                .filter(|e| e.refused.is_some() && e.gone.is_none())
+                .count();
             report.push(done);
         }
         register_loaded(&ctx, lake, table, &landed, &ledger)?;
@@ -144,23 +152,32 @@ async fn replay_refused(
         raw_file: &raw_file,
         batch_date: file.batch_date,
     };
-    Ok(Some(
-        file_entry(lake, &judged, &rows, &verdicts, None).await?,
-    ))
+    let mut entry = file_entry(lake, &judged, &rows, &verdicts, None).await?;
+    entry.size = Some(file.size);
+    Ok(Some(entry))
+}
+
+/// What quarantined rows are judged again against, and the replay's generation
+/// (the new quarantine file's name).
+struct JudgedAgain<'a> {
+    table: &'a SourceTable,
+    contract: Option<&'a Contract>,
+    ledger: &'a Ledger,
+    generation: u64,
 }
 
 /// The quarantined rows of one file judged again: a new entry when some now pass.
-#[allow(clippy::too_many_arguments)]
+/// They are judged like new rows: one whose `_seq` another file loaded since is a
+/// redelivery (or a conflict), not a second copy of that change.
 async fn replay_rows(
     lake: &Lake,
     ctx: &datafusion::prelude::SessionContext,
-    table: &SourceTable,
-    contract: Option<&Contract>,
+    judged: &JudgedAgain<'_>,
     key: &str,
     rows_path: &str,
     entry: &FileEntry,
-    generation: u64,
 ) -> Result<Option<FileEntry>> {
+    let table = judged.table;
     let Some(bytes) = lake.get(rows_path).await? else {
         return Err(Error::RawFile {
             file: lake.object_url(&lake.path(rows_path)),
@@ -170,7 +187,7 @@ async fn replay_rows(
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
     let schema = table.schema();
     let mut batches = Vec::new();
-    // A row quarantined because its `_seq` was loaded with other values stays
+    // A row quarantined because its `_seq` came with other values stays
     // quarantined: no contract change makes two values of one change both true.
     let mut repeated: Vec<(String, String)> = Vec::new();
     for batch in reader {
@@ -189,9 +206,20 @@ async fn replay_rows(
         batches.push(batch.project(&(0..schema.fields().len()).collect::<Vec<_>>())?);
     }
     let rows = concat_batches(&schema, &batches)?;
-    let mut verdicts = verdicts(ctx, contract, &rows).await?;
+    let files = [(key.to_string(), rows.num_rows())];
+    let mut verdicts = judge_new(
+        ctx,
+        lake,
+        table,
+        judged.contract,
+        judged.ledger,
+        &rows,
+        &files,
+    )
+    .await?;
     for (row, (rule, reason)) in repeated.into_iter().enumerate() {
-        if rule == SEQ_ALREADY_LOADED {
+        if rule == SEQ_ALREADY_LOADED || rule == SEQ_CONFLICTING_COPIES {
+            verdicts.redelivered.remove(&row);
             verdicts.rejected.insert(row, (rule, reason));
         }
     }
@@ -200,35 +228,34 @@ async fn replay_rows(
     }
     let batch_date = NaiveDate::parse_from_str(&entry.batch_date, "%Y-%m-%d").unwrap_or_default();
     let raw_file = format!("{}/{}/{key}", crate::lake::RAW, table.name);
-    let judged = JudgedFile {
+    let file = JudgedFile {
         table: &table.name,
         key,
         raw_file: &raw_file,
         batch_date,
     };
-    let mut new_entry = file_entry(lake, &judged, &rows, &verdicts, Some(generation)).await?;
-    let released = entry
-        .rows_quarantined
-        .saturating_sub(new_entry.rows_quarantined);
+    let again = file_entry(lake, &file, &rows, &verdicts, Some(judged.generation)).await?;
+    // `again` counts only the rows that were quarantined; the rest of the entry
+    // stands.
+    let mut new_entry = again.clone();
     new_entry.rows_read = entry.rows_read;
-    new_entry.rows_loaded = entry.rows_loaded + released;
+    new_entry.rows_loaded = entry.rows_loaded + again.rows_loaded;
+    new_entry.rows_redelivered = entry.rows_redelivered + again.rows_redelivered;
     new_entry.warnings = entry.warnings.clone();
-    new_entry.rows_redelivered = entry.rows_redelivered;
-    new_entry.redelivered_seqs = entry.redelivered_seqs.clone();
-    new_entry.seq_range = match (entry.seq_range, new_entry.seq_range) {
+    new_entry.size = entry.size;
+    new_entry.redelivered_seqs = [entry.redelivered_seqs.clone(), again.redelivered_seqs].concat();
+    new_entry.repeated_seqs = [entry.repeated_seqs.clone(), again.repeated_seqs].concat();
+    new_entry.redelivered_from = entry.redelivered_from.clone();
+    for (origin, seqs) in again.redelivered_from {
+        new_entry
+            .redelivered_from
+            .entry(origin)
+            .or_default()
+            .extend(seqs);
+    }
+    new_entry.seq_range = match (entry.seq_range, again.seq_range) {
         (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
         (old, new) => old.or(new),
     };
     Ok(Some(new_entry))
-}
-
-async fn verdicts(
-    ctx: &datafusion::prelude::SessionContext,
-    contract: Option<&Contract>,
-    rows: &RecordBatch,
-) -> Result<Verdicts> {
-    match contract {
-        Some(contract) => judge(ctx, contract, rows).await,
-        None => Ok(Verdicts::default()),
-    }
 }

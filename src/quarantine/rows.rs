@@ -24,8 +24,9 @@ pub struct Verdicts {
     pub rejected: BTreeMap<usize, (String, String)>,
     /// Per `warn` rule, the rows breaking it (they are loaded).
     pub warned: BTreeMap<String, BTreeSet<usize>>,
-    /// Rows identical to one already loaded with their `_seq`: skipped.
-    pub redelivered: BTreeSet<usize>,
+    /// Rows skipped because an identical copy is loaded: by the file named, or
+    /// (`None`) by an earlier row of their own file.
+    pub redelivered: BTreeMap<usize, Option<String>>,
 }
 
 impl Verdicts {
@@ -49,7 +50,7 @@ impl Verdicts {
             redelivered: self
                 .redelivered
                 .range(range.clone())
-                .map(|row| row - start)
+                .map(|(row, origin)| (row - start, origin.clone()))
                 .collect(),
         }
     }
@@ -69,7 +70,11 @@ impl Verdicts {
                 .into_iter()
                 .map(|(rule, rows)| (rule, rows.into_iter().map(at).collect()))
                 .collect(),
-            redelivered: self.redelivered.into_iter().map(at).collect(),
+            redelivered: self
+                .redelivered
+                .into_iter()
+                .map(|(row, origin)| (at(row), origin))
+                .collect(),
         }
     }
 }

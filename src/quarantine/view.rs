@@ -1,7 +1,8 @@
 //! What models read of a raw table: exactly the loaded files, each without the
 //! rows the ledger set aside from it by `_seq` (quarantined, or a redelivery of a
-//! row another file delivered first), and without rows that have no `_seq` (the
-//! `not_null(_seq)` rule always quarantines them).
+//! row another file loads), with one copy of a change written several times into
+//! one file, and without rows that have no `_seq` (the `not_null(_seq)` rule
+//! always quarantines them).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,7 +63,8 @@ pub fn register_loaded(
 const EXCLUDED_SEQ: &str = "__excluded_seq";
 
 /// A table over the loaded rows of `files`, less the rows `set_aside` names (by
-/// `_seq`, from every file or from one) and rows whose `_seq` is null.
+/// `_seq`, from every file or from one) and rows whose `_seq` is null, with one copy
+/// of each row a file holds several identical copies of.
 pub fn admitted_table(
     ctx: &SessionContext,
     lake: &Lake,
@@ -70,9 +72,10 @@ pub fn admitted_table(
     files: &[LandedFile],
     set_aside: &SetAside,
 ) -> Result<Arc<dyn TableProvider>> {
-    let (whole, own): (Vec<&LandedFile>, Vec<&LandedFile>) = files
-        .iter()
-        .partition(|f| !set_aside.per_file.contains_key(&file_key(lake, f)));
+    let (whole, own): (Vec<&LandedFile>, Vec<&LandedFile>) = files.iter().partition(|f| {
+        let key = file_key(lake, f);
+        !set_aside.per_file.contains_key(&key) && !set_aside.repeated.contains_key(&key)
+    });
     let whole: Vec<LandedFile> = whole.into_iter().cloned().collect();
     let mut frame = without_seqs(
         ctx,
@@ -80,18 +83,54 @@ pub fn admitted_table(
         &set_aside.everywhere,
     )?;
     for file in own {
+        let key = file_key(lake, file);
         let mut seqs = set_aside.everywhere.clone();
-        seqs.extend(
-            set_aside
-                .per_file
-                .get(&file_key(lake, file))
-                .into_iter()
-                .flatten(),
-        );
+        seqs.extend(set_aside.per_file.get(&key).into_iter().flatten());
         let rows = ctx.read_table(files_table(lake, table, std::slice::from_ref(file))?)?;
-        frame = frame.union(without_seqs(ctx, rows, &seqs)?)?;
+        let repeated: Vec<i64> = set_aside
+            .repeated
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(|s| !seqs.contains(s))
+            .copied()
+            .collect();
+        if repeated.is_empty() {
+            frame = frame.union(without_seqs(ctx, rows, &seqs)?)?;
+            continue;
+        }
+        // The copies are identical, so one row of each is what the file delivers.
+        let mut left_out = seqs;
+        left_out.extend(&repeated);
+        let once = rows
+            .clone()
+            .join(
+                seq_list(ctx, &repeated)?,
+                JoinType::LeftSemi,
+                &["_seq"],
+                &[EXCLUDED_SEQ],
+                None,
+            )?
+            .distinct()?;
+        frame = frame
+            .union(without_seqs(ctx, rows, &left_out)?)?
+            .union(once)?;
     }
     Ok(frame.into_view())
+}
+
+/// `seqs` as a one-column table, [`EXCLUDED_SEQ`].
+fn seq_list(ctx: &SessionContext, seqs: &[i64]) -> Result<datafusion::prelude::DataFrame> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        EXCLUDED_SEQ,
+        DataType::Int64,
+        false,
+    )]));
+    let seqs = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(Int64Array::from(seqs.to_vec()))],
+    )?;
+    Ok(ctx.read_table(Arc::new(MemTable::try_new(schema, vec![vec![seqs]])?))?)
 }
 
 /// `rows` less those whose `_seq` is null or one of `seqs`.
@@ -104,17 +143,13 @@ fn without_seqs(
     if seqs.is_empty() {
         return Ok(rows);
     }
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        EXCLUDED_SEQ,
-        DataType::Int64,
-        false,
-    )]));
-    let seqs = RecordBatch::try_new(
-        Arc::clone(&schema),
-        vec![Arc::new(Int64Array::from(seqs.to_vec()))],
-    )?;
-    let seqs = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![vec![seqs]])?))?;
-    Ok(rows.join(seqs, JoinType::LeftAnti, &["_seq"], &[EXCLUDED_SEQ], None)?)
+    Ok(rows.join(
+        seq_list(ctx, seqs)?,
+        JoinType::LeftAnti,
+        &["_seq"],
+        &[EXCLUDED_SEQ],
+        None,
+    )?)
 }
 
 /// [`admitted_table`] with each row's batch date as a last column, `batch_date`
@@ -184,4 +219,41 @@ pub fn files_table(
         .with_listing_options(options)
         .with_schema(table.schema());
     Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// What one loaded file gives models, against what its ledger entry says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoadedCount {
+    /// The file's ledger key (`batch_date=…/x.parquet`).
+    pub file: String,
+    /// Rows its ledger entry says are loaded.
+    pub ledger: u64,
+    /// Rows models read of it.
+    pub read: u64,
+}
+
+/// For each of `files` that `ledger` loads, the rows its entry says are loaded and
+/// the rows models read of it (each file read alone through [`admitted_table`]):
+/// the two are equal in a sound lake.
+pub async fn loaded_per_file(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &SourceTable,
+    files: &[LandedFile],
+    ledger: &Ledger,
+) -> Result<Vec<LoadedCount>> {
+    let set_aside = ledger.set_aside();
+    let mut counts = Vec::new();
+    for file in loaded_files(lake, files, ledger) {
+        let key = file_key(lake, &file);
+        let ledger_rows = ledger.files.get(&key).map_or(0, |e| e.rows_loaded);
+        let provider = admitted_table(ctx, lake, table, std::slice::from_ref(&file), &set_aside)?;
+        let read = ctx.read_table(provider)?.count().await? as u64;
+        counts.push(LoadedCount {
+            file: key,
+            ledger: ledger_rows,
+            read,
+        });
+    }
+    Ok(counts)
 }
