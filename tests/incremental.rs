@@ -1005,3 +1005,58 @@ fn full_refresh_of_a_selection_rebuilds_it_and_what_depends_on_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope+"));
 }
+
+/// A model of touches per campaign keyed on `campaign_id`, which is NULL for unpaid
+/// channels; with `coalesced`, only its incremental branch leaves the NULL in.
+fn touches_by_campaign(strategy: &str, coalesced: bool) -> String {
+    let key = if coalesced {
+        "{% if is_incremental() %}campaign_id{% else %}coalesce(campaign_id, -1){% endif %}"
+    } else {
+        "campaign_id"
+    };
+    format!(
+        "{{{{ config(materialized='incremental', unique_key='campaign_id', \
+         incremental_strategy='{strategy}') }}}}\n\
+         select {key} as campaign_id, count(*) as touches \
+         from {{{{ ref('stg_touchpoints') }}}} group by 1\n"
+    )
+}
+
+#[test]
+fn a_null_unique_key_fails_the_model_in_every_strategy_and_commits_nothing() {
+    const MODEL: &str = "int_touches_by_campaign";
+    for strategy in ["delete+insert", "merge"] {
+        let lake = small_lake("2");
+        let lake = lake.path();
+        let (_keep, queries) = common::copy_of("queries");
+        let file = queries.join(format!("intermediate/{MODEL}.sql"));
+        let queries = queries.to_str().expect("utf-8 path");
+        let fails_on_the_key = |when: &str| {
+            let failed = common::stride(lake, &["--queries", queries, "run"]);
+            assert_eq!(failed.status.code(), Some(1), "{strategy}, {when}");
+            let stderr = String::from_utf8_lossy(&failed.stderr);
+            assert!(
+                stderr.contains(MODEL) && stderr.contains("unique_key `campaign_id` is NULL"),
+                "{strategy}, {when}: {stderr}"
+            );
+        };
+        // A NULL key in a rebuild: refused, no table made.
+        std::fs::write(&file, touches_by_campaign(strategy, false)).expect("write model");
+        fails_on_the_key("a rebuild");
+        assert!(
+            !lake.join(format!("warehouse/{MODEL}/_delta_log")).exists(),
+            "{strategy}: nothing of it is committed"
+        );
+        // A NULL key in an incremental run: refused, no version added.
+        std::fs::write(&file, touches_by_campaign(strategy, true)).expect("write model");
+        stride_ok(lake, &["--queries", queries, "run"]);
+        let before = versions(lake)[MODEL];
+        stride_ok(lake, &["generate", "--days", "1"]);
+        fails_on_the_key("an incremental run");
+        assert_eq!(
+            versions(lake)[MODEL],
+            before,
+            "{strategy}: no version added"
+        );
+    }
+}

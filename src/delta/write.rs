@@ -380,6 +380,8 @@ pub async fn merge(
         .reduce(Expr::and)
         .ok_or_else(|| Error::in_model(model, DeltaTableError::generic("no unique_key")))?;
     let deleted = col(format!("source.{OP_COLUMN}")).eq(lit("d"));
+    let before = version_of(&table);
+    let record = info.clone();
     let mut builder = table
         .merge(frame, on)
         .with_source_alias("source")
@@ -410,6 +412,12 @@ pub async fn merge(
         })
         .map_err(fail)?;
     let (table, metrics) = builder.await.map_err(fail)?;
+    if version_of(&table) == before {
+        // delta-rs commits nothing when no row changed; the record still must be
+        // committed, or the next run reads the same changes again and the model
+        // stays behind the inputs it has in fact consumed.
+        return record_only(table, model, record).await;
+    }
     Ok((
         table.clone(),
         Committed {

@@ -829,11 +829,21 @@ async fn execute(
         }
     };
     // The checked rows are held until the commit has written them.
-    let (frame, _checked) = held_and_checked(run, model, frame, has_op).await?;
+    let (frame, checked) = held_and_checked(run, model, frame, has_op).await?;
     let state = run.ctx.state();
     check_fits_table(model, frame.schema().as_arrow(), &table)?;
     let (table, committed) = match model.strategy {
         Strategy::Merge => {
+            // Held, so the key check and the merge read one computation.
+            let (frame, _held) = match checked {
+                Some(held) => (frame, held),
+                None => {
+                    let held = materialize(&model.name, frame).await?;
+                    let frame = run.ctx.read_table(Arc::clone(&held.table)).map_err(fail)?;
+                    (frame, held)
+                }
+            };
+            check_keys_present(model, frame.clone()).await?;
             let frame = if has_op {
                 deletions_of_stored_keys(run, model, frame, &table)
                     .await
@@ -879,6 +889,11 @@ async fn rebuild(
     let types = rows.schema().as_arrow().clone();
     let started = Instant::now();
     if let Some(staged) = delta::stage(&model.name, table, rows, &state).await? {
+        let written = run.ctx.read_table(staged.provider()?).map_err(fail)?;
+        if let Err(e) = check_keys_present(model, written).await {
+            staged.discard().await;
+            return Err(e);
+        }
         if let Some(contract) = run.contracts.get(&model.name) {
             let checked = run.ctx.read_table(staged.provider()?).map_err(fail)?;
             let computed = format!(
@@ -906,6 +921,7 @@ async fn rebuild(
     // The checked rows are held until the commit has written them.
     let (frame, _checked) = held_and_checked(run, model, frame, has_op).await?;
     let frame = without_deletions(frame, has_op).map_err(fail)?;
+    check_keys_present(model, frame.clone()).await?;
     delta::overwrite(
         &run.lake,
         &model.name,
@@ -1129,6 +1145,51 @@ async fn deletions_of_stored_keys(
     upserts.union(deletions)
 }
 
+/// Fails when a row of `rows` (a result of `model`) has a NULL in a column of its
+/// `unique_key`. An incremental model finds the rows a change replaces by key, and
+/// NULL equals nothing: such a row would be inserted again by every incremental
+/// run and never replaced or deleted, so a result with one is refused in every
+/// run rather than left to grow.
+async fn check_keys_present(model: &Model, rows: DataFrame) -> Result<()> {
+    if model.materialization != Materialization::Incremental || model.unique_key.is_empty() {
+        return Ok(());
+    }
+    let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
+    for key in &model.unique_key {
+        if !rows.schema().has_column_with_unqualified_name(key) {
+            continue;
+        }
+        let nulls = rows
+            .clone()
+            .filter(datafusion::prelude::ident(key.as_str()).is_null())
+            .map_err(fail)?
+            .limit(0, Some(1))
+            .map_err(fail)?
+            .count()
+            .await
+            .map_err(fail)?;
+        if nulls > 0 {
+            return Err(null_key(model, key));
+        }
+    }
+    Ok(())
+}
+
+/// The error of a result whose `unique_key` column `key` holds a NULL.
+fn null_key(model: &Model, key: &str) -> Error {
+    Error::in_model(
+        &model.name,
+        Error::ModelFile {
+            file: model.file.clone(),
+            problem: format!(
+                "unique_key `{key}` is NULL in a row of the result; an incremental model \
+                 replaces rows by key and NULL matches no key, so that row would be added \
+                 again by every run: give the key a value (coalesce) or leave such rows out"
+            ),
+        },
+    )
+}
+
 /// The rows to store: deletions (`_op = 'd'`) dropped, `_op` itself dropped.
 fn without_deletions(frame: DataFrame, has_op: bool) -> datafusion::error::Result<DataFrame> {
     if !has_op {
@@ -1175,6 +1236,9 @@ async fn delete_insert(
                 },
             ));
         };
+        if column.null_count() > 0 {
+            return Err(null_key(model, key));
+        }
         for i in 0..batch.num_rows() {
             keys.insert(ScalarValue::try_from_array(column, i).map_err(fail)?);
         }
