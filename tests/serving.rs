@@ -133,7 +133,8 @@ fn a_reader_keeping_its_connections_sees_every_publish_and_never_two_at_once() {
 
     // Queries that ran while the runs published: each saw one publish. One that
     // DuckDB was binding at the very moment of a switch may fail (it listed the old
-    // publish's file, then found `current` moved); it never mixes the two.
+    // publish's file, then found `current` moved); it never mixes the two. A race
+    // rarely lands between two scans: the next test puts the switch at each point.
     let hammered = reader.ask("stop", "hammered ");
     reader.finish();
     eprintln!("queries while the runs published: {hammered}");
@@ -149,6 +150,51 @@ fn a_reader_keeping_its_connections_sees_every_publish_and_never_two_at_once() {
             "{error}"
         );
     }
+}
+
+const CUT_POINTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/cut_points.py");
+
+#[test]
+fn one_statement_sees_one_publish_wherever_current_moves_during_it() {
+    // Publish A: three days; publish B: a fourth, so every mart changes and the
+    // keyed marts gain changes (their empty `@added`/`@removed` files of A are not
+    // empty in B).
+    let lake = published_lake("3", "0.05");
+    let file = lake.path().duckdb_file();
+    let a = current_publish(&file).expect("publish A");
+    stride_ok(lake.path(), &["generate", "--days", "1"]);
+    stride_ok(lake.path(), &["run"]);
+    let b = current_publish(&file).expect("publish B");
+    assert_ne!(a, b);
+    let out = Command::new(duckdb_python())
+        .arg(CUT_POINTS)
+        .arg(&file)
+        .args([&a, &b])
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tally: Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    eprintln!("switches of current inside one statement: {tally}");
+    // Between every two scans of a statement over every mart, and between its
+    // binding and its execution: the old publish, the new one, or a retry.
+    assert_eq!(tally["mixed"], Value::Array(vec![]), "{tally:#}");
+    let labels = tally["labels"].as_array().map_or(0, Vec::len);
+    assert!(labels > MARTS.len(), "every view's scans were cut: {tally}");
+    assert_eq!(
+        tally["cuts"].as_u64(),
+        Some(2 * (labels as u64 + 1)),
+        "{tally}"
+    );
+    // A switch before a statement's first scan is bound leaves it all of B; a later
+    // one finds A's files gone from `current` when it executes: a retry. No cut
+    // leaves it all of A, since every cut moves `current` before execution.
+    assert!(tally["B"].as_u64() > Some(0), "{tally}");
+    assert!(tally["error"].as_u64() > Some(0), "{tally}");
 }
 
 /// The served marts, read through `stride query --engine duckdb --duckdb file` run
@@ -209,6 +255,50 @@ fn a_lake_whose_tables_were_deleted_and_rebuilt_is_published_again() {
     assert!(stderr.contains("published 8 marts"), "{stderr}");
     assert_ne!(current_publish(&file), publish);
     assert_file_equals_tables(lake.path(), "after the rebuild");
+}
+
+#[test]
+fn a_lake_restored_from_a_backup_and_run_forward_is_published_again() {
+    let lake = published_lake("3", "0.05");
+    let backup = temp_lake();
+    let state = ["raw", "warehouse", "quarantine", "_stride"];
+    for folder in state {
+        common::copy_dir(&lake.path().join(folder), &backup.path().join(folder));
+    }
+    // The lake goes on two days, and serves them.
+    for _ in 0..2 {
+        stride_ok(lake.path(), &["generate", "--days", "1"]);
+        stride_ok(lake.path(), &["run"]);
+    }
+    let served = synced_versions(lake.path());
+    // Then it is restored from the backup (the served file stays) and goes on
+    // otherwise: two runs, each deleting an order, bring the marts those change to
+    // the version numbers served, in the same tables, with other rows.
+    for folder in state {
+        std::fs::remove_dir_all(lake.path().join(folder)).expect("remove");
+        common::copy_dir(&backup.path().join(folder), &lake.path().join(folder));
+    }
+    // The first without publishing, so the second publishes right at that number.
+    common::served::delete_an_eligible_order(lake.path(), 0);
+    stride_ok(lake.path(), &["run", "--no-sync"]);
+    common::served::delete_an_eligible_order(lake.path(), 1);
+    stride_ok(lake.path(), &["run"]);
+    let now = synced_versions(lake.path());
+    assert_eq!(
+        now["fct_orders"], served["fct_orders"],
+        "fct_orders is back at the version number the first timeline served"
+    );
+    assert_file_equals_tables(lake.path(), "after the restored lake ran forward");
+    let verified = stride_ok(lake.path(), &["verify", "--format", "json"]);
+    let report: Value = serde_json::from_slice(&verified.stdout).expect("JSON");
+    let states: Vec<&Value> = report["served"]
+        .as_array()
+        .expect("served")
+        .iter()
+        .map(|m| &m["state"])
+        .collect();
+    assert!(states.iter().all(|s| *s == "equal"), "{report:#}");
+    assert_eq!(states.len(), MARTS.len(), "{report:#}");
 }
 
 /// `stride sync` on `lake`, killed by the test hook right after `step`.

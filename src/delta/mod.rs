@@ -161,6 +161,21 @@ pub fn version_of(table: &DeltaTable) -> u64 {
     table.version().unwrap_or_default()
 }
 
+/// A fingerprint of `table`'s commit `version`: the SHA-256 of its log entry, in
+/// hex; `None` when the entry cannot be read (gone after a checkpoint and log
+/// clean-up). Two tables' versions with one fingerprint hold the same change.
+pub async fn commit_fingerprint(table: &DeltaTable, version: u64) -> Option<String> {
+    use sha2::Digest;
+    let entry = table
+        .log_store()
+        .read_commit_entry(version)
+        .await
+        .ok()
+        .flatten()?;
+    let digest = sha2::Sha256::digest(&entry);
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Rows in the table at its loaded version, from the file statistics in the log,
 /// less the rows deletion vectors remove.
 pub fn row_count(table: &DeltaTable) -> u64 {

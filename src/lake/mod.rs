@@ -43,7 +43,7 @@ pub struct Lake {
     root: Path,
     /// What went through `store`.
     traffic: Arc<Traffic>,
-    /// The S3 endpoint, for messages (`None` for a local lake).
+    /// The S3 endpoint, for messages and [`Lake::identity`] (`None` for a local lake).
     endpoint: Option<String>,
     /// The folder of the models' Delta tables: [`WAREHOUSE`], or a scratch folder
     /// for a rebuild nothing else reads (see [`Lake::with_warehouse`]).
@@ -147,6 +147,16 @@ impl Lake {
     /// Whether the lake is on the local file system.
     pub fn is_local(&self) -> bool {
         self.url.scheme() == "file"
+    }
+
+    /// What tells this lake from another in a publish's record: its URL, and for
+    /// an S3 lake the endpoint too (the same `s3://bucket/prefix` on two servers
+    /// is two lakes).
+    pub fn identity(&self) -> String {
+        match &self.endpoint {
+            None => self.url.to_string(),
+            Some(endpoint) => format!("{} at {endpoint}", self.url),
+        }
     }
 
     /// The lake root URL, ending in `/`.

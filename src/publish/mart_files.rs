@@ -1,18 +1,26 @@
 //! Writing one mart (or the sync table) into the Parquet file its view reads.
 //!
-//! One file per table and publish, on purpose: DuckDB opens a view's first file
-//! when it binds the query and the others only as it reaches them, by the path it
-//! listed, which goes through `current`. A query still running when `current`
-//! moves would then open the new publish's folder and not find the old names in it.
-//! With one file, a query opens it at once and reads it to the end, whatever
-//! happens to `current` meanwhile. DataFusion's Parquet writer still encodes the
-//! columns of the file in parallel. The file is named for the publish that wrote
-//! it, and is never written again: a later publish serving the same rows links it
-//! into its own folder under the same name ([`reuse`]), so a reader never meets a
-//! path it has seen before with other contents behind it.
+//! One data file per table and publish, named for the publish that wrote it and
+//! never written again: a later publish serving the same rows links it into its
+//! own folder under the same name ([`reuse`]), so a reader never meets a path it
+//! has seen before with other contents behind it.
+//!
+//! That is what keeps one query on one publish. DuckDB binds a statement's scans
+//! one after another (each lists its glob and opens its first file, through
+//! `current`) and opens the files again by the listed path when it executes them;
+//! if `current` moved in between, a listed name is either in the new publish with
+//! the same bytes or missing (the query fails, and is asked again). Two things
+//! would let a scan answer from what it read at bind, and so from the old publish
+//! while another scan reads the new one, and both are ruled out here:
+//! - a file with no row group, which DuckDB never opens again: an empty table is
+//!   written as one row group of no rows ([`write_empty`]);
+//! - a scan of a single file, which DuckDB may answer from the footer it read at
+//!   bind (`count(*)`, `min`, `max`, a filter its statistics rule out): every
+//!   folder also holds [`PAD`], a file of no rows, so no scan is of one file.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::{Array, UInt64Array};
 use arrow::datatypes::SchemaRef;
@@ -56,15 +64,34 @@ pub async fn write(rows: DataFrame, folder: &Path, name: &str) -> Result<(PathBu
             )));
         }
         // No rows: a file with the columns alone, so the view still binds.
-        write_empty(&file, schema)?;
+        write_empty(&file, Arc::clone(&schema))?;
     }
+    write_pad(folder, schema)?;
     Ok((file, count))
 }
 
-/// Writes a Parquet file of no rows with the columns of `schema`.
+/// The file of no rows in every served folder (see the module's documentation).
+pub const PAD: &str = "pad.parquet";
+
+/// Writes [`PAD`] into `folder` (created) with the columns of `schema`.
+pub fn write_pad(folder: &Path, schema: SchemaRef) -> Result<()> {
+    fs::create_dir_all(folder)?;
+    write_empty(&folder.join(PAD), schema)
+}
+
+/// Writes a Parquet file of no rows with the columns of `schema`, as one row group
+/// of no rows: DuckDB opens such a file again when it executes a scan (a file with
+/// no row group at all it answers from its footer read at bind).
 fn write_empty(file: &Path, schema: SchemaRef) -> Result<()> {
     let out = fs::File::create(file)?;
-    parquet::arrow::ArrowWriter::try_new(out, schema, None)?.close()?;
+    let writer = parquet::arrow::ArrowWriter::try_new(out, schema, None)?;
+    let (mut file_writer, columns) = writer.into_serialized_writer()?;
+    let mut row_group = file_writer.next_row_group()?;
+    for column in columns.create_column_writers(0)? {
+        column.close()?.append_to_row_group(&mut row_group)?;
+    }
+    row_group.close()?;
+    file_writer.close()?;
     Ok(())
 }
 
@@ -100,12 +127,14 @@ pub fn rows_in(file: &Path) -> Result<u64> {
     Ok(u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or_default())
 }
 
-/// The one Parquet file in `folder`, `None` when it holds none or more than one.
+/// The one data file in `folder` ([`PAD`] aside), `None` when it holds none or
+/// more than one.
 pub fn only_file(folder: &Path) -> Option<PathBuf> {
     let mut files = fs::read_dir(folder)
         .ok()?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|e| e == "parquet"));
+        .filter(|path| path.extension().is_some_and(|e| e == "parquet"))
+        .filter(|path| path.file_name().is_none_or(|name| name != PAD));
     let file = files.next()?;
     files.next().is_none().then_some(file)
 }

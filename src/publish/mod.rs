@@ -10,9 +10,9 @@
 //! killed publish leaves what readers see as it was. The file is rewritten only
 //! when the views change ([`views`]).
 //!
-//! The sync table records which lake, Delta table (by id) and version each mart
-//! was read from, so a run publishes again whenever any of the three differs from
-//! what is served, and only then.
+//! The sync table records which lake, Delta table (by id), version and commit
+//! (a hash of its log entry) each mart was read from, so a run publishes again
+//! whenever any of them differs from what is served, and only then.
 
 pub(crate) mod arrow_bridge;
 mod changes;
@@ -42,7 +42,8 @@ use crate::models::Project;
 use crate::progress;
 use folder::PublishFolder;
 use staging::failure;
-use sync_table::{MartIdentity, SyncRow};
+pub use sync_table::MartIdentity;
+use sync_table::SyncRow;
 use views::View;
 
 /// The DuckDB file used when `--duckdb` (or `STRIDE_DUCKDB`) does not name one.
@@ -95,7 +96,7 @@ struct MartTable {
 pub enum Outcome {
     /// A new publish is served.
     Published(PublishReport),
-    /// Every mart is served from the same lake, table and version already.
+    /// Every mart is served from the same lake, table, version and commit already.
     AlreadyCurrent,
     /// These marts have no table yet (a first run limited by `--select`).
     MissingMarts(Vec<String>),
@@ -303,13 +304,19 @@ async fn publish_mart(
         identity.lake == mart.identity.lake && identity.table_id == mart.identity.table_id
     });
     if let Some((served, identity)) = same_table {
+        // The served version must be one of this table's own versions, commit for
+        // commit (a restored lake has other commits under the same numbers).
+        let base_is_ours = !identity.commit.is_empty()
+            && delta::commit_fingerprint(&mart.table, identity.version)
+                .await
+                .is_some_and(|c| c == identity.commit);
         // A mart served with changes is not whole in its own folder.
         let all_served = view
             .folders()
             .iter()
             .all(|folder| mart_files::only_file(&served.join(folder)).is_some())
             && (view.key.is_some() || !served.join(views::removed_folder(&mart.name)).exists());
-        if identity.version == mart.identity.version && all_served {
+        if identity.same_data(&mart.identity) && all_served {
             let mut rows = 0;
             for folder in view.folders() {
                 let reused = mart_files::reuse(&served.join(&folder), &publish.join(&folder))?;
@@ -325,6 +332,7 @@ async fn publish_mart(
         if let (Some(key), Some(changes)) =
             (&view.key, changes::ServedChanges::find(served, &mart.name))
             && identity.version < mart.identity.version
+            && base_is_ours
             && changes::only_incremental_commits(&mart.table, identity.version).await?
         {
             let provider = delta::provider(&mart.table, &ctx.state()).await?;
@@ -463,13 +471,17 @@ async fn open_marts(
                     .snapshot()
                     .map(|s| s.metadata().id().to_string())
                     .map_err(|e| Error::in_model(&model.name, e))?;
+                let version = delta::version_of(&table);
                 Some(MartTable {
                     name: model.name.clone(),
                     key: changes::key_of(model),
                     identity: MartIdentity {
-                        lake: lake.url().to_string(),
+                        lake: lake.identity(),
                         table_id,
-                        version: delta::version_of(&table),
+                        version,
+                        commit: delta::commit_fingerprint(&table, version)
+                            .await
+                            .unwrap_or_default(),
                     },
                     table,
                 })
@@ -485,6 +497,49 @@ async fn open_marts(
         ));
     }
     Ok(marts)
+}
+
+/// A served DuckDB file held still while it is read: the publishes folder's lock
+/// is held, so no publish switches its marts meanwhile (one waits until this is
+/// dropped). `stride verify` compares what readers see with the tables.
+pub struct HeldServe {
+    folder: PublishFolder,
+    served: BTreeMap<String, MartIdentity>,
+}
+
+impl HeldServe {
+    /// Holds the file `target` still; `None` when nothing is published to it.
+    pub fn hold(target: &Path) -> Result<Option<HeldServe>> {
+        if !target.is_file() {
+            return Ok(None);
+        }
+        let folder = PublishFolder::lock(target)?;
+        let Some(served) = folder
+            .current()
+            .and_then(|c| sync_table::read_identities(&c))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(HeldServe { folder, served }))
+    }
+
+    /// The served file (absolute).
+    pub fn file(&self) -> &Path {
+        self.folder.file()
+    }
+
+    /// What the served publish says it holds, mart by mart (its sync table).
+    pub fn identities(&self) -> &BTreeMap<String, MartIdentity> {
+        &self.served
+    }
+
+    /// The rows a reader of the file gets from `mart`'s view.
+    pub fn rows(&self, mart: &str) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+        read::query(
+            self.folder.file(),
+            &format!("SELECT * FROM {}", types::quote(mart)),
+        )
+    }
 }
 
 /// The marts without a table.

@@ -1,5 +1,5 @@
 //! The sync table, `_stride_sync`: one row per mart saying what a publish holds
-//! (which lake, which Delta table, which version, how many rows, when). Readers
+//! (which lake, which Delta table, which version and commit, how many rows, when). Readers
 //! query it as a view like the marts; a publish reads it back from the served
 //! Parquet files to tell whether the marts it would publish are served already.
 
@@ -19,15 +19,29 @@ use crate::error::Result;
 pub const SYNC_TABLE: &str = "_stride_sync";
 
 /// What identifies the data of a published mart: the same lake, the same Delta
-/// table (its id changes when the table is deleted and made again) and version.
+/// table (its id changes when the table is deleted and made again), version and
+/// commit. Version numbers alone do not identify content: a lake restored from a
+/// backup taken at v7 makes a new v8 with the table's id, so the commit's own
+/// bytes are part of the identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MartIdentity {
-    /// The lake's URL.
+    /// The lake: its URL, and for S3 the endpoint too (a mirror at the same
+    /// `s3://bucket/prefix` on another server is another lake).
     pub lake: String,
     /// The Delta table's id (`metaData.id`).
     pub table_id: String,
     /// The Delta version.
     pub version: u64,
+    /// The SHA-256 of that version's commit entry (`_delta_log/<version>.json`),
+    /// in hex; empty when it cannot be read, which matches nothing.
+    pub commit: String,
+}
+
+impl MartIdentity {
+    /// Whether `self` (a served identity) holds the same rows as `other`.
+    pub fn same_data(&self, other: &MartIdentity) -> bool {
+        self == other && !self.commit.is_empty()
+    }
 }
 
 /// One row of the sync table.
@@ -53,6 +67,7 @@ pub fn batch(rows: &[SyncRow], publish: &str) -> Result<RecordBatch> {
         Field::new("row_count", DataType::Int64, false),
         Field::new("lake", DataType::Utf8, false),
         Field::new("delta_table_id", DataType::Utf8, false),
+        Field::new("delta_commit", DataType::Utf8, false),
         Field::new("publish_id", DataType::Utf8, false),
         Field::new("published_at", utc(), false),
         Field::new("stride_version", DataType::Utf8, false),
@@ -81,6 +96,7 @@ pub fn batch(rows: &[SyncRow], publish: &str) -> Result<RecordBatch> {
         )),
         strings(&|r| r.identity.lake.as_str()),
         strings(&|r| r.identity.table_id.as_str()),
+        strings(&|r| r.identity.commit.as_str()),
         constant(publish),
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(now, n))
@@ -114,6 +130,8 @@ pub fn read_identities(folder: &Path) -> Option<BTreeMap<String, MartIdentity>> 
                     .cloned()
             };
             let (marts, lakes, ids) = (text("mart")?, text("lake")?, text("delta_table_id")?);
+            // A publish of an earlier stride has no commit column: it matches nothing.
+            let commits = text("delta_commit");
             let versions = batch
                 .column_by_name("delta_version")?
                 .as_any()
@@ -124,6 +142,10 @@ pub fn read_identities(folder: &Path) -> Option<BTreeMap<String, MartIdentity>> 
                     lake: lakes.value(i).to_string(),
                     table_id: ids.value(i).to_string(),
                     version: u64::try_from(versions.value(i)).ok()?,
+                    commit: commits
+                        .as_ref()
+                        .map(|c| c.value(i).to_string())
+                        .unwrap_or_default(),
                 };
                 held.insert(marts.value(i).to_string(), identity);
             }

@@ -48,7 +48,8 @@ impl View {
     /// name and cast to its type, so the view keeps the mart's columns and types
     /// whatever a file holds (DuckDB drops a cast to the type a column already
     /// has). A mart with changes reads its base less the removed keys, plus the
-    /// added rows; each `read_parquet` reads one file, opened when the query binds.
+    /// added rows; each `read_parquet` reads one folder's data file and its pad
+    /// ([`super::mart_files::PAD`]).
     pub fn select(&self, glob_of: impl Fn(&str) -> String) -> String {
         let columns: Vec<String> = self
             .columns

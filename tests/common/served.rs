@@ -15,9 +15,14 @@ use super::{
 /// (motherduckdb/metabase_duckdb_driver 1.5.3.0 bundles duckdb_jdbc 1.5.3.0).
 pub const METABASE_DUCKDB: &str = "duckdb==1.5.3";
 
-/// The Python interpreter with [`METABASE_DUCKDB`] installed.
+/// The Python interpreter with [`METABASE_DUCKDB`] installed (and numpy, which
+/// DuckDB's Python functions need).
 pub fn duckdb_python() -> PathBuf {
-    python::python("duckdb-venv", &[METABASE_DUCKDB], "import duckdb")
+    python::python(
+        "duckdb-venv",
+        &[METABASE_DUCKDB, "numpy==2.3.5"],
+        "import duckdb, numpy",
+    )
 }
 
 /// A small lake, generated (seed 5) and run, which publishes.
@@ -122,4 +127,38 @@ pub fn current_publish(file: &Path) -> Option<String> {
     std::fs::read_link(publishes_of(file).join("current"))
         .ok()
         .map(|target| target.to_string_lossy().to_string())
+}
+
+/// Lands, in the newest orders batch, the deletion of the `nth` eligible order (by
+/// id); returns its id.
+pub fn delete_an_eligible_order(lake: &Path, nth: usize) -> i64 {
+    let found = super::query(
+        lake,
+        &format!(
+            "select o.order_id, o.customer_id, cast(o.ordered_at as varchar) as ordered_at, \
+             o.status, (select max(_seq) from raw.orders) as seq, \
+             (select max(_batch_id) from raw.orders) as batch, \
+             (select cast(max(batch_date) as varchar) from raw.orders) as day \
+             from fct_orders o where o.is_eligible order by o.order_id limit 1 offset {nth}"
+        ),
+    );
+    let row = &found[0];
+    let id = row["order_id"].as_i64().expect("order_id");
+    let customer = row["customer_id"].as_i64().expect("customer_id");
+    let seq = row["seq"].as_i64().expect("seq");
+    let batch = row["batch"].as_i64().expect("batch");
+    let at: &'static str = Box::leak(super::text(row, "ordered_at").into_boxed_str());
+    let status: &'static str = Box::leak(super::text(row, "status").into_boxed_str());
+    let day = super::text(row, "day");
+    super::land(
+        lake,
+        "orders",
+        &day,
+        &format!("deletion-{id}.parquet"),
+        &[super::row(
+            super::change("d", seq + 1, batch, "2026-03-01T00:00:00Z"),
+            super::order(id, customer, at, status),
+        )],
+    );
+    id
 }
