@@ -182,6 +182,10 @@ pub enum Command {
         /// How to print the report: table or json.
         #[arg(long, value_enum, default_value_t = ReportFormat::Table, hide_possible_values = true)]
         format: ReportFormat,
+        /// The DuckDB file whose served marts are compared with the table versions
+        /// they claim (skipped when nothing is published there).
+        #[arg(long, env = "STRIDE_DUCKDB", default_value = DEFAULT_DUCKDB, value_name = "PATH")]
+        duckdb: PathBuf,
     },
     /// What changed in a model between two versions (default: its last change), or
     /// in each mart a run committed (`--run`).
@@ -662,10 +666,18 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             select,
             examples,
             format,
+            duckdb,
         } => {
             let (project, contracts) = load()?;
-            let verification =
-                compare::verify(&lake, &project, &contracts, select.as_deref(), examples).await?;
+            let verification = compare::verify(
+                &lake,
+                &project,
+                &contracts,
+                select.as_deref(),
+                examples,
+                Some(&duckdb),
+            )
+            .await?;
             match format {
                 ReportFormat::Table => print!("{}", compare::report::verification(&verification)),
                 ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&verification)?),
@@ -680,6 +692,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     "verify: {} differ from a rebuild from the same input: {}",
                     differing.len(),
                     differing.join(", ")
+                );
+            }
+            let problems = verification.other_problems();
+            if !problems.is_empty() {
+                anyhow::bail!(
+                    "verify: the models equal their rebuild, but these do not hold what they \
+                     say: {}",
+                    problems.join(", ")
                 );
             }
             tracing::info!(

@@ -416,6 +416,15 @@ async fn verify_finds_exactly_the_row_altered_behind_strides_back() {
     for m in models {
         assert_eq!(m["verdict"], "equal", "{:#}", m);
     }
+    let served = report["served"].as_array().expect("served marts");
+    assert_eq!(served.len(), common::MARTS.len(), "{report:#}");
+    assert!(served.iter().all(|m| m["state"] == "equal"), "{report:#}");
+    assert!(
+        report["sources"].as_array().is_some_and(
+            |s| s.len() == 7 && s.iter().all(|t| t["mismatched"] == Value::Array(vec![]))
+        ),
+        "{report:#}"
+    );
     assert!(
         !lake.path().join("_stride/verify").exists(),
         "scratch removed"
@@ -536,4 +545,55 @@ fn verify_refuses_a_lake_whose_tables_are_behind_each_other() {
     stride_ok(lake.path(), &["run"]);
     stride_ok(lake.path(), &["generate", "--days", "1"]);
     stride_ok(lake.path(), &["verify"]);
+}
+
+#[test]
+fn verify_finds_a_served_mart_that_is_not_the_version_it_claims() {
+    use common::LakeArgs;
+    let lake = incremental_lake();
+    // The served dim_products loses a row behind stride's back (a publish defect
+    // would look the same to a reader): its file is written anew without it.
+    let mut folder = lake.path().duckdb_file().into_os_string();
+    folder.push(".publishes/current/dim_products");
+    let data = std::fs::read_dir(&folder)
+        .expect("served folder")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.file_name().is_some_and(|n| n != "pad.parquet"))
+        .expect("the data file");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&data).expect("open"),
+    )
+    .expect("parquet")
+    .build()
+    .expect("reader");
+    let batches: Vec<arrow::record_batch::RecordBatch> =
+        reader.collect::<Result<_, _>>().expect("rows");
+    let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat");
+    let shorter = all.slice(1, all.num_rows() - 1);
+    let replaced = data.with_extension("tmp");
+    common::write_parquet(&replaced, &shorter);
+    std::fs::rename(&replaced, &data).expect("replace");
+
+    let out = stride(lake.path(), &["verify", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("served dim_products"), "{stderr}");
+    let report = json(&out);
+    for m in report["models"].as_array().expect("models") {
+        assert_eq!(m["verdict"], "equal", "the tables are sound: {m:#}");
+    }
+    let differing: Vec<&Value> = report["served"]
+        .as_array()
+        .expect("served")
+        .iter()
+        .filter(|m| m["state"] != "equal")
+        .collect();
+    assert_eq!(differing.len(), 1, "{report:#}");
+    assert_eq!(differing[0]["mart"], "dim_products");
+    // The row is in the table's version and not in the served view.
+    assert_eq!(
+        counts(&differing[0]["comparison"]),
+        (Some(0), Some(1), Some(0)),
+        "{report:#}"
+    );
 }

@@ -6,6 +6,7 @@ use comfy_table::{CellAlignment, ContentArrangement, Table};
 
 use super::diff::{Diff, RunDiff};
 use super::rows::{Comparison, Kind};
+use super::served::{ServedState, ServedVerdict};
 use super::verify::{Verdict, Verification};
 
 fn new_table(header: &[&str]) -> Table {
@@ -171,6 +172,74 @@ pub fn verification(v: &Verification) -> String {
             m.key_source
         ));
         out.push_str(&comparison(c, "current", "rebuilt"));
+    }
+    let files: usize = v.sources.iter().map(|s| s.files).sum();
+    let mismatched: Vec<String> = v
+        .sources
+        .iter()
+        .flat_map(|s| {
+            s.mismatched.iter().map(move |m| {
+                format!(
+                    "  raw.{} {}: its ledger says {} rows are loaded, models read {}\n",
+                    s.table, m.file, m.ledger, m.read
+                )
+            })
+        })
+        .collect();
+    if mismatched.is_empty() {
+        out.push_str(&format!(
+            "\nraw files: each of {files} loads the rows its ledger says\n"
+        ));
+    } else {
+        out.push_str(&format!(
+            "\nraw files: {} of {files} do not load the rows their ledger says:\n{}",
+            mismatched.len(),
+            mismatched.concat()
+        ));
+    }
+    if !v.served.is_empty() {
+        out.push('\n');
+        out.push_str(&served(&v.served));
+    }
+    out
+}
+
+/// The served marts against the table versions they claim.
+fn served(verdicts: &[ServedVerdict]) -> String {
+    let mut table = new_table(&["served mart", "version", "verdict", "rows", "why"]);
+    for s in verdicts {
+        table.add_row(vec![
+            s.mart.clone(),
+            s.version.to_string(),
+            match s.state {
+                ServedState::Equal => "equal",
+                ServedState::Differs => "DIFFERS",
+                ServedState::NotCompared => "not compared",
+            }
+            .to_string(),
+            s.comparison
+                .as_ref()
+                .map(|c| c.rows_to.to_string())
+                .unwrap_or_default(),
+            s.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    for i in [1, 3] {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut out = format!("{table}\n");
+    for s in verdicts.iter().filter(|s| s.state == ServedState::Differs) {
+        if let Some(c) = &s.comparison {
+            out.push_str(&format!(
+                "\nserved {} differs from version {} of its table, rows matched on {}:\n",
+                s.mart,
+                s.version,
+                c.key.join(", ")
+            ));
+            out.push_str(&comparison(c, "table", "served"));
+        }
     }
     out
 }

@@ -2,8 +2,10 @@
 //! equal a rebuild. The selected models (and the models they read) are rebuilt in
 //! full from exactly the raw files their current versions consumed, into a scratch
 //! warehouse under `_stride/verify/<id>/` that nothing else reads, and each is
-//! compared row by row with its current version. The served tables and their
-//! history are only read.
+//! compared row by row with its current version. Each raw file the rebuild read
+//! is counted as models read it against what its ledger entry says it loads, and
+//! each mart served in the DuckDB file is compared with the table version it
+//! claims. The served tables and their history are only read.
 //!
 //! One verify at a time holds `_stride/verify.lock` (runs go on meanwhile: the
 //! current versions are pinned when it starts). The scratch folder is removed at
@@ -11,6 +13,7 @@
 //! verify or `stride vacuum`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::key::model_key;
 use super::rows::{Comparison, FLOAT_TOLERANCE, FROM_TABLE, KeyTrust, TO_TABLE, compare};
+use super::served::{ServedState, ServedVerdict, served};
 use crate::contracts::Contracts;
 use crate::delta;
 use crate::engine::{self, LastCommit};
@@ -28,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeLock, STATE, VERIFY_LOCK_FILE};
 use crate::land::{self, LandedFile};
 use crate::models::Project;
-use crate::quarantine::{self, Admitted, Ledger, file_key};
+use crate::quarantine::{self, Admitted, Ledger, LoadedCount, file_key};
 
 /// The folder of the scratch warehouses, relative to the lake root.
 pub const VERIFY_FOLDER: &str = "_stride/verify";
@@ -85,6 +89,27 @@ pub struct Verification {
     pub raw_files: usize,
     /// Per compared model, in dependency order.
     pub models: Vec<ModelVerdict>,
+    /// Per raw table the rebuild read, the files whose rows as models read them
+    /// are not the rows their ledger entry says it loads (none in a sound lake).
+    #[serde(default)]
+    pub sources: Vec<SourceVerdict>,
+    /// Per mart served in the DuckDB file, whether its view equals the table
+    /// version it claims (none when nothing is published there).
+    #[serde(default)]
+    pub served: Vec<ServedVerdict>,
+}
+
+/// One raw table's loaded files, read as models read them, against its ledger.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceVerdict {
+    /// The raw table.
+    pub table: String,
+    /// Loaded files counted.
+    pub files: usize,
+    /// Rows models read of them.
+    pub rows: u64,
+    /// The files whose two counts differ.
+    pub mismatched: Vec<LoadedCount>,
 }
 
 impl Verification {
@@ -94,6 +119,22 @@ impl Verification {
             .iter()
             .filter(|m| m.verdict == Verdict::Differs)
             .collect()
+    }
+
+    /// What is wrong besides the models: raw tables whose files do not load what
+    /// their ledger says, served marts that differ from the version they claim.
+    pub fn other_problems(&self) -> Vec<String> {
+        let raw = self
+            .sources
+            .iter()
+            .filter(|s| !s.mismatched.is_empty())
+            .map(|s| format!("raw.{} ({} files)", s.table, s.mismatched.len()));
+        let served = self
+            .served
+            .iter()
+            .filter(|s| s.state == ServedState::Differs)
+            .map(|s| format!("served {}", s.mart));
+        raw.chain(served).collect()
     }
 }
 
@@ -107,12 +148,15 @@ struct Current {
 /// compares each with its current table, with up to `examples` example rows of
 /// each kind of difference per model. An error when the rebuild cannot be made or
 /// would not be comparable (a model is behind its inputs: run first).
+/// With `served_file`, the marts served there are compared with the table
+/// versions they claim too.
 pub async fn verify(
     lake: &Lake,
     project: &Project,
     contracts: &Contracts,
     select: Option<&str>,
     examples: usize,
+    served_file: Option<&Path>,
 ) -> Result<Verification> {
     let lock = LakeLock::acquire_file(lake, VERIFY_LOCK_FILE, "stride verify").await?;
     let removed = remove_scratch(lake).await?;
@@ -137,6 +181,9 @@ pub async fn verify(
     }
     lock.release().await?;
     let mut verification = result?;
+    if let Some(file) = served_file {
+        verification.served = served(lake, project, contracts, file, examples).await?;
+    }
     verification.elapsed_s = (Utc::now() - started_at).num_milliseconds() as f64 / 1000.0;
     if let Err(e) = save_report(lake, &verification).await {
         tracing::warn!("the verify report was not kept in {STATE}/{LAST_REPORT}: {e}");
@@ -241,6 +288,7 @@ async fn verify_into(
         files.insert(table.name.clone(), chosen);
     }
     let raw_files = files.values().map(Vec::len).sum();
+    let sources = loaded_as_the_ledgers_say(lake, project, &files, &ledgers).await?;
     tracing::info!(
         "verify: rebuilding {} models from {raw_files} raw files into {VERIFY_FOLDER}/{id}/",
         closure.len()
@@ -308,7 +356,45 @@ async fn verify_into(
             .collect(),
         raw_files,
         models: verdicts,
+        sources,
+        served: Vec::new(),
     })
+}
+
+/// Per raw table, its `files` read one at a time as models read them, against
+/// what `ledgers` say each loads.
+async fn loaded_as_the_ledgers_say(
+    lake: &Lake,
+    project: &Project,
+    files: &BTreeMap<String, Vec<LandedFile>>,
+    ledgers: &BTreeMap<String, Arc<Ledger>>,
+) -> Result<Vec<SourceVerdict>> {
+    let ctx = quarantine::sources_session(lake)?;
+    let mut verdicts = Vec::new();
+    for table in project.sources() {
+        let (Some(files), Some(ledger)) = (files.get(&table.name), ledgers.get(&table.name)) else {
+            continue;
+        };
+        if files.is_empty() {
+            continue;
+        }
+        let counts = quarantine::loaded_per_file(&ctx, lake, table, files, ledger).await?;
+        let verdict = SourceVerdict {
+            table: table.name.clone(),
+            files: counts.len(),
+            rows: counts.iter().map(|c| c.read).sum(),
+            mismatched: counts.into_iter().filter(|c| c.read != c.ledger).collect(),
+        };
+        if !verdict.mismatched.is_empty() {
+            tracing::warn!(
+                "verify: raw.{}: {} files do not load what their ledger says",
+                verdict.table,
+                verdict.mismatched.len()
+            );
+        }
+        verdicts.push(verdict);
+    }
+    Ok(verdicts)
 }
 
 /// Per raw table, the files the current tables consumed, once it is sure a
@@ -346,7 +432,7 @@ fn consistent_input(
             }
         }
         for (table, files) in &state.sources {
-            let replays = ledgers.get(table).map_or(0, |l| l.replays);
+            let replays = ledgers.get(table).map_or(0, |l| l.generation());
             if state.replays.get(table).copied().unwrap_or_default() != replays {
                 problems.push(format!(
                     "{}: quarantined rows of raw.{table} were replayed since it ran",
