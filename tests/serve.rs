@@ -51,6 +51,21 @@ fn wait_for_runs(
     }
 }
 
+/// Every raw table's ledger, as bytes, by path.
+fn ledger_bytes(lake: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut ledgers = std::collections::BTreeMap::new();
+    let Ok(tables) = std::fs::read_dir(lake.join("quarantine")) else {
+        return ledgers;
+    };
+    for table in tables {
+        let ledger = table.expect("entry").path().join("_ledger.json");
+        if let Ok(bytes) = std::fs::read(&ledger) {
+            ledgers.insert(ledger.display().to_string(), bytes);
+        }
+    }
+    ledgers
+}
+
 fn is_final(record: &Value) -> bool {
     !matches!(field(record, "status"), "queued" | "started")
 }
@@ -495,6 +510,17 @@ fn one_run_at_a_time_requests_merge_and_a_second_serve_refuses() {
     assert_eq!(by_hand.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&by_hand.stderr);
     assert!(stderr.contains("lake is locked"), "{stderr}");
+    // So is a quarantine replay asked for through the API: the lock is held by the
+    // run, not by the process both share. Nothing of the lake changes.
+    let lock = lake.join("_stride/run.lock");
+    let held_lock = std::fs::read(&lock).expect("the run's lock");
+    let ledgers = ledger_bytes(lake);
+    let json = ("Content-Type", "application/json");
+    let (status, body) = http(port, "POST", "/api/quarantine/replay", &[json], "{}");
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("is changing this lake"), "{body}");
+    assert_eq!(std::fs::read(&lock).expect("still locked"), held_lock);
+    assert_eq!(ledger_bytes(lake), ledgers, "the replay changed no ledger");
     // Requests while it runs merge into one queued run.
     let c = serving.post_run("{\"full_refresh\": false}");
     let d = serving.post_run("{}");
@@ -711,6 +737,35 @@ fn the_api_answers_what_the_cli_prints() {
             .as_str()
             .is_some_and(|t| t.contains("T05:00:00") || t.contains("T04:00:00")),
         "{schedule:#}"
+    );
+    // Without a token, a request must name the server as loopback does: a page of
+    // another site whose name was rebound to 127.0.0.1 is refused (421), reads and
+    // runs alike, and starts nothing.
+    let port = serving.port;
+    let rebound = format!("rebind.example:{port}");
+    let (status, body) = http(port, "GET", "/api/runs", &[("Host", &rebound)], "");
+    assert_eq!(status, 421, "{body}");
+    assert!(body.contains("rebind.example"), "{body}");
+    let runs_before = runs(lake).len();
+    let origin = format!("http://{rebound}");
+    let rebinding_post = [
+        ("Host", rebound.as_str()),
+        ("Origin", origin.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/runs",
+        &rebinding_post,
+        "{\"full_refresh\": true}",
+    );
+    assert_eq!(status, 421, "{body}");
+    assert_eq!(runs(lake).len(), runs_before, "no run was started");
+    let local = format!("localhost:{port}");
+    assert_eq!(
+        http(port, "GET", "/api/runs", &[("Host", &local)], "").0,
+        200
     );
     stop(serving);
 

@@ -3,6 +3,13 @@
 //! it, all through [`LakeLock::acquire`]. The lock is created with a conditional
 //! put (create only if absent), so two processes cannot both take it.
 //!
+//! The holder is one acquisition, not a process: each carries a token, and a
+//! process that runs several things at once (`stride serve`: its run queue and a
+//! quarantine replay asked for through the API) is refused its own lock while the
+//! acquisition that took it is alive, as any other process would be. A lock this
+//! very process left (a release that failed while the store was down) is free once
+//! the acquisition that took it has ended.
+//!
 //! A lock left by a killed process on this host is taken over once that process is
 //! gone, and the takeover is conditional too, so of several processes that found
 //! the same stale lock exactly one takes it: on S3 it is a put on the condition
@@ -49,6 +56,38 @@ struct Holder {
     /// (a restarted container is pid 1 every time).
     #[serde(default)]
     process: String,
+    /// This acquisition, unique in the process (see [`live`]).
+    #[serde(default)]
+    token: String,
+}
+
+/// The tokens of the locks this process holds now, taken and not yet given back.
+fn live() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
+    static LIVE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    LIVE.get_or_init(Default::default)
+}
+
+/// Whether an acquisition of this process with `token` still holds its lock.
+fn is_live(token: &str) -> bool {
+    live().lock().is_ok_and(|held| held.contains(token))
+}
+
+fn set_live(token: &str, held: bool) {
+    if let Ok(mut tokens) = live().lock() {
+        if held {
+            tokens.insert(token.to_string());
+        } else {
+            tokens.remove(token);
+        }
+    }
+}
+
+/// A token no other acquisition of this process has.
+fn new_token() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", process_id())
 }
 
 /// The lock as one read found it: its holder, its bytes and its version.
@@ -65,6 +104,9 @@ struct Found {
 pub struct LakeLock {
     lake: Lake,
     file: &'static str,
+    /// The lock's bytes as this acquisition wrote them: it removes only those.
+    body: Vec<u8>,
+    token: String,
     released: bool,
 }
 
@@ -87,8 +129,45 @@ impl LakeLock {
             command: command.to_string(),
             since: chrono::Utc::now().to_rfc3339(),
             process: process_id(),
+            token: new_token(),
         };
         let body = serde_json::to_vec_pretty(&me)?;
+        let path = lake.path(&lock_path(file));
+        // Live before the put: another acquisition of this process that finds the
+        // lock between our put and our return must see it held.
+        set_live(&me.token, true);
+        let taken = Self::take(lake, file, &me, &body).await;
+        match taken {
+            Ok(true) => {
+                let lock = LakeLock {
+                    lake: lake.clone(),
+                    file,
+                    body,
+                    token: me.token,
+                    released: false,
+                };
+                if file == LOCK_FILE {
+                    wait_at_gate(HOLD_LOCK, "held", "release").await;
+                }
+                Ok(lock)
+            }
+            Ok(false) => {
+                set_live(&me.token, false);
+                Err(Error::Locked(format!(
+                    "could not take {}: other processes kept changing it",
+                    lake.object_url(&path)
+                )))
+            }
+            Err(e) => {
+                set_live(&me.token, false);
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts the lock `body` for `me`, taking over a stale one; false when others
+    /// kept changing it.
+    async fn take(lake: &Lake, file: &'static str, me: &Holder, body: &[u8]) -> Result<bool> {
         let path = lake.path(&lock_path(file));
         for _ in 0..ATTEMPTS {
             let options = PutOptions {
@@ -97,7 +176,7 @@ impl LakeLock {
             };
             let taken = match lake
                 .store()
-                .put_opts(&path, PutPayload::from(body.clone()), options)
+                .put_opts(&path, PutPayload::from(body.to_vec()), options)
                 .await
             {
                 Ok(_) => true,
@@ -107,9 +186,15 @@ impl LakeLock {
                         continue;
                     };
                     let h = &found.holder;
-                    // This very process left it (a release that failed while the
-                    // store was down): it runs one thing at a time, so it is free.
                     let ours = h.host == me.host && h.pid == me.pid && h.process == me.process;
+                    if ours && is_live(&h.token) {
+                        return Err(Error::Locked(format!(
+                            "{} (this process, since {}) is changing this lake",
+                            h.command, h.since
+                        )));
+                    }
+                    // Otherwise this very process left it (a release that failed
+                    // while the store was down): its acquisition has ended.
                     if !ours && !is_gone(h) {
                         return Err(Error::Locked(format!(
                             "{} (pid {} on {}, since {}) is changing this lake; \
@@ -130,7 +215,7 @@ impl LakeLock {
                     );
                     wait_at_gate(BEFORE_TAKEOVER, "taking-over", "go").await;
                     // Another process may have taken it over first: then look again.
-                    take_over(lake, file, &found, &body).await?
+                    take_over(lake, file, &found, body).await?
                 }
                 Err(source) => {
                     return Err(Error::Store {
@@ -140,39 +225,32 @@ impl LakeLock {
                 }
             };
             if taken {
-                let lock = LakeLock {
-                    lake: lake.clone(),
-                    file,
-                    released: false,
-                };
-                if file == LOCK_FILE {
-                    wait_at_gate(HOLD_LOCK, "held", "release").await;
-                }
-                return Ok(lock);
+                return Ok(true);
             }
         }
-        Err(Error::Locked(format!(
-            "could not take {}: other processes kept changing it",
-            lake.object_url(&path)
-        )))
+        Ok(false)
     }
 
-    /// Gives the lock back.
+    /// Gives the lock back (removes it, unless another acquisition holds it now).
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
-        remove(&self.lake, self.file).await
+        let removed = remove_if_holding(&self.lake, self.file, &self.body).await;
+        set_live(&self.token, false);
+        removed
     }
 
-    /// Removes the run lock if this process holds it: after a run's work was
-    /// stopped (its future dropped with the lock inside it).
+    /// Removes the run lock if this process left it and no acquisition of this
+    /// process holds it: after a run's work was stopped (its future dropped with
+    /// the lock inside it, whose own removal may have failed).
     pub async fn release_if_mine(lake: &Lake) -> Result<()> {
         match read_lock(lake, LOCK_FILE).await? {
             Some(found)
                 if found.holder.host == host_name()
                     && found.holder.pid == std::process::id()
-                    && found.holder.process == process_id() =>
+                    && found.holder.process == process_id()
+                    && !is_live(&found.holder.token) =>
             {
-                remove(lake, LOCK_FILE).await
+                remove_if_holding(lake, LOCK_FILE, &found.bytes).await
             }
             _ => Ok(()),
         }
@@ -189,11 +267,14 @@ impl LakeLock {
 impl Drop for LakeLock {
     fn drop(&mut self) {
         if !self.released {
-            // An error path: the process is about to exit; a lock left behind by this
-            // (live) pid would block the next run until this process is gone, so
-            // remove it now, best effort, without waiting on the runtime.
+            // An error path, or a run stopped: a lock left behind by this (live) pid
+            // would block the next run, so remove it now, best effort, without
+            // waiting on the runtime, and only while it is still this one.
             if let Ok(local) = self.lake.folder_url(STATE).to_file_path() {
-                let _ = std::fs::remove_file(local.join(self.file));
+                let path = local.join(self.file);
+                if std::fs::read(&path).is_ok_and(|now| now == self.body) {
+                    let _ = std::fs::remove_file(path);
+                }
             } else if let Ok(runtime) = tokio::runtime::Handle::try_current()
                 && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
             {
@@ -201,16 +282,18 @@ impl Drop for LakeLock {
                 // an unreachable store cannot hang the exit.
                 let lake = self.lake.clone();
                 let file = self.file;
+                let body = std::mem::take(&mut self.body);
                 tokio::task::block_in_place(|| {
                     runtime.block_on(async move {
                         let _ = tokio::time::timeout(
                             std::time::Duration::from_secs(5),
-                            remove(&lake, file),
+                            remove_if_holding(&lake, file, &body),
                         )
                         .await;
                     })
                 });
             }
+            set_live(&self.token, false);
         }
     }
 }
@@ -244,6 +327,7 @@ async fn read_lock(lake: &Lake, file: &str) -> Result<Option<Found>> {
         command: "an unknown process".to_string(),
         since: "an unknown time".to_string(),
         process: String::new(),
+        token: String::new(),
     });
     Ok(Some(Found {
         holder,
@@ -371,6 +455,17 @@ async fn wait_at_gate(variable: &str, reached: &str, go: &str) {
     }
 }
 
+/// Removes the lock `file` if it still holds `body` (this acquisition's bytes):
+/// a lock another acquisition took over since is left to it. The caller is still
+/// live while it removes, so nobody takes the lock over between the read and the
+/// delete (only a gone holder's lock is taken over).
+async fn remove_if_holding(lake: &Lake, file: &str, body: &[u8]) -> Result<()> {
+    match read_lock(lake, file).await? {
+        Some(found) if found.bytes.as_ref() == body => remove(lake, file).await,
+        _ => Ok(()),
+    }
+}
+
 async fn remove(lake: &Lake, file: &str) -> Result<()> {
     let path = lake.path(&lock_path(file));
     match lake.store().delete(&path).await {
@@ -435,6 +530,7 @@ mod tests {
             command: "stride run".to_string(),
             since: "now".to_string(),
             process: process.to_string(),
+            token: String::new(),
         }
     }
 

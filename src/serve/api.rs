@@ -1,5 +1,7 @@
 //! The JSON API of `stride serve` (every path under `/api`; the README lists them
-//! with their answers). Reads are open on a loopback bind; with a token set, every
+//! with their answers). Reads are open on a loopback bind, to requests that name
+//! the server as loopback does (Host `localhost`, `127.0.0.1` or `[::1]` with its
+//! port: a rebound name is refused); with a token set, every
 //! request but `/api/health` needs it (`Authorization: Bearer TOKEN`), and a
 //! state-changing request is refused when it comes from another site or as a form
 //! (what a browser sends cross-site without asking).
@@ -82,6 +84,23 @@ fn answer(result: crate::Result<Value>) -> Response {
 async fn guard(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let headers = request.headers();
+    // Without a token the server trusts loopback; a page of another site whose
+    // name was made to resolve to 127.0.0.1 (DNS rebinding) would be same-origin
+    // to it, so a request must name this server as loopback does.
+    if server.options.token.is_none() {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        if !host.is_some_and(|h| names_this_loopback(h, server.options.bind)) {
+            return refuse(
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "refused: Host {} is not this server; without a token it answers only \
+                     to localhost, 127.0.0.1 and [::1] on port {}",
+                    host.map_or_else(|| "(none)".to_string(), |h| format!("`{h}`")),
+                    server.options.bind.port()
+                ),
+            );
+        }
+    }
     // The pages and their assets hold no data: they ask for the token and send it
     // with every API call.
     if let Some(token) = &server.options.token
@@ -101,6 +120,27 @@ async fn guard(State(server): State<Arc<Server>>, request: Request, next: Next) 
         return refuse(StatusCode::FORBIDDEN, reason);
     }
     next.run(request).await
+}
+
+/// Whether the Host header `host` names the server listening on loopback at
+/// `bind`: `localhost`, `127.0.0.1`, `[::1]` or the bound address, with the bound
+/// port (or no port when that is 80).
+fn names_this_loopback(host: &str, bind: std::net::SocketAddr) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let (name, port) = match host.rfind(':') {
+        // A colon inside brackets is part of an IPv6 address, not a port.
+        Some(at) if !host[at..].contains(']') => (&host[..at], Some(&host[at + 1..])),
+        _ => (host.as_str(), None),
+    };
+    let port_matches = match port {
+        Some(port) => port.parse::<u16>().is_ok_and(|p| p == bind.port()),
+        None => bind.port() == 80,
+    };
+    let bound = match bind.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    port_matches && ["localhost", "127.0.0.1", "[::1]", bound.as_str()].contains(&name)
 }
 
 /// Compares in time that does not depend on where the first difference is.
@@ -469,6 +509,7 @@ async fn start_verify(State(server): State<Arc<Server>>, body: axum::body::Bytes
                 &p.contracts,
                 body.select.as_deref(),
                 examples,
+                p.publish_to.as_deref(),
             )
             .await;
             if let Ok(mut state) = worker.verifying.lock() {
@@ -609,4 +650,39 @@ async fn contracts(State(server): State<Arc<Server>>) -> Response {
 
 async fn analyses(State(server): State<Arc<Server>>) -> Response {
     in_own_thread(move || async move { status::analyses(&server.pipeline).await }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_this_loopback;
+
+    #[test]
+    fn without_a_token_only_loopback_names_with_the_port_are_this_server() {
+        let bind: std::net::SocketAddr = "127.0.0.1:3030".parse().expect("address");
+        for host in [
+            "localhost:3030",
+            "127.0.0.1:3030",
+            "[::1]:3030",
+            "LOCALHOST:3030",
+        ] {
+            assert!(names_this_loopback(host, bind), "{host}");
+        }
+        for host in [
+            "rebind.example:3030",
+            "localhost:3031",
+            "localhost",
+            "127.0.0.1",
+            "localhost.evil.example:3030",
+            "127.0.0.1.nip.io:3030",
+            "[::1]",
+            "",
+        ] {
+            assert!(!names_this_loopback(host, bind), "{host}");
+        }
+        let v6: std::net::SocketAddr = "[::1]:8080".parse().expect("address");
+        assert!(names_this_loopback("[::1]:8080", v6));
+        let other: std::net::SocketAddr = "127.0.0.2:80".parse().expect("address");
+        assert!(names_this_loopback("127.0.0.2", other));
+        assert!(names_this_loopback("localhost", other));
+    }
 }

@@ -110,6 +110,11 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
             });
         }
     };
+    // Port 0 asks for any free port: the Host check needs the one given.
+    let mut options = options;
+    if let Ok(bound) = listener.local_addr() {
+        options.bind = bound;
+    }
     let server = Arc::new(Server {
         sensor: options.sensor.map(Sensor::new),
         pipeline,

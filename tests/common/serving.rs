@@ -132,7 +132,8 @@ pub fn signal(pid: u32, signal: i32) {
     assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill {pid}");
 }
 
-/// One HTTP/1.1 request on loopback: (status, body).
+/// One HTTP/1.1 request on loopback: (status, body). It names the server as
+/// `127.0.0.1:PORT` unless `headers` give a `Host`.
 pub fn http(
     port: u16,
     method: &str,
@@ -145,9 +146,15 @@ pub fn http(
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        request.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
