@@ -338,6 +338,13 @@ fn a_table_with_deletion_vectors_reads_the_same_on_the_cluster() {
     }
 }
 
+/// How many tasks the executor whose log is `log` has received.
+fn tasks_received(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .map(|text| text.matches(TASK_RECEIVED).count())
+        .unwrap_or_default()
+}
+
 /// A `stride cluster …` process, stopped by pid when dropped.
 struct Role(Child);
 
@@ -348,12 +355,15 @@ impl Drop for Role {
     }
 }
 
+/// A role's log says each task an executor receives (Ballista's own line).
+const TASK_RECEIVED: &str = "Received task";
+
 fn role(args: &[&str], log: &Path) -> Role {
     let log = std::fs::File::create(log).expect("log file");
     let child = Command::new(env!("CARGO_BIN_EXE_stride"))
         .args(["cluster"])
         .args(args)
-        .env_remove("RUST_LOG")
+        .env("RUST_LOG", "stride=info,ballista_executor=info")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -440,7 +450,24 @@ fn processes_a_user_starts_run_the_models_and_survive_a_killed_executor() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("stride run starts");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Killed once it works on this run: when its log shows a task received after
+    // the ones of the runs before.
+    let log_of_one = folder.path().join("one.log");
+    let tasks_before = tasks_received(&log_of_one);
+    let mut run = run;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tasks_received(&log_of_one) == tasks_before {
+        assert!(
+            run.try_wait().expect("wait").is_none(),
+            "the full refresh ended before executor one received a task of it"
+        );
+        assert!(Instant::now() < deadline, "executor one received no task");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        run.try_wait().expect("wait").is_none(),
+        "the run is still going when executor one is killed"
+    );
     let killed = executors.remove(0);
     signal(killed.0.id(), libc::SIGKILL);
     drop(killed);

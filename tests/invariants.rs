@@ -55,7 +55,9 @@ fn attributed_revenue_per_model_equals_eligible_net_revenue() {
         lake.path(),
         "select model, sum(attributed_revenue) as revenue from fct_attribution group by model",
     );
-    assert_eq!(per_model.len(), 5);
+    let models: std::collections::BTreeSet<String> =
+        per_model.iter().map(|r| text(r, "model")).collect();
+    assert_eq!(models, five_models(), "every model attributes");
     for row in &per_model {
         let revenue = num(row, "revenue");
         assert!(
@@ -69,9 +71,26 @@ fn attributed_revenue_per_model_equals_eligible_net_revenue() {
         lake.path(),
         "select model, sum(attributed_revenue) as revenue from mart_channel_daily group by model",
     );
+    let models: std::collections::BTreeSet<String> =
+        daily.iter().map(|r| text(r, "model")).collect();
+    assert_eq!(models, five_models(), "the daily mart holds every model");
     for row in &daily {
         assert!((num(row, "revenue") - net).abs() < 1e-6 * net, "{row:?}");
     }
+}
+
+/// The attribution models of SPEC section 3.
+fn five_models() -> std::collections::BTreeSet<String> {
+    [
+        "first_touch",
+        "last_touch",
+        "linear",
+        "time_decay",
+        "position_based",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 #[test]
@@ -80,13 +99,22 @@ fn every_eligible_order_is_attributed_under_every_model() {
     let missing = query(
         lake.path(),
         "select o.order_id, m.model from fct_orders o \
-         cross join (select distinct model from fct_attribution) m \
+         cross join (values ('first_touch'), ('last_touch'), ('linear'), ('time_decay'), \
+             ('position_based')) as m(model) \
          where o.is_eligible and not exists (select 1 from fct_attribution a \
              where a.order_id = o.order_id and a.model = m.model)",
     );
     assert!(
         missing.is_empty(),
         "eligible orders without credit: {missing:?}"
+    );
+    let eligible = query(
+        lake.path(),
+        "select count(*) as n from fct_orders where is_eligible",
+    );
+    assert!(
+        num(&eligible[0], "n") > 100.0,
+        "the lake has eligible orders"
     );
     let ineligible = query(
         lake.path(),
