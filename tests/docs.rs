@@ -1,6 +1,7 @@
 //! The documentation cannot drift from the product: `docs/cli.md` lists exactly the
 //! commands and options `stride --help` prints, and every relative link in the
-//! README and `docs/` leads to a file of the repository.
+//! README and `docs/` leads to a file of the repository; the README stays short
+//! and no page links into one of its sections.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -201,5 +202,44 @@ fn every_relative_link_leads_to_a_file_of_the_repository() {
         broken.is_empty(),
         "links that lead nowhere in the repository:\n{}",
         broken.join("\n")
+    );
+}
+
+/// The most lines the README may have: what a newcomer reads in five minutes.
+/// Reference material belongs in `docs/`.
+const README_MAX_LINES: usize = 200;
+
+#[test]
+fn the_readme_stays_short_and_no_page_points_into_it() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let lines = readme.lines().count();
+    assert!(
+        lines <= README_MAX_LINES,
+        "README.md has {lines} lines, more than {README_MAX_LINES}: move reference material to docs/"
+    );
+    // A page that links to a section of the README makes the README the home of
+    // reference material again; pages link to pages.
+    let mut into_readme = Vec::new();
+    for file in documentation() {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        for target in link_targets(&text) {
+            let path = target.split('#').next().unwrap_or_default();
+            let is_readme = file
+                .parent()
+                .expect("a folder")
+                .join(path)
+                .canonicalize()
+                .is_ok_and(|found| {
+                    found == root().join("README.md").canonicalize().expect("README")
+                });
+            if is_readme && target.contains('#') {
+                into_readme.push(format!("{}: {target}", file.display()));
+            }
+        }
+    }
+    assert!(
+        into_readme.is_empty(),
+        "links into a section of the README (link the docs page instead):\n{}",
+        into_readme.join("\n")
     );
 }
