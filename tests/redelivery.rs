@@ -386,6 +386,38 @@ fn staged_status(lake: &Path, order: i64) -> Option<String> {
     .map(|r| text(r, "status"))
 }
 
+/// A lake where order 1 was placed on day 1 and shipped on day 2 (one file a day,
+/// `o.parquet`), run once.
+fn placed_then_shipped() -> tempfile::TempDir {
+    let dir = temp_lake();
+    let lake = dir.path();
+    land(
+        lake,
+        "orders",
+        "2026-01-01",
+        "o.parquet",
+        &[order_change("c", 1, 1, 1, "placed")],
+    );
+    land(
+        lake,
+        "orders",
+        "2026-01-02",
+        "o.parquet",
+        &[order_change("u", 2, 2, 1, "shipped")],
+    );
+    stride_ok(lake, &["run"]);
+    assert_eq!(staged_status(lake, 1).as_deref(), Some("shipped"));
+    dir
+}
+
+/// `stride verify` passes, and a full refresh leaves every mart as it is.
+fn assert_verified_and_as_a_full_refresh(lake: &Path) {
+    stride_ok(lake, &["verify"]);
+    let incremental = marts(lake);
+    stride_ok(lake, &["run", "--full-refresh"]);
+    assert_same_marts(&marts(lake), &incremental, "full refresh");
+}
+
 #[test]
 fn a_change_written_twice_into_one_file_is_loaded_once() {
     let lake = temp_lake();
@@ -482,32 +514,13 @@ fn copies_of_one_seq_in_one_file_load_once_when_identical_and_are_all_quarantine
     stride_ok(lake, &["quarantine", "replay"]);
     stride_ok(lake, &["run"]);
     assert_eq!(staged_status(lake, 1).as_deref(), Some("placed"));
-    stride_ok(lake, &["verify"]);
-    let incremental = marts(lake);
-    stride_ok(lake, &["run", "--full-refresh"]);
-    assert_same_marts(&marts(lake), &incremental, "full refresh");
+    assert_verified_and_as_a_full_refresh(lake);
 }
 
 #[test]
 fn a_file_removed_and_corrected_under_another_name_loads_the_correction() {
-    let lake = temp_lake();
+    let lake = placed_then_shipped();
     let lake = lake.path();
-    land(
-        lake,
-        "orders",
-        "2026-01-01",
-        "o.parquet",
-        &[order_change("c", 1, 1, 1, "placed")],
-    );
-    land(
-        lake,
-        "orders",
-        "2026-01-02",
-        "o.parquet",
-        &[order_change("u", 2, 2, 1, "shipped")],
-    );
-    stride_ok(lake, &["run"]);
-    assert_eq!(staged_status(lake, 1).as_deref(), Some("shipped"));
 
     // The day-2 file was wrong: it is deleted and a fixed one, with the same _seq,
     // lands under another name. The gone file's rows are not "already loaded".
@@ -530,32 +543,13 @@ fn a_file_removed_and_corrected_under_another_name_loads_the_correction() {
         text(&gone, "reason").starts_with("gone from raw/"),
         "{gone:?}"
     );
-    stride_ok(lake, &["verify"]);
-    let incremental = marts(lake);
-    stride_ok(lake, &["run", "--full-refresh"]);
-    assert_same_marts(&marts(lake), &incremental, "full refresh");
+    assert_verified_and_as_a_full_refresh(lake);
 }
 
 #[test]
 fn a_file_replaced_under_its_own_name_is_checked_anew() {
-    let lake = temp_lake();
+    let lake = placed_then_shipped();
     let lake = lake.path();
-    land(
-        lake,
-        "orders",
-        "2026-01-01",
-        "o.parquet",
-        &[order_change("c", 1, 1, 1, "placed")],
-    );
-    land(
-        lake,
-        "orders",
-        "2026-01-02",
-        "o.parquet",
-        &[order_change("u", 2, 2, 1, "shipped")],
-    );
-    stride_ok(lake, &["run"]);
-    assert_eq!(staged_status(lake, 1).as_deref(), Some("shipped"));
     // The day-2 file is written again in place, corrected and with one more order.
     land(
         lake,
@@ -574,10 +568,7 @@ fn a_file_replaced_under_its_own_name_is_checked_anew() {
     assert_eq!(staged_status(lake, 2).as_deref(), Some("placed"));
     let entry = entry_of(lake, "orders", "batch_date=2026-01-02/o.parquet");
     assert_eq!(common::count(&entry, "rows_loaded"), 2, "{entry:?}");
-    stride_ok(lake, &["verify"]);
-    let incremental = marts(lake);
-    stride_ok(lake, &["run", "--full-refresh"]);
-    assert_same_marts(&marts(lake), &incremental, "full refresh");
+    assert_verified_and_as_a_full_refresh(lake);
 }
 
 #[test]
