@@ -160,3 +160,36 @@ impl Error {
         }
     }
 }
+
+/// `error` and its causes, outermost first.
+pub fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
+}
+
+/// An error and its causes on one line, outermost first (the CLI's `error:` line,
+/// a run record's error, the API's answers). Libraries often repeat their source's
+/// text in their own message; a cause already said is not said twice.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    for e in causes(error) {
+        let text = e.to_string().replace('\n', " ");
+        if !text.is_empty() && !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+/// [`one_line`] of a model's error without its first `model X:`, for lines that
+/// name the model already.
+pub fn one_line_in_model(error: &Error) -> String {
+    match error {
+        Error::Model { source, .. } => one_line(source.as_ref()),
+        other => one_line(other),
+    }
+}

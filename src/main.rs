@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     match runtime.block_on(stride::cli::execute(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", stride::orchestrate::one_line(error.as_ref()));
+            eprintln!("error: {}", stride::error::one_line(error.as_ref()));
             ExitCode::from(1)
         }
     }

@@ -171,7 +171,7 @@ impl Cluster {
         match DeltaScan::try_new(model, table, provider.schema()) {
             Ok(scan) => Arc::new(scan),
             Err(e) => {
-                tracing::warn!("{}", crate::engine::error_chain(&e));
+                tracing::warn!("{}", crate::error::one_line_in_model(&e));
                 provider
             }
         }
@@ -191,7 +191,7 @@ impl Cluster {
         match ChangeFeedScan::try_new(model, table, after, feed.schema()).await {
             Ok(scan) => Arc::new(scan),
             Err(e) => {
-                tracing::warn!("{}", crate::engine::error_chain(&e));
+                tracing::warn!("{}", crate::error::one_line_in_model(&e));
                 feed
             }
         }

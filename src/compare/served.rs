@@ -193,7 +193,7 @@ async fn served_mart(
                 format!(
                     "version {} can no longer be read ({})",
                     identity.version,
-                    crate::orchestrate::one_line(&e)
+                    crate::error::one_line(&e)
                 ),
             ));
         }

@@ -301,7 +301,12 @@ async fn verify_into(
     };
     engine::rebuild_pinned(scratch, project, contracts, admitted, &closure)
         .await
-        .map_err(|e| Error::Verify(format!("the rebuild failed: {}", engine::error_chain(&e))))?;
+        .map_err(|e| {
+            Error::Verify(format!(
+                "the rebuild failed: {}",
+                crate::error::one_line_in_model(&e)
+            ))
+        })?;
     let rebuild_s = rebuild_started.elapsed().as_secs_f64();
 
     let mut verdicts = Vec::new();

@@ -17,7 +17,6 @@ pub use data_tests::{last_test, outcomes_batch, save_test, test};
 pub use history::{HistoryRow, history, history_batch};
 pub use maintain::{Maintained, optimize, vacuum};
 pub use query::{QuerySession, parse_time, query, query_session, query_session_on};
-pub use run::chain as error_chain;
 pub use run::{
     Action, ModelOutcome, NoEvents, RunEvents, RunOptions, RunReport, rebuild_pinned, run_with_lock,
 };

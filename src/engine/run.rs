@@ -448,7 +448,7 @@ async fn execute_graph(
                 }
             }
             Err(error) => {
-                let cause = chain(&error);
+                let cause = crate::error::one_line_in_model(&error);
                 bar.suspend(|| tracing::error!("model {name} failed: {cause}"));
                 events.model_failed(&name, &cause);
                 for dependent in descendants(models, &name) {
@@ -467,21 +467,6 @@ async fn execute_graph(
         Some(first) => Err(first),
         None => Ok(outcomes),
     }
-}
-
-/// An error with its causes, as the CLI prints it (`a: b: c`), less the first
-/// `model X` (the log line names the model already).
-pub fn chain(error: &Error) -> String {
-    let mut causes: Vec<String> = Vec::new();
-    let mut current: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = current {
-        causes.push(e.to_string());
-        current = e.source();
-    }
-    if matches!(error, Error::Model { .. }) && causes.len() > 1 {
-        causes.remove(0);
-    }
-    causes.join(": ")
 }
 
 /// Makes a model that is not selected readable by the selected ones: its table at

@@ -151,7 +151,7 @@ pub fn explain(error: &object_store::Error, bucket: &str, endpoint: &str) -> Opt
             with_code(denied)
         ));
     }
-    let http = sources(error).find_map(|e| e.downcast_ref::<HttpError>())?;
+    let http = crate::error::causes(error).find_map(|e| e.downcast_ref::<HttpError>())?;
     let tries = retries_said(&text);
     match http.kind() {
         HttpErrorKind::Connect => Some(format!(
@@ -174,21 +174,15 @@ pub fn endpoint_name(settings: &S3Settings) -> String {
         .unwrap_or_else(|| "AWS S3".to_string())
 }
 
-fn sources<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(error), |e| e.source())
-}
-
 fn chain_text(error: &object_store::Error) -> String {
-    sources(error)
+    crate::error::causes(error)
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join(" | ")
 }
 
 fn deepest(error: &object_store::Error) -> String {
-    sources(error)
+    crate::error::causes(error)
         .last()
         .map(|e| e.to_string())
         .unwrap_or_default()

@@ -7,7 +7,7 @@ mod report;
 mod run;
 
 pub use failure::{FailureKind, RunFailure, is_transient};
-pub use run::{Cancel, Finished, Pipeline, RunSpec, one_line, run};
+pub use run::{Cancel, Finished, Pipeline, RunSpec, run};
 
 use std::time::Instant;
 

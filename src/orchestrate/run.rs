@@ -193,26 +193,10 @@ fn end(record: &mut RunRecord, failure: &RunFailure) {
         FailureKind::Canceled => Status::Canceled,
         FailureKind::Transient | FailureKind::Permanent => Status::Failure,
     };
-    record.end(status, Some((one_line(failure), kind.as_str())));
-}
-
-/// An error and its causes on one line, outermost first (the CLI's `error:` line).
-/// Libraries often repeat their source's text in their own message; a cause
-/// already said is not said twice.
-pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = String::new();
-    let mut current = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string().replace('\n', " ");
-        if !text.is_empty() && !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-        current = e.source();
-    }
-    line
+    record.end(
+        status,
+        Some((crate::error::one_line(failure), kind.as_str())),
+    );
 }
 
 /// The run itself, under the lake's lock; the publish's one-line summary.

@@ -71,7 +71,7 @@ fn failed(error: Error) -> Response {
         Error::Locked(_) | Error::Verify(_) => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    refuse(status, crate::orchestrate::one_line(&error))
+    refuse(status, crate::error::one_line(&error))
 }
 
 fn answer(result: crate::Result<Value>) -> Response {
@@ -438,7 +438,7 @@ async fn diff(
     let (from, to) = match (point(params.from.as_ref()), point(params.to.as_ref())) {
         (Ok(from), Ok(to)) => (from, to),
         (Err(e), _) | (_, Err(e)) => {
-            return refuse(StatusCode::BAD_REQUEST, crate::orchestrate::one_line(&e));
+            return refuse(StatusCode::BAD_REQUEST, crate::error::one_line(&e));
         }
     };
     let examples = params.examples.unwrap_or(10).min(MAX_EXAMPLES);
@@ -514,7 +514,7 @@ async fn start_verify(State(server): State<Arc<Server>>, body: axum::body::Bytes
             .await;
             if let Ok(mut state) = worker.verifying.lock() {
                 state.since = None;
-                state.error = result.err().map(|e| crate::orchestrate::one_line(&e));
+                state.error = result.err().map(|e| crate::error::one_line(&e));
             }
         });
         if let Err(e) = done.await {

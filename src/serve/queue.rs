@@ -264,7 +264,7 @@ pub async fn runner(pipeline: &Pipeline, queue: &Queue, retry: RetryPolicy, canc
             let Err(failure) = &finished.result else {
                 break;
             };
-            let message = orchestrate::one_line(failure);
+            let message = crate::error::one_line(failure);
             if failure.kind() != FailureKind::Transient
                 || spec.attempt >= retry.attempts
                 || cancel.is_fired()
