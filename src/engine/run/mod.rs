@@ -1,0 +1,377 @@
+//! `stride run`: brings every model up to date with the landed batches, in
+//! dependency order, running models that do not depend on each other concurrently.
+//!
+//! Each stored model reads what it consumed from its own last commit (see
+//! [`super::state`]) and decides:
+//! - nothing new among its inputs: skipped, no new version;
+//! - a full rebuild (first run, `--full-refresh`, changed SQL, an input rebuilt, a
+//!   `table` model with new input): its SELECT over all input, overwritten;
+//! - otherwise, for an `incremental` model: its SELECT with `is_incremental()`
+//!   true, where `changes(...)` holds only what its inputs changed since its last
+//!   commit, applied with its strategy.
+//!
+//! The record of what it consumed is committed with its data, so a run killed at
+//! any point is picked up by the next one exactly where the tables say it stopped.
+//!
+//! Here: the run's types, its context and its two entry points ([`run_with_lock`],
+//! [`rebuild_pinned`]). The steps of each model, in order: [`graph`] starts it when
+//! its inputs are ready, [`plan`] decides what it does, [`changes`] registers what
+//! its inputs changed, [`commit`] computes, checks and commits its result.
+
+mod changes;
+mod commit;
+mod graph;
+mod plan;
+
+use graph::execute_graph;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::AsArray;
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use datafusion::common::{ScalarValue, TableReference};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::prelude::{DataFrame, SessionContext};
+use deltalake::DeltaTable;
+use futures::{StreamExt, TryStreamExt, stream};
+use tokio::task::JoinSet;
+
+use super::materialize::{Materialized, materialize};
+use super::select::{descendants, select};
+use super::session::{new_session, register_pinned_sources};
+use super::state::{LastCommit, ModelState, commits_after, last_commit};
+use crate::cluster::{Cluster, Placement};
+use crate::contracts::{self, Contract, Contracts};
+use crate::delta::{self, Committed};
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::lake::LakeLock;
+use crate::land::{self, LandedFile};
+use crate::models::{
+    CHANGES_SCHEMA, Materialization, Model, Project, RenderContext, Strategy, changes_table,
+};
+use crate::progress;
+use crate::quarantine::{self, Admitted, TableCheck, admitted_table, file_key};
+use crate::sources::{SOURCE_SCHEMA, SourceTable};
+
+/// How many models may execute at once. DataFusion already spreads one query over
+/// every core; a few models at once hide the latency of commits and small models.
+const CONCURRENT_MODELS: usize = 3;
+
+/// The column that marks a result row as a deletion.
+const OP_COLUMN: &str = "_op";
+
+/// What the run was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Rebuild the selected models (all, without `select`) and everything
+    /// downstream of them from all landed batches.
+    pub full_refresh: bool,
+    /// dbt-style selection (`model`, `+model`, `model+`); `None` runs every model.
+    pub select: Option<String>,
+    /// The run's id, recorded in each commit it makes.
+    pub run_id: Option<String>,
+    /// Where the models' queries run: `None` in this process, else on a cluster.
+    pub cluster: Option<Cluster>,
+}
+
+/// What a run tells its observer as it goes (the run history records it). Every
+/// method has a default that ignores the event.
+pub trait RunEvents: Send + Sync {
+    /// These models will be run (or looked at), in dependency order.
+    fn planned(&self, _models: &[String]) {}
+    /// The landed files were checked against their contracts.
+    fn checked(&self, _checked: &[TableCheck]) {}
+    /// A model started.
+    fn model_started(&self, _model: &str) {}
+    /// A model finished.
+    fn model_finished(&self, _outcome: &ModelOutcome) {}
+    /// A model failed with this error (its causes on one line).
+    fn model_failed(&self, _model: &str, _error: &str) {}
+    /// A model was not run because a model it reads failed.
+    fn model_blocked(&self, _model: &str, _failed: &str) {}
+}
+
+/// Events nobody listens to.
+pub struct NoEvents;
+
+impl RunEvents for NoEvents {}
+
+/// What a run did to one model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A view, registered for the models downstream.
+    View,
+    /// Nothing new among its inputs: no new version.
+    Skipped,
+    /// Rebuilt from all of its input.
+    Full,
+    /// Brought up to date with what its inputs changed.
+    Incremental,
+}
+
+impl Action {
+    /// A word for logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::View => "view",
+            Action::Skipped => "up to date",
+            Action::Full => "full",
+            Action::Incremental => "incremental",
+        }
+    }
+}
+
+/// What happened to one model.
+#[derive(Debug, Clone)]
+pub struct ModelOutcome {
+    /// The model name.
+    pub model: String,
+    /// How it is kept.
+    pub materialization: Materialization,
+    /// What the run did.
+    pub action: Action,
+    /// The Delta version committed, when one was.
+    pub version: Option<u64>,
+    /// Rows added and removed by that commit.
+    pub rows: Option<(u64, u64)>,
+    /// Wall time of planning, executing and committing it.
+    pub elapsed: Duration,
+    /// Where its query ran (`None` for a view or a model left as it was).
+    pub placement: Option<Placement>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Raw files landed when the run started.
+    pub raw_files: usize,
+    /// Raw files checked against their contracts by this run (new since the last).
+    pub new_raw_files: usize,
+    /// Per raw table with new files: rows read = loaded + quarantined.
+    pub checked: Vec<TableCheck>,
+    /// Files in the raw area that belong to no table, so nothing read them.
+    pub strays: Vec<land::Stray>,
+    /// The models that finished, in the order they finished.
+    pub models: Vec<ModelOutcome>,
+}
+
+/// A stored model's table as the run found it.
+#[derive(Debug, Clone)]
+struct Found {
+    table: DeltaTable,
+    last: Option<LastCommit>,
+}
+
+/// Everything a model task needs to know, shared by the run.
+struct RunContext {
+    ctx: SessionContext,
+    lake: Lake,
+    /// What the raw tables load: the admitted files and their ledgers.
+    sources: Admitted,
+    contracts: Contracts,
+    full_refresh: BTreeSet<String>,
+    /// Per model, the raw tables it reads directly or through views.
+    sources_of: HashMap<String, BTreeSet<String>>,
+    /// Per model, the stored models it reads directly or through views.
+    stored_inputs_of: HashMap<String, BTreeSet<String>>,
+    /// The run's id, for the commits' records.
+    run_id: Option<String>,
+    /// The cluster queries are sent to, if any.
+    cluster: Option<Cluster>,
+}
+
+/// How many listings or table logs a run reads at once.
+const CONCURRENT_READS: usize = 8;
+
+/// Runs the models of `project` on the lake. The caller holds the lake's lock (and
+/// can publish the marts under it before anyone else commits).
+pub async fn run_with_lock(
+    lake: &Lake,
+    project: &Project,
+    contracts: &Contracts,
+    options: &RunOptions,
+    _lock: &LakeLock,
+    events: &dyn RunEvents,
+) -> Result<RunReport> {
+    let models = project.models();
+    // Listings and log reads are independent requests: on S3 each costs a round
+    // trip, so they go out together (8 at a time) instead of one after another.
+    let sources = project.sources();
+    let inventories: BTreeMap<String, land::Inventory> = stream::iter(sources)
+        .map(|table| async move {
+            Ok::<_, Error>((table.name.clone(), land::inventory(lake, table).await?))
+        })
+        .buffer_unordered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    let mut strays = land::strays_outside_tables(lake, sources).await?;
+    let mut landed: BTreeMap<String, Vec<LandedFile>> = BTreeMap::new();
+    for (table, inventory) in inventories {
+        strays.extend(inventory.strays);
+        landed.insert(table, inventory.files);
+    }
+    let to_run: BTreeSet<String> = match &options.select {
+        Some(selection) => {
+            let mut chosen = select(models, selection)?;
+            if options.full_refresh {
+                for name in chosen.clone() {
+                    chosen.extend(descendants(models, &name));
+                }
+            }
+            chosen
+        }
+        None => models.iter().map(|m| m.name.clone()).collect(),
+    };
+    let full_refresh = if options.full_refresh {
+        to_run.clone()
+    } else {
+        BTreeSet::new()
+    };
+
+    let opened: Vec<Option<(String, Found)>> = stream::iter(models)
+        .filter(|m| std::future::ready(m.materialization.is_stored()))
+        .map(|model| async move {
+            let Some(table) = delta::open(lake, &model.name).await? else {
+                return Ok::<_, Error>(None);
+            };
+            let last = last_commit(&table).await?;
+            Ok(Some((model.name.clone(), Found { table, last })))
+        })
+        .buffer_unordered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    let found: HashMap<String, Found> = opened.into_iter().flatten().collect();
+
+    let (sources_of, stored_inputs_of) = input_closure(models);
+    // Every landed file is checked once against its contract before any model
+    // reads it; models read only what the check loaded.
+    let mut admitted = quarantine::admit(lake, contracts, &landed).await?;
+    let checked = std::mem::take(&mut admitted.checked);
+    events.checked(&checked);
+    let new_raw_files = checked.iter().map(|c| c.files).sum();
+
+    let ctx = new_session();
+    register_pinned_sources(&ctx, lake, sources, &admitted.files, &admitted.ledgers)?;
+    let run = Arc::new(RunContext {
+        ctx,
+        lake: lake.clone(),
+        sources: admitted,
+        contracts: contracts.clone(),
+        full_refresh,
+        sources_of,
+        stored_inputs_of,
+        run_id: options.run_id.clone(),
+        cluster: options.cluster.clone(),
+    });
+    let outcomes = execute_graph(&run, models, &to_run, found, events).await?;
+    Ok(RunReport {
+        raw_files: landed.values().map(Vec::len).sum(),
+        new_raw_files,
+        checked,
+        strays,
+        models: outcomes,
+    })
+}
+
+/// Rebuilds `to_run` (names of models, in any order) in full on `lake` from
+/// exactly the raw files and ledgers of `admitted`, without checking or recording
+/// anything in the raw tables' ledgers: what `stride verify` builds in its
+/// scratch warehouse. Each result is checked against its contract and committed
+/// to `lake`'s warehouse as a run would.
+pub async fn rebuild_pinned(
+    lake: &Lake,
+    project: &Project,
+    contracts: &Contracts,
+    admitted: Admitted,
+    to_run: &BTreeSet<String>,
+) -> Result<Vec<ModelOutcome>> {
+    let models = project.models();
+    let (sources_of, stored_inputs_of) = input_closure(models);
+    let ctx = new_session();
+    register_pinned_sources(
+        &ctx,
+        lake,
+        project.sources(),
+        &admitted.files,
+        &admitted.ledgers,
+    )?;
+    let run = Arc::new(RunContext {
+        ctx,
+        lake: lake.clone(),
+        sources: admitted,
+        contracts: contracts.clone(),
+        full_refresh: to_run.clone(),
+        sources_of,
+        stored_inputs_of,
+        run_id: None,
+        cluster: None,
+    });
+    execute_graph(&run, models, to_run, HashMap::new(), &NoEvents).await
+}
+
+impl RunContext {
+    /// How the run's queries read `table` (model `model`): delta-rs's scan in this
+    /// process; on a cluster, stride's scan of the same version, which executors
+    /// can run (or delta-rs's, with the reason logged, when they cannot).
+    async fn provider(
+        &self,
+        model: &str,
+        table: &DeltaTable,
+    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        let provider = delta::provider(table, &self.ctx.state())
+            .await
+            .map_err(|e| Error::in_model(model, e))?;
+        Ok(match &self.cluster {
+            None => provider,
+            Some(cluster) => cluster.readable(model, table, provider),
+        })
+    }
+
+    /// `frame` (model `model`'s query) as the run executes it: sent to the
+    /// cluster when there is one and the plan can go, else here.
+    fn place(&self, model: &Model, frame: DataFrame) -> Result<(DataFrame, Placement)> {
+        match &self.cluster {
+            None => Ok((frame, Placement::Local)),
+            Some(cluster) => cluster
+                .place(&self.ctx, frame, &model.name)
+                .map_err(|e| Error::in_model(&model.name, e)),
+        }
+    }
+}
+
+/// For each model, the raw tables and the stored models it reads, looking through
+/// views.
+type Closure = (
+    HashMap<String, BTreeSet<String>>,
+    HashMap<String, BTreeSet<String>>,
+);
+
+fn input_closure(models: &[Model]) -> Closure {
+    let mut sources_of: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut stored_of: HashMap<String, BTreeSet<String>> = HashMap::new();
+    // Models come in dependency order, so every ref is already resolved.
+    for model in models {
+        let mut raw: BTreeSet<String> = model.sources.iter().cloned().collect();
+        let mut stored = BTreeSet::new();
+        for parent in &model.refs {
+            match models.iter().find(|m| &m.name == parent) {
+                Some(p) if p.materialization.is_stored() => {
+                    stored.insert(parent.clone());
+                }
+                Some(_) => {
+                    raw.extend(sources_of.get(parent).cloned().unwrap_or_default());
+                    stored.extend(stored_of.get(parent).cloned().unwrap_or_default());
+                }
+                None => {}
+            }
+        }
+        sources_of.insert(model.name.clone(), raw);
+        stored_of.insert(model.name.clone(), stored);
+    }
+    (sources_of, stored_of)
+}
