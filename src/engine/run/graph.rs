@@ -44,7 +44,8 @@ pub(super) async fn execute_graph(
             }
             let current = found.get(&model.name).cloned();
             let upstream: HashMap<String, Found> = run
-                .stored_inputs_of
+                .inputs
+                .stored_of
                 .get(&model.name)
                 .into_iter()
                 .flatten()

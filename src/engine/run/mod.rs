@@ -175,10 +175,8 @@ struct RunContext {
     sources: Admitted,
     contracts: Contracts,
     full_refresh: BTreeSet<String>,
-    /// Per model, the raw tables it reads directly or through views.
-    sources_of: HashMap<String, BTreeSet<String>>,
-    /// Per model, the stored models it reads directly or through views.
-    stored_inputs_of: HashMap<String, BTreeSet<String>>,
+    /// What each model reads, looking through views.
+    inputs: Inputs,
     /// The run's id, for the commits' records.
     run_id: Option<String>,
     /// The cluster queries are sent to, if any.
@@ -247,7 +245,6 @@ pub async fn run_with_lock(
         .await?;
     let found: HashMap<String, Found> = opened.into_iter().flatten().collect();
 
-    let (sources_of, stored_inputs_of) = input_closure(models);
     // Every landed file is checked once against its contract before any model
     // reads it; models read only what the check loaded.
     let mut admitted = quarantine::admit(lake, contracts, &landed).await?;
@@ -255,19 +252,14 @@ pub async fn run_with_lock(
     events.checked(&checked);
     let new_raw_files = checked.iter().map(|c| c.files).sum();
 
-    let ctx = new_session();
-    register_pinned_sources(&ctx, lake, sources, &admitted.files, &admitted.ledgers)?;
-    let run = Arc::new(RunContext {
-        ctx,
-        lake: lake.clone(),
-        sources: admitted,
-        contracts: contracts.clone(),
+    let run = Arc::new(RunContext::new(
+        lake,
+        project,
+        contracts,
+        admitted,
         full_refresh,
-        sources_of,
-        stored_inputs_of,
-        run_id: options.run_id.clone(),
-        cluster: options.cluster.clone(),
-    });
+        options,
+    )?);
     let outcomes = execute_graph(&run, models, &to_run, found, events).await?;
     Ok(RunReport {
         raw_files: landed.values().map(Vec::len).sum(),
@@ -290,31 +282,49 @@ pub async fn rebuild_pinned(
     admitted: Admitted,
     to_run: &BTreeSet<String>,
 ) -> Result<Vec<ModelOutcome>> {
-    let models = project.models();
-    let (sources_of, stored_inputs_of) = input_closure(models);
-    let ctx = new_session();
-    register_pinned_sources(
-        &ctx,
+    let run = Arc::new(RunContext::new(
         lake,
-        project.sources(),
-        &admitted.files,
-        &admitted.ledgers,
-    )?;
-    let run = Arc::new(RunContext {
-        ctx,
-        lake: lake.clone(),
-        sources: admitted,
-        contracts: contracts.clone(),
-        full_refresh: to_run.clone(),
-        sources_of,
-        stored_inputs_of,
-        run_id: None,
-        cluster: None,
-    });
-    execute_graph(&run, models, to_run, HashMap::new(), &NoEvents).await
+        project,
+        contracts,
+        admitted,
+        to_run.clone(),
+        &RunOptions::default(),
+    )?);
+    execute_graph(&run, project.models(), to_run, HashMap::new(), &NoEvents).await
 }
 
 impl RunContext {
+    /// The context of a run on `lake` whose raw tables load `admitted`: a new
+    /// session that sees them pinned, and what each model reads. Both entry points
+    /// make theirs here.
+    fn new(
+        lake: &Lake,
+        project: &Project,
+        contracts: &Contracts,
+        admitted: Admitted,
+        full_refresh: BTreeSet<String>,
+        options: &RunOptions,
+    ) -> Result<Self> {
+        let ctx = new_session();
+        register_pinned_sources(
+            &ctx,
+            lake,
+            project.sources(),
+            &admitted.files,
+            &admitted.ledgers,
+        )?;
+        Ok(RunContext {
+            ctx,
+            lake: lake.clone(),
+            sources: admitted,
+            contracts: contracts.clone(),
+            full_refresh,
+            inputs: Inputs::of(project.models()),
+            run_id: options.run_id.clone(),
+            cluster: options.cluster.clone(),
+        })
+    }
+
     /// How the run's queries read `table` (model `model`): delta-rs's scan in this
     /// process; on a cluster, stride's scan of the same version, which executors
     /// can run (or delta-rs's, with the reason logged, when they cannot).
@@ -346,32 +356,37 @@ impl RunContext {
 
 /// For each model, the raw tables and the stored models it reads, looking through
 /// views.
-type Closure = (
-    HashMap<String, BTreeSet<String>>,
-    HashMap<String, BTreeSet<String>>,
-);
+#[derive(Debug, Default)]
+struct Inputs {
+    /// Per model, the raw tables it reads directly or through views.
+    sources_of: HashMap<String, BTreeSet<String>>,
+    /// Per model, the stored models it reads directly or through views.
+    stored_of: HashMap<String, BTreeSet<String>>,
+}
 
-fn input_closure(models: &[Model]) -> Closure {
-    let mut sources_of: HashMap<String, BTreeSet<String>> = HashMap::new();
-    let mut stored_of: HashMap<String, BTreeSet<String>> = HashMap::new();
-    // Models come in dependency order, so every ref is already resolved.
-    for model in models {
-        let mut raw: BTreeSet<String> = model.sources.iter().cloned().collect();
-        let mut stored = BTreeSet::new();
-        for parent in &model.refs {
-            match models.iter().find(|m| &m.name == parent) {
-                Some(p) if p.materialization.is_stored() => {
-                    stored.insert(parent.clone());
+impl Inputs {
+    /// What each of `models` (in dependency order) reads.
+    fn of(models: &[Model]) -> Self {
+        let mut inputs = Inputs::default();
+        // Models come in dependency order, so every ref is already resolved.
+        for model in models {
+            let mut raw: BTreeSet<String> = model.sources.iter().cloned().collect();
+            let mut stored = BTreeSet::new();
+            for parent in &model.refs {
+                match models.iter().find(|m| &m.name == parent) {
+                    Some(p) if p.materialization.is_stored() => {
+                        stored.insert(parent.clone());
+                    }
+                    Some(_) => {
+                        raw.extend(inputs.sources_of.get(parent).cloned().unwrap_or_default());
+                        stored.extend(inputs.stored_of.get(parent).cloned().unwrap_or_default());
+                    }
+                    None => {}
                 }
-                Some(_) => {
-                    raw.extend(sources_of.get(parent).cloned().unwrap_or_default());
-                    stored.extend(stored_of.get(parent).cloned().unwrap_or_default());
-                }
-                None => {}
             }
+            inputs.sources_of.insert(model.name.clone(), raw);
+            inputs.stored_of.insert(model.name.clone(), stored);
         }
-        sources_of.insert(model.name.clone(), raw);
-        stored_of.insert(model.name.clone(), stored);
+        inputs
     }
-    (sources_of, stored_of)
 }

@@ -28,8 +28,8 @@ pub(super) async fn plan_model(
     let fail = |e: Error| Error::in_model(&model.name, e);
     let last = current.and_then(|f| f.last.as_ref());
     let empty = BTreeSet::new();
-    let stored_inputs = run.stored_inputs_of.get(&model.name).unwrap_or(&empty);
-    let source_tables = run.sources_of.get(&model.name).unwrap_or(&empty);
+    let stored_inputs = run.inputs.stored_of.get(&model.name).unwrap_or(&empty);
+    let source_tables = run.inputs.sources_of.get(&model.name).unwrap_or(&empty);
 
     let mut reasons: Vec<String> = Vec::new();
     if run.full_refresh.contains(&model.name) {
