@@ -8,10 +8,10 @@ use anyhow::Context;
 use crate::delta::AsOf;
 use crate::engine;
 use crate::generate::{self, Request};
-use crate::orchestrate::{self, Pipeline, RunSpec};
+use crate::ops::{self, Lakehouse, RunSpec};
 use crate::output;
 use crate::quarantine;
-use crate::runs::{RunRequest, Trigger};
+use crate::run_history::{RunRequest, Trigger};
 
 /// The analyses the demo prints, with their titles.
 const HEADLINES: [(&str, &str); 3] = [
@@ -29,9 +29,9 @@ const HEADLINES: [(&str, &str); 3] = [
     ),
 ];
 
-/// Runs the demo on the pipeline's lake (a recorded run, trigger `cli`).
-pub async fn demo(pipeline: &Pipeline, faults: Option<f64>) -> anyhow::Result<()> {
-    let (lake, project, contracts) = (&pipeline.lake, &pipeline.project, &pipeline.contracts);
+/// Runs the demo on the lakehouse's lake (a recorded run, trigger `cli`).
+pub async fn demo(lakehouse: &Lakehouse, faults: Option<f64>) -> anyhow::Result<()> {
+    let (lake, project, contracts) = (&lakehouse.lake, &lakehouse.project, &lakehouse.contracts);
     if !generate::lake_has_raw_data(lake).await? {
         tracing::info!("{} is empty: generating 30 days at scale 1", lake.url());
         let request = Request {
@@ -39,12 +39,12 @@ pub async fn demo(pipeline: &Pipeline, faults: Option<f64>) -> anyhow::Result<()
             faults,
             ..Request::default()
         };
-        orchestrate::generate(lake, &request)
+        ops::generate(lake, &request)
             .await
             .with_context(|| format!("generate into {}", lake.url()))?;
     }
     let run = RunSpec::new(Trigger::Cli, RunRequest::default());
-    orchestrate::run(pipeline, run, None).await.result?;
+    lakehouse.run(run, None).await.result?;
     let session = engine::query_session(lake, project, AsOf::Latest).await?;
     for (name, title) in HEADLINES {
         let analysis = project

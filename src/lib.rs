@@ -7,10 +7,11 @@
 //! result against its contract, [`delta`] commits each model as a Delta table,
 //! [`publish`] serves the marts to DuckDB readers such as Metabase, and [`output`]
 //! prints answers. [`compare`] proves the incremental tables equal a rebuild
-//! (`verify`) and says what changed between versions (`diff`). [`orchestrate`]
-//! makes one recorded run of all that (the
-//! [`runs`] history), [`serve`] keeps the marts fresh by itself (schedules, a
-//! sensor, retries, a JSON API), and [`cli`] is the command line on top.
+//! (`verify`) and says what changed between versions (`diff`). [`ops`] is the
+//! operations layer: one [`ops::Lakehouse`] whose methods make a recorded run of
+//! all that (the [`run_history`]) and the other operations; [`serve`] keeps the
+//! marts fresh by itself (schedules, a sensor, retries, a JSON API), and [`cli`]
+//! is the command line on top, parsing and printing only.
 
 pub mod bench;
 pub mod cli;
@@ -26,13 +27,14 @@ pub mod generate;
 pub mod lake;
 pub mod land;
 pub mod models;
-pub mod orchestrate;
+pub mod ops;
 pub mod output;
 pub mod progress;
 pub mod publish;
 pub mod quarantine;
-pub mod runs;
+pub mod run_history;
 pub mod serve;
 pub mod sources;
+pub mod test_hooks;
 
 pub use error::{Error, Result};

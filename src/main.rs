@@ -19,7 +19,11 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(stride::cli::execute(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(stride::cli::Exit::Success) => ExitCode::SUCCESS,
+        Ok(stride::cli::Exit::Failure(why)) => {
+            eprintln!("error: {why}");
+            ExitCode::from(1)
+        }
         Err(error) => {
             eprintln!("error: {}", stride::error::one_line(error.as_ref()));
             ExitCode::from(1)

@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 
 use stride::config::S3Settings;
 use stride::contracts::{Contracts, ContractsSource};
-use stride::engine::{NoEvents, RunOptions, run_with_lock};
+use stride::engine::{NoEvents, RunOptions, RunRequest, run_with_lock};
 use stride::lake::{Lake, LakeLock};
 use stride::models::{Project, ProjectSource};
 
@@ -562,7 +562,10 @@ async fn check_case(seed: u64) {
             .await
             .expect("lock");
         let options = RunOptions {
-            select: Some("stg_customers".to_string()),
+            request: RunRequest {
+                select: Some("stg_customers".to_string()),
+                ..RunRequest::default()
+            },
             ..RunOptions::default()
         };
         run_with_lock(&lake, &project, &contracts, &options, &lock, &NoEvents)

@@ -16,7 +16,7 @@ use crate::engine;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::models::Project;
-use crate::runs;
+use crate::run_history;
 
 /// A version of a table, as given on the command line: a number or a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,20 @@ impl Point {
     }
 }
 
+/// Which versions of a model [`diff`] compares, on which key, with how many
+/// example rows per kind of change.
+#[derive(Debug, Clone, Default)]
+pub struct DiffRequest {
+    /// The older version (default: the one before the newer one's data commit).
+    pub from: Option<Point>,
+    /// The newer version (default: the latest).
+    pub to: Option<Point>,
+    /// The columns rows are matched on (default: the model's key).
+    pub key: Option<Vec<String>>,
+    /// Example rows per kind of change.
+    pub examples: usize,
+}
+
 /// What changed in one model between two versions.
 #[derive(Debug, Clone, Serialize)]
 pub struct Diff {
@@ -63,17 +77,19 @@ pub struct Diff {
 /// without one; see [`model_key`]). `to` defaults to the latest version, `from`
 /// to the version before `to`'s data commit (so a compaction in between does not
 /// hide the last change).
-#[allow(clippy::too_many_arguments)]
 pub async fn diff(
     lake: &Lake,
     project: &Project,
     contracts: &Contracts,
     model: &str,
-    from: Option<Point>,
-    to: Option<Point>,
-    key: Option<Vec<String>>,
-    examples: usize,
+    request: DiffRequest,
 ) -> Result<Diff> {
+    let DiffRequest {
+        from,
+        to,
+        key,
+        examples,
+    } = request;
     let found = project.model(model)?;
     if !found.materialization.is_stored() {
         return Err(Error::Diff(format!(
@@ -173,7 +189,7 @@ pub async fn diff_run(
     run_id: &str,
     examples: usize,
 ) -> Result<RunDiff> {
-    let record = runs::load(lake, run_id).await?.ok_or_else(|| {
+    let record = run_history::load(lake, run_id).await?.ok_or_else(|| {
         Error::Diff(format!(
             "no run {run_id} in this lake's history (`stride runs` lists them)"
         ))
@@ -198,10 +214,11 @@ pub async fn diff_run(
             project,
             contracts,
             &model.model,
-            None,
-            Some(Point::Version(version)),
-            None,
-            examples,
+            DiffRequest {
+                to: Some(Point::Version(version)),
+                examples,
+                ..DiffRequest::default()
+            },
         )
         .await?;
         marts.push(MartChange {

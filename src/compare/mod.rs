@@ -12,7 +12,7 @@ pub mod rows;
 pub mod served;
 pub mod verify;
 
-pub use diff::{Diff, MartChange, Point, RunDiff, diff, diff_run};
+pub use diff::{Diff, DiffRequest, MartChange, Point, RunDiff, diff, diff_run};
 pub use key::{model_key, parse_key};
 pub use rows::{Comparison, FLOAT_TOLERANCE, Kind};
 pub use served::{ServedState, ServedVerdict};

@@ -1,6 +1,9 @@
 //! Two states of one table compared row by row on a key: rows only in one side,
 //! rows whose other columns differ (floats within [`FLOAT_TOLERANCE`]), per column
 //! how many rows changed and by how much, and a few examples.
+//!
+//! Over 700 lines with its unit tests (the code is about 640): one comparison
+//! query and the reading of its answer, which no other module uses.
 
 use std::collections::BTreeMap;
 

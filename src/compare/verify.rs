@@ -136,6 +136,28 @@ impl Verification {
             .map(|s| format!("served {}", s.mart));
         raw.chain(served).collect()
     }
+
+    /// Why the verification fails (`stride verify` exits 1 with it), or `None` when
+    /// every model equals its rebuild and everything else holds what it says.
+    pub fn failure(&self) -> Option<String> {
+        let differing: Vec<&str> = self.differing().iter().map(|m| m.model.as_str()).collect();
+        if !differing.is_empty() {
+            return Some(format!(
+                "verify: {} differ from a rebuild from the same input: {}",
+                differing.len(),
+                differing.join(", ")
+            ));
+        }
+        let problems = self.other_problems();
+        if !problems.is_empty() {
+            return Some(format!(
+                "verify: the models equal their rebuild, but these do not hold what they \
+                 say: {}",
+                problems.join(", ")
+            ));
+        }
+        None
+    }
 }
 
 /// A stored model's current table, pinned at the start.

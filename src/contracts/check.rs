@@ -1,5 +1,7 @@
 //! Running a contract on a table registered in a DataFusion session: each rule's
 //! failing rows counted, with a sample of up to five, and the time it took.
+//!
+//! Over 700 lines with its unit tests (the code is about 350).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

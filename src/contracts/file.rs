@@ -1,6 +1,8 @@
 //! Reading contract files: TOML into [`Contract`]s. The source contracts declare
 //! the raw tables ([`Sources`]); the model contracts are checked against the
 //! project's models before anything runs.
+//!
+//! Over 700 lines with its unit tests (the code is about 500).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -25,6 +25,19 @@ use super::{COMMIT_INFO_KEY, version_of};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 
+/// The table after a commit, with what it made visible.
+fn committed(table: DeltaTable, rows_added: u64, rows_removed: u64) -> (DeltaTable, Committed) {
+    let version = version_of(&table);
+    (
+        table,
+        Committed {
+            version,
+            rows_added,
+            rows_removed,
+        },
+    )
+}
+
 /// What one commit made visible.
 #[derive(Debug, Clone)]
 pub struct Committed {
@@ -93,14 +106,7 @@ pub async fn overwrite(
         .await
         .map_err(fail)?;
     let rows_added = super::row_count(&table);
-    Ok((
-        table.clone(),
-        Committed {
-            version: version_of(&table),
-            rows_added,
-            rows_removed: rows_before,
-        },
-    ))
+    Ok(committed(table, rows_added, rows_before))
 }
 
 /// The properties of a new model table: always the change data feed, and deletion
@@ -128,7 +134,6 @@ pub fn has_deletion_vectors(table: &DeltaTable) -> bool {
 /// Marks every row whose `key` is one of `keys` as deleted (deletion vectors) and
 /// appends `rows`, in one commit. Only the key column of the files whose key range
 /// may hold a key is read; no file is rewritten.
-#[allow(clippy::too_many_arguments)]
 pub async fn delete_keys_and_insert(
     table: DeltaTable,
     model: &str,
@@ -195,14 +200,7 @@ pub async fn delete_keys_and_insert(
         rows_removed,
     };
     let table = commit_actions(table, model, actions, operation, info, metrics).await?;
-    Ok((
-        table.clone(),
-        Committed {
-            version: version_of(&table),
-            rows_added,
-            rows_removed,
-        },
-    ))
+    Ok(committed(table, rows_added, rows_removed))
 }
 
 /// Writes `deleted` and `inserted` as one change-data file (with `_change_type`)
@@ -344,14 +342,7 @@ pub async fn append(
         .await
         .map_err(|e| Error::in_model(model, e))?;
     let after = super::row_count(&table);
-    Ok((
-        table.clone(),
-        Committed {
-            version: version_of(&table),
-            rows_added: after.saturating_sub(before),
-            rows_removed: 0,
-        },
-    ))
+    Ok(committed(table, after.saturating_sub(before), 0))
 }
 
 /// Delta MERGE of `frame` into `table` on `unique_key`. When `frame` has an `_op`
@@ -418,14 +409,10 @@ pub async fn merge(
         // stays behind the inputs it has in fact consumed.
         return record_only(table, model, record).await;
     }
-    Ok((
-        table.clone(),
-        Committed {
-            version: version_of(&table),
-            rows_added: (metrics.num_target_rows_inserted + metrics.num_target_rows_updated) as u64,
-            rows_removed: (metrics.num_target_rows_deleted + metrics.num_target_rows_updated)
-                as u64,
-        },
+    Ok(committed(
+        table,
+        (metrics.num_target_rows_inserted + metrics.num_target_rows_updated) as u64,
+        (metrics.num_target_rows_deleted + metrics.num_target_rows_updated) as u64,
     ))
 }
 
@@ -456,13 +443,10 @@ pub async fn replace_keys(
         .await
         .map_err(|e| Error::in_model(model, e))?;
     let after = super::row_count(&table);
-    Ok((
-        table.clone(),
-        Committed {
-            version: version_of(&table),
-            rows_added: added as u64,
-            rows_removed: (before + added as u64).saturating_sub(after),
-        },
+    Ok(committed(
+        table,
+        added as u64,
+        (before + added as u64).saturating_sub(after),
     ))
 }
 
@@ -502,14 +486,7 @@ pub async fn record_only(
         Metrics::default(),
     )
     .await?;
-    Ok((
-        table.clone(),
-        Committed {
-            version: version_of(&table),
-            rows_added: 0,
-            rows_removed: 0,
-        },
-    ))
+    Ok(committed(table, 0, 0))
 }
 
 /// Rows a commit made of actions added and removed, for its `operationMetrics`.

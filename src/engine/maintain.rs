@@ -43,13 +43,13 @@ async fn tables(
     Ok(found)
 }
 
-/// Compacts the small files of each model's table.
+/// Compacts the small files of each model's table, under the lake's lock `_lock`.
 pub async fn optimize(
     lake: &Lake,
     project: &Project,
     selection: Option<&str>,
+    _lock: &LakeLock,
 ) -> Result<Vec<Maintained>> {
-    let lock = LakeLock::acquire(lake, "stride optimize").await?;
     let mut done = Vec::new();
     for (model, table) in tables(lake, project, selection).await? {
         let (_, removed, added) = delta::optimize(table, &model).await?;
@@ -59,18 +59,18 @@ pub async fn optimize(
             files_added: added,
         });
     }
-    lock.release().await?;
     Ok(done)
 }
 
-/// Deletes the files no version from the last `retain_hours` hours reads.
+/// Deletes the files no version from the last `retain_hours` hours reads, under
+/// the lake's lock `_lock`.
 pub async fn vacuum(
     lake: &Lake,
     project: &Project,
     selection: Option<&str>,
     retain_hours: u64,
+    _lock: &LakeLock,
 ) -> Result<Vec<Maintained>> {
-    let lock = LakeLock::acquire(lake, "stride vacuum").await?;
     let mut done = Vec::new();
     for (model, table) in tables(lake, project, selection).await? {
         let deleted = delta::vacuum(table, &model, retain_hours).await?;
@@ -85,6 +85,5 @@ pub async fn vacuum(
     if scratch > 0 {
         tracing::info!("removed {scratch} scratch files a stopped `stride verify` left");
     }
-    lock.release().await?;
     Ok(done)
 }

@@ -3,23 +3,24 @@
 //! the per-model record of what was consumed), the data tests, history and ad-hoc
 //! queries.
 
+mod build;
 mod data_tests;
 mod history;
 mod maintain;
 mod materialize;
 mod query;
-mod run;
 mod select;
 mod session;
 mod state;
 
+pub use build::{
+    Action, ModelOutcome, NoEvents, RunEvents, RunOptions, RunReport, RunRequest, rebuild_pinned,
+    run_with_lock,
+};
 pub use data_tests::{last_test, outcomes_batch, save_test, test};
 pub use history::{HistoryRow, history, history_batch};
 pub use maintain::{Maintained, optimize, vacuum};
 pub use query::{QuerySession, parse_time, query, query_session, query_session_on};
-pub use run::{
-    Action, ModelOutcome, NoEvents, RunEvents, RunOptions, RunReport, rebuild_pinned, run_with_lock,
-};
 pub use select::{ancestors, descendants, select as select_models};
 pub use session::{new_session, session_config};
 pub use state::ModelState;

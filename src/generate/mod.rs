@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contracts::{Contracts, ContractsSource};
 use crate::error::{Error, Result};
-use crate::lake::{Lake, STATE};
+use crate::lake::{Lake, LakeLock, STATE};
 use crate::land;
 use crate::progress;
 use crate::sources::SourceTable;
@@ -84,8 +84,9 @@ pub struct Report {
     pub settings: Settings,
 }
 
-/// Lands the next `request.days` batches after the last one in the lake.
-pub async fn generate(lake: &Lake, request: &Request) -> Result<Report> {
+/// Lands the next `request.days` batches after the last one in the lake, under
+/// the lake's lock `_lock`.
+pub async fn generate(lake: &Lake, request: &Request, _lock: &LakeLock) -> Result<Report> {
     if request.days == 0 {
         return Err(Error::Setting {
             setting: "--days".into(),

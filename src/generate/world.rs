@@ -3,6 +3,10 @@
 //! Each day draws only from a random generator seeded by (seed, day), and all state
 //! lives in [`World`], so replaying days 1..k in memory and then simulating day k+1
 //! gives the same rows as simulating all days in one go.
+//!
+//! Over 700 lines on purpose: one day of the shop is one sequence of draws from
+//! one generator, in a fixed order that the seeded lakes (and the tests' expected
+//! values) depend on; split across files, that order would be easy to break.
 
 use std::collections::{BTreeMap, VecDeque};
 

@@ -49,11 +49,6 @@ use views::View;
 /// The DuckDB file used when `--duckdb` (or `STRIDE_DUCKDB`) does not name one.
 pub const DEFAULT_DUCKDB: &str = "./warehouse/stride.duckdb";
 
-/// The test hook: `STRIDE_ABORT_PUBLISH_AFTER=<step>` kills the process once that
-/// step of a publish is done: a mart's files (its name), the sync table's
-/// (`_stride_sync`), the switch of `current` (`current`).
-pub const ABORT_AFTER_ENV: &str = "STRIDE_ABORT_PUBLISH_AFTER";
-
 /// One published mart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedMart {
@@ -551,10 +546,7 @@ fn missing(marts: &[(String, Option<MartTable>)]) -> Vec<String> {
         .collect()
 }
 
-/// Kills the process when `step` is the one the test hook names.
+/// Kills the process when `step` is the one the publish test hook names.
 fn abort_if_asked(step: &str) {
-    if std::env::var(ABORT_AFTER_ENV).is_ok_and(|wanted| wanted == step) {
-        tracing::warn!("{ABORT_AFTER_ENV}={step}: aborting the process");
-        std::process::abort();
-    }
+    crate::test_hooks::abort_at(crate::test_hooks::ABORT_PUBLISH_AFTER, step);
 }

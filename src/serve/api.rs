@@ -22,7 +22,7 @@ use super::Server;
 use super::status;
 use crate::error::Error;
 use crate::output::Format;
-use crate::runs::{self, RunRecord, RunRequest, Trigger};
+use crate::run_history::{self, RunRecord, RunRequest, Trigger};
 
 /// The routes, with the token and cross-site checks in front of them.
 pub fn router(server: Arc<Server>) -> Router {
@@ -197,7 +197,7 @@ async fn health(State(server): State<Arc<Server>>) -> Response {
     Json(json!({
         "status": if server.is_stopping() { "stopping" } else { "ok" },
         "stride_version": env!("CARGO_PKG_VERSION"),
-        "lake": server.pipeline.lake.url().to_string(),
+        "lake": server.lakehouse.lake.url().to_string(),
         "started_at": server.started_at,
         "uptime_s": (chrono::Utc::now() - server.started_at).num_milliseconds() as f64 / 1000.0,
         "running": server.queue.running(),
@@ -222,7 +222,7 @@ async fn list_runs(
         .map(|q| q.as_record())
         .into_iter()
         .collect();
-    match runs::list(&server.pipeline.lake, Some(limit)).await {
+    match run_history::list(&server.lakehouse.lake, Some(limit)).await {
         Ok(stored) => records.extend(stored),
         Err(e) => return failed(e),
     }
@@ -256,7 +256,7 @@ async fn show_run(State(server): State<Arc<Server>>, Path(id): Path<String>) -> 
     if let Some(queued) = server.queue.queued().filter(|q| q.run_id == id) {
         return Json(queued.as_record()).into_response();
     }
-    match runs::load(&server.pipeline.lake, &id).await {
+    match run_history::load(&server.lakehouse.lake, &id).await {
         Ok(Some(record)) => Json(with_progress(&server, record)).into_response(),
         Ok(None) => match server.queue.running().filter(|r| r.run_id == id) {
             Some(running) => Json(with_progress(&server, running.as_record())).into_response(),
@@ -267,7 +267,7 @@ async fn show_run(State(server): State<Arc<Server>>, Path(id): Path<String>) -> 
 }
 
 async fn run_log(State(server): State<Arc<Server>>, Path(id): Path<String>) -> Response {
-    match runs::load_log(&server.pipeline.lake, &id).await {
+    match run_history::load_log(&server.lakehouse.lake, &id).await {
         Ok(Some(log)) => {
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], log).into_response()
         }
@@ -291,7 +291,7 @@ async fn start_run(State(server): State<Arc<Server>>, body: axum::body::Bytes) -
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     if let Some(select) = &body.select
-        && let Err(e) = crate::engine::check_selection(server.pipeline.project.models(), select)
+        && let Err(e) = crate::engine::check_selection(server.lakehouse.project.models(), select)
     {
         return refuse(StatusCode::BAD_REQUEST, e.to_string());
     }
@@ -339,15 +339,15 @@ async fn schedules(State(server): State<Arc<Server>>) -> Response {
 }
 
 async fn lineage(State(server): State<Arc<Server>>) -> Response {
-    answer(status::lineage(&server.pipeline).await)
+    answer(status::lineage(&server.lakehouse).await)
 }
 
 async fn versions(State(server): State<Arc<Server>>, Path(model): Path<String>) -> Response {
-    answer(status::versions(&server.pipeline, &model).await)
+    answer(status::versions(&server.lakehouse, &model).await)
 }
 
 async fn model(State(server): State<Arc<Server>>, Path(model): Path<String>) -> Response {
-    in_own_thread(move || async move { status::model(&server.pipeline, &model).await }).await
+    in_own_thread(move || async move { status::model(&server.lakehouse, &model).await }).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -366,7 +366,7 @@ async fn rows(
 ) -> Response {
     let limit = params.limit.unwrap_or(20).clamp(1, MAX_ROWS);
     in_own_thread(move || async move {
-        status::rows(&server.pipeline, &model, params.version, limit).await
+        status::rows(&server.lakehouse, &model, params.version, limit).await
     })
     .await
 }
@@ -391,7 +391,7 @@ async fn analysis(
             );
         }
     };
-    if server.pipeline.project.analysis(&name).is_none() {
+    if server.lakehouse.project.analysis(&name).is_none() {
         return refuse(
             StatusCode::NOT_FOUND,
             format!("no analysis `{name}` in queries/analyses/"),
@@ -399,7 +399,7 @@ async fn analysis(
     }
     let file = format!("attachment; filename=\"{name}.csv\"");
     let done = super::on_own_thread(move || async move {
-        status::analysis(&server.pipeline, &name, format).await
+        status::analysis(&server.lakehouse, &name, format).await
     });
     match done.await {
         Ok(Ok(text)) if format == Format::Csv => (
@@ -444,18 +444,14 @@ async fn diff(
     let examples = params.examples.unwrap_or(10).min(MAX_EXAMPLES);
     let key = params.key.as_deref().map(compare::parse_key);
     in_own_thread(move || async move {
-        let p = &server.pipeline;
-        let diff = compare::diff(
-            &p.lake,
-            &p.project,
-            &p.contracts,
-            &model,
-            from,
-            to,
-            key,
-            examples,
-        )
-        .await?;
+        let diff = server
+            .lakehouse
+            .diff(&model)
+            .from(from)
+            .to(to)
+            .key(key)
+            .examples(examples)
+            .await?;
         Ok(serde_json::to_value(diff)?)
     })
     .await
@@ -477,7 +473,7 @@ async fn start_verify(State(server): State<Arc<Server>>, body: axum::body::Bytes
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     if let Some(selection) = &body.select
-        && let Err(e) = crate::engine::check_selection(server.pipeline.project.models(), selection)
+        && let Err(e) = crate::engine::check_selection(server.lakehouse.project.models(), selection)
     {
         return failed(e);
     }
@@ -502,16 +498,10 @@ async fn start_verify(State(server): State<Arc<Server>>, body: axum::body::Bytes
     tokio::spawn(async move {
         let examples = body.examples.unwrap_or(5).min(MAX_EXAMPLES);
         let done = super::on_own_thread(move || async move {
-            let p = &worker.pipeline;
-            let result = crate::compare::verify(
-                &p.lake,
-                &p.project,
-                &p.contracts,
-                body.select.as_deref(),
-                examples,
-                p.publish_to.as_deref(),
-            )
-            .await;
+            let result = worker
+                .lakehouse
+                .verify(body.select.as_deref(), examples)
+                .await;
             if let Ok(mut state) = worker.verifying.lock() {
                 state.since = None;
                 state.error = result.err().map(|e| crate::error::one_line(&e));
@@ -535,7 +525,7 @@ async fn verify_state(State(server): State<Arc<Server>>) -> Response {
         .lock()
         .map(|s| s.clone())
         .unwrap_or_default();
-    let last = match crate::compare::last_report(&server.pipeline.lake).await {
+    let last = match crate::compare::last_report(&server.lakehouse.lake).await {
         Ok(last) => last,
         Err(e) => return failed(e),
     };
@@ -563,16 +553,9 @@ async fn run_tests(State(server): State<Arc<Server>>, body: axum::body::Bytes) -
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     in_own_thread(move || async move {
-        let pipeline = &server.pipeline;
-        let outcomes = crate::engine::test(
-            &pipeline.lake,
-            &pipeline.project,
-            &pipeline.contracts,
-            body.select.as_deref(),
-        )
-        .await?;
-        let sources = pipeline.project.sources();
-        crate::engine::save_test(&pipeline.lake, &outcomes, sources).await?;
+        let lakehouse = &server.lakehouse;
+        let outcomes = lakehouse.test(body.select.as_deref()).await?;
+        let sources = lakehouse.project.sources();
         status::json_rows(&[crate::engine::outcomes_batch(&outcomes, sources)?])
     })
     .await
@@ -594,10 +577,7 @@ async fn replay(State(server): State<Arc<Server>>, body: axum::body::Bytes) -> R
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     in_own_thread(move || async move {
-        let pipeline = &server.pipeline;
-        let replayed =
-            crate::orchestrate::replay(&pipeline.lake, &pipeline.contracts, body.table.as_deref())
-                .await?;
+        let replayed = server.lakehouse.replay(body.table.as_deref()).await?;
         let tables: Vec<Value> = replayed
             .iter()
             .map(|r| {
@@ -641,15 +621,15 @@ where
 }
 
 async fn freshness(State(server): State<Arc<Server>>) -> Response {
-    answer(status::freshness(&server.pipeline).await)
+    answer(status::freshness(&server.lakehouse).await)
 }
 
 async fn contracts(State(server): State<Arc<Server>>) -> Response {
-    answer(status::contracts(&server.pipeline).await)
+    answer(status::contracts(&server.lakehouse).await)
 }
 
 async fn analyses(State(server): State<Arc<Server>>) -> Response {
-    in_own_thread(move || async move { status::analyses(&server.pipeline).await }).await
+    in_own_thread(move || async move { status::analyses(&server.lakehouse).await }).await
 }
 
 #[cfg(test)]

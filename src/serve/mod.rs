@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::lake::{LakeLock, SERVE_LOCK_FILE};
-use crate::orchestrate::{Cancel, Pipeline};
+use crate::ops::{Cancel, Lakehouse};
 use queue::Queue;
 use sensor::Sensor;
 
@@ -50,7 +50,7 @@ pub struct ServeOptions {
 /// The state the API and the background tasks share.
 #[derive(Debug)]
 pub struct Server {
-    pipeline: Pipeline,
+    lakehouse: Lakehouse,
     options: ServeOptions,
     queue: Queue,
     schedules: Vec<Schedule>,
@@ -77,29 +77,15 @@ impl Server {
 }
 
 /// Serves the lake until SIGTERM or SIGINT; returns once the current run is
-/// finished or canceled and the locks are released.
-pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
-    if !options.bind.ip().is_loopback() && options.token.is_none() {
-        return Err(Error::Setting {
-            setting: "--bind".into(),
-            reason: format!(
-                "{} is not a loopback address: serving it needs a token (--token or STRIDE_TOKEN)",
-                options.bind
-            ),
-        });
-    }
-    if options.token.as_deref().is_some_and(|t| t.len() < 16) {
-        return Err(Error::Setting {
-            setting: "--token".into(),
-            reason: "a token has at least 16 characters".into(),
-        });
-    }
+/// finished or canceled and the locks are released. `options` come checked
+/// (the command line's `resolve`: a bind beyond loopback has a token).
+pub async fn serve(lakehouse: Lakehouse, options: ServeOptions) -> Result<()> {
     let schedules = options
         .schedules
         .iter()
         .map(|s| Schedule::parse(s))
         .collect::<Result<Vec<_>>>()?;
-    let serving = LakeLock::acquire_file(&pipeline.lake, SERVE_LOCK_FILE, "stride serve").await?;
+    let serving = LakeLock::acquire_file(&lakehouse.lake, SERVE_LOCK_FILE, "stride serve").await?;
     let listener = match tokio::net::TcpListener::bind(options.bind).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -117,7 +103,7 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
     }
     let server = Arc::new(Server {
         sensor: options.sensor.map(Sensor::new),
-        pipeline,
+        lakehouse,
         options,
         queue: Queue::default(),
         schedules,
@@ -127,7 +113,7 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
     });
     tracing::info!(
         "serving {} on http://{} ({} schedules, sensor {})",
-        server.pipeline.lake.url(),
+        server.lakehouse.lake.url(),
         server.options.bind,
         server.schedules.len(),
         if server.sensor.is_some() { "on" } else { "off" }
@@ -138,7 +124,7 @@ pub async fn serve(pipeline: Pipeline, options: ServeOptions) -> Result<()> {
         let server = Arc::clone(&server);
         on_own_thread(move || async move {
             queue::runner(
-                &server.pipeline,
+                &server.lakehouse,
                 &server.queue,
                 server.options.retry,
                 cancel,
@@ -231,8 +217,8 @@ async fn keep_schedule(server: &Server, index: usize) {
     let Some(schedule) = server.schedules.get(index) else {
         return;
     };
-    let lake = &server.pipeline.lake;
-    let sources = server.pipeline.project.sources();
+    let lake = &server.lakehouse.lake;
+    let sources = server.lakehouse.project.sources();
     match schedule.restore(lake, Utc::now()).await {
         Ok(Some((latest, missed))) => {
             schedule
@@ -260,8 +246,8 @@ async fn keep_sensor(server: &Server) {
     loop {
         sensor
             .evaluate(
-                &server.pipeline.lake,
-                server.pipeline.project.sources(),
+                &server.lakehouse.lake,
+                server.lakehouse.project.sources(),
                 &server.queue,
             )
             .await;

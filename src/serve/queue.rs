@@ -10,8 +10,8 @@ use rand::Rng;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::orchestrate::{self, Cancel, FailureKind, Pipeline, RunSpec};
-use crate::runs::{Recorder, RunRecord, RunRequest, Status, TickRef, Trigger, new_run_id};
+use crate::ops::{Cancel, FailureKind, Lakehouse, RunSpec};
+use crate::run_history::{Recorder, RunRecord, RunRequest, Status, TickRef, Trigger, new_run_id};
 
 /// Requests that arrive this close together become one run.
 const GATHER: Duration = Duration::from_millis(500);
@@ -231,7 +231,7 @@ impl Queue {
 
 /// Takes queued runs one at a time until the queue closes; `cancel` stops the run
 /// going.
-pub async fn runner(pipeline: &Pipeline, queue: &Queue, retry: RetryPolicy, cancel: Cancel) {
+pub async fn runner(lakehouse: &Lakehouse, queue: &Queue, retry: RetryPolicy, cancel: Cancel) {
     while let Some(queued) = queue.next().await {
         let first = queued.run_id.clone();
         let mut spec = RunSpec {
@@ -260,7 +260,7 @@ pub async fn runner(pipeline: &Pipeline, queue: &Queue, retry: RetryPolicy, canc
                 request: spec.request.clone(),
                 recorder,
             }));
-            let finished = orchestrate::run(pipeline, spec.clone(), Some(cancel.clone())).await;
+            let finished = lakehouse.run(spec.clone(), Some(cancel.clone())).await;
             let Err(failure) = &finished.result else {
                 break;
             };

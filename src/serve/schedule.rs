@@ -17,7 +17,7 @@ use super::queue::Queue;
 use super::sensor::unconsumed;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::runs::{self, RunRequest, Status, TickRef, Trigger};
+use crate::run_history::{self, RunRequest, Status, TickRef, Trigger};
 use crate::sources::Sources;
 
 /// How many ticks the API shows and the lake keeps per schedule.
@@ -239,7 +239,7 @@ async fn nothing_new(lake: &Lake, sources: &Sources) -> bool {
     if waiting {
         return false;
     }
-    match runs::list(lake, Some(1)).await {
+    match run_history::list(lake, Some(1)).await {
         Ok(latest) => latest.first().is_some_and(|r| r.status == Status::Success),
         Err(_) => false,
     }

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::lake::{Lake, LakeLock};
 use crate::land;
 use crate::quarantine::{file_key, read_ledger};
-use crate::runs::{RunRequest, Trigger};
+use crate::run_history::{RunRequest, Trigger};
 use crate::sources::Sources;
 
 /// How many evaluations the API shows.

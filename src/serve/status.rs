@@ -15,10 +15,10 @@ use crate::engine;
 use crate::error::{Error, Result};
 use crate::land;
 use crate::models::{Materialization, RenderContext};
-use crate::orchestrate::Pipeline;
+use crate::ops::Lakehouse;
 use crate::output::{self, Format};
 use crate::quarantine;
-use crate::runs::{self, RunRecord};
+use crate::run_history::{self, RunRecord};
 
 /// Batches as the JSON `--format json` prints (an array of row objects).
 pub fn json_rows(batches: &[RecordBatch]) -> Result<Value> {
@@ -30,14 +30,14 @@ pub fn json_rows(batches: &[RecordBatch]) -> Result<Value> {
 
 /// The graph: sources and models (with materialization, latest version and how
 /// the latest run that ran them left them), and the edges between them.
-pub async fn lineage(pipeline: &Pipeline) -> Result<Value> {
-    let lake = &pipeline.lake;
-    let recent = runs::list(lake, Some(50)).await?;
-    let waiting = waiting(pipeline).await?;
-    let upstream = upstream_sources(pipeline);
+pub async fn lineage(lakehouse: &Lakehouse) -> Result<Value> {
+    let lake = &lakehouse.lake;
+    let recent = run_history::list(lake, Some(50)).await?;
+    let waiting = waiting(lakehouse).await?;
+    let upstream = upstream_sources(lakehouse);
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
-    for table in pipeline.project.sources().iter() {
+    for table in lakehouse.project.sources().iter() {
         let files_waiting = waiting.get(&table.name).map_or(0, |w| w.files);
         nodes.push(json!({
             "id": format!("raw.{}", table.name),
@@ -47,7 +47,7 @@ pub async fn lineage(pipeline: &Pipeline) -> Result<Value> {
             "files_waiting": files_waiting,
         }));
     }
-    for model in pipeline.project.models() {
+    for model in lakehouse.project.models() {
         let version = if model.materialization.is_stored() {
             delta::open(lake, &model.name)
                 .await?
@@ -101,22 +101,22 @@ fn last_run_of(recent: &[RunRecord], model: &str) -> (Option<String>, Option<Str
 }
 
 /// `stride history MODEL --format json`.
-pub async fn versions(pipeline: &Pipeline, model: &str) -> Result<Value> {
-    pipeline.project.model(model)?;
-    let rows = engine::history(&pipeline.lake, model).await?;
+pub async fn versions(lakehouse: &Lakehouse, model: &str) -> Result<Value> {
+    lakehouse.project.model(model)?;
+    let rows = engine::history(&lakehouse.lake, model).await?;
     json_rows(&[engine::history_batch(&rows)?])
 }
 
 /// Per source, the newest batch landed and the newest consumed by a run; per mart,
 /// its latest version, when it was committed and the newest batch in it; ages in
 /// seconds.
-pub async fn freshness(pipeline: &Pipeline) -> Result<Value> {
-    let lake = &pipeline.lake;
+pub async fn freshness(lakehouse: &Lakehouse) -> Result<Value> {
+    let lake = &lakehouse.lake;
     let now = Utc::now();
     let age = |t: Option<DateTime<Utc>>| t.map(|t| (now - t).num_milliseconds() as f64 / 1000.0);
     let mut sources = Vec::new();
     let mut waiting = HashMap::new();
-    for table in pipeline.project.sources().iter() {
+    for table in lakehouse.project.sources().iter() {
         let landed = land::landed_files(lake, table).await?;
         let newest_landed = landed.iter().map(|f| f.batch_date).max();
         let ledger = quarantine::read_ledger(lake, &table.name).await?;
@@ -139,10 +139,10 @@ pub async fn freshness(pipeline: &Pipeline) -> Result<Value> {
         }));
         waiting.insert(table.name.clone(), behind);
     }
-    let upstream = upstream_sources(pipeline);
-    let recent = runs::list(lake, Some(50)).await?;
+    let upstream = upstream_sources(lakehouse);
+    let recent = run_history::list(lake, Some(50)).await?;
     let mut marts = Vec::new();
-    for model in pipeline.project.models().iter().filter(|m| m.publish) {
+    for model in lakehouse.project.models().iter().filter(|m| m.publish) {
         let history = match delta::open(lake, &model.name).await? {
             Some(_) => engine::history(lake, &model.name).await?,
             None => Vec::new(),
@@ -172,9 +172,9 @@ pub async fn freshness(pipeline: &Pipeline) -> Result<Value> {
 
 /// Every contract (table, kind, file, rule count), the quarantine counts per raw
 /// table, and `stride quarantine list --format json`.
-pub async fn contracts(pipeline: &Pipeline) -> Result<Value> {
-    let lake = &pipeline.lake;
-    let sources = pipeline.contracts.sources();
+pub async fn contracts(lakehouse: &Lakehouse) -> Result<Value> {
+    let lake = &lakehouse.lake;
+    let sources = lakehouse.contracts.sources();
     let ledgers = quarantine::ledgers(lake, sources, None).await?;
     let strays = quarantine::strays(lake, sources, None).await?;
     // Per raw table, the totals the demo prints (`table` is `raw.<name>`).
@@ -185,7 +185,7 @@ pub async fn contracts(pipeline: &Pipeline) -> Result<Value> {
         .flatten()
         .filter_map(|row| Some((row["table"].as_str()?.to_string(), row.clone())))
         .collect();
-    let tables: Vec<Value> = pipeline
+    let tables: Vec<Value> = lakehouse
         .contracts
         .all()
         .into_iter()
@@ -207,10 +207,10 @@ pub async fn contracts(pipeline: &Pipeline) -> Result<Value> {
 /// Each saved analysis of `queries/analyses/` run over the current marts: its
 /// name, file, SQL, columns and rows (as `stride query SQL --format json` prints
 /// them).
-pub async fn analyses(pipeline: &Pipeline) -> Result<Value> {
-    let session = engine::query_session(&pipeline.lake, &pipeline.project, AsOf::Latest).await?;
+pub async fn analyses(lakehouse: &Lakehouse) -> Result<Value> {
+    let session = engine::query_session(&lakehouse.lake, &lakehouse.project, AsOf::Latest).await?;
     let mut answers = Vec::new();
-    for analysis in pipeline.project.analyses() {
+    for analysis in lakehouse.project.analyses() {
         answers.push(run_analysis(&session, analysis).await?.0);
     }
     Ok(Value::Array(answers))
@@ -238,10 +238,10 @@ impl Waiting {
     }
 }
 
-async fn waiting(pipeline: &Pipeline) -> Result<HashMap<String, Waiting>> {
-    let lake = &pipeline.lake;
+async fn waiting(lakehouse: &Lakehouse) -> Result<HashMap<String, Waiting>> {
+    let lake = &lakehouse.lake;
     let mut waiting = HashMap::new();
-    for table in pipeline.project.sources().iter() {
+    for table in lakehouse.project.sources().iter() {
         let landed = land::landed_files(lake, table).await?;
         let ledger = quarantine::read_ledger(lake, &table.name).await?;
         waiting.insert(
@@ -253,10 +253,10 @@ async fn waiting(pipeline: &Pipeline) -> Result<HashMap<String, Waiting>> {
 }
 
 /// Per model, the raw tables it reads, directly or through the models it reads.
-fn upstream_sources(pipeline: &Pipeline) -> HashMap<String, BTreeSet<String>> {
+fn upstream_sources(lakehouse: &Lakehouse) -> HashMap<String, BTreeSet<String>> {
     let mut upstream: HashMap<String, BTreeSet<String>> = HashMap::new();
     // Models come in dependency order: every parent is already resolved.
-    for model in pipeline.project.models() {
+    for model in lakehouse.project.models() {
         let mut raw: BTreeSet<String> = model.sources.iter().cloned().collect();
         for parent in &model.refs {
             raw.extend(upstream.get(parent).cloned().unwrap_or_default());
@@ -295,10 +295,10 @@ fn model_state(
 /// One model for its page: what it is (file, materialization, strategy, key,
 /// inputs and readers), its SQL as written and rendered, its data contract and the
 /// outcome of the last `stride test` that covered it.
-pub async fn model(pipeline: &Pipeline, name: &str) -> Result<Value> {
-    let model = pipeline.project.model(name)?;
-    let lake = &pipeline.lake;
-    let readers: Vec<&str> = pipeline
+pub async fn model(lakehouse: &Lakehouse, name: &str) -> Result<Value> {
+    let model = lakehouse.project.model(name)?;
+    let lake = &lakehouse.lake;
+    let readers: Vec<&str> = lakehouse
         .project
         .models()
         .iter()
@@ -334,7 +334,7 @@ pub async fn model(pipeline: &Pipeline, name: &str) -> Result<Value> {
         }
         None => Vec::new(),
     };
-    let contract = pipeline.contracts.get(name).map(|c| {
+    let contract = lakehouse.contracts.get(name).map(|c| {
         json!({
             "file": c.file,
             "columns": c.columns.iter().map(|col| json!({
@@ -348,9 +348,9 @@ pub async fn model(pipeline: &Pipeline, name: &str) -> Result<Value> {
             })).collect::<Vec<_>>(),
         })
     });
-    let waiting = waiting(pipeline).await?;
-    let upstream = upstream_sources(pipeline);
-    let recent = runs::list(lake, Some(50)).await?;
+    let waiting = waiting(lakehouse).await?;
+    let upstream = upstream_sources(lakehouse);
+    let recent = run_history::list(lake, Some(50)).await?;
     let (last_run_id, last_status) = last_run_of(&recent, name);
     let state = model_state(
         model,
@@ -424,13 +424,13 @@ pub fn first_rows_sql(model: &crate::models::Model, columns: usize, limit: usize
 /// for the model page. The answer names the SQL and version, so the same rows come
 /// from `stride query --version V "SQL"`.
 pub async fn rows(
-    pipeline: &Pipeline,
+    lakehouse: &Lakehouse,
     name: &str,
     version: Option<u64>,
     limit: usize,
 ) -> Result<Value> {
-    let model = pipeline.project.model(name)?;
-    let lake = &pipeline.lake;
+    let model = lakehouse.project.model(name)?;
+    let lake = &lakehouse.lake;
     let ctx = engine::new_session();
     let (session, at) = if model.materialization.is_stored() {
         let as_of = version.map_or(AsOf::Latest, AsOf::Version);
@@ -447,7 +447,7 @@ pub async fn rows(
         (None, at)
     } else {
         // A view is computed from the latest versions of what it reads.
-        let session = engine::query_session(lake, &pipeline.project, AsOf::Latest).await?;
+        let session = engine::query_session(lake, &lakehouse.project, AsOf::Latest).await?;
         (Some(session), None)
     };
     let ctx = session.as_ref().map_or(&ctx, |s| &s.ctx);
@@ -490,11 +490,11 @@ async fn run_analysis(
 
 /// One saved analysis, as JSON (one item of [`analyses`]) or as the CSV `stride
 /// query --format csv` prints (its error, when it fails).
-pub async fn analysis(pipeline: &Pipeline, name: &str, format: Format) -> Result<String> {
-    let Some(analysis) = pipeline.project.analysis(name) else {
+pub async fn analysis(lakehouse: &Lakehouse, name: &str, format: Format) -> Result<String> {
+    let Some(analysis) = lakehouse.project.analysis(name) else {
         return Err(Error::UnknownModel(format!("analysis {name}")));
     };
-    let session = engine::query_session(&pipeline.lake, &pipeline.project, AsOf::Latest).await?;
+    let session = engine::query_session(&lakehouse.lake, &lakehouse.project, AsOf::Latest).await?;
     let (answer, batches) = run_analysis(&session, analysis).await?;
     match format {
         Format::Json => Ok(answer.to_string()),

@@ -2,7 +2,7 @@
 //! a time, each planned, executed and logged; a failed model stops its dependents.
 
 use super::commit::execute;
-use super::plan::plan_model;
+use super::plan::{inventory, plan_model};
 use super::*;
 
 /// Runs `models` (in dependency order) as their inputs become ready. A failed model
@@ -162,7 +162,12 @@ pub(super) async fn run_model(
         return Ok((Some(outcome), None));
     }
 
-    let plan = plan_model(run, model, current.as_ref(), upstream).await?;
+    let last = current
+        .as_ref()
+        .and_then(|f| f.last.as_ref())
+        .map(|l| &l.state);
+    let lake = inventory(run, model, last, upstream).await?;
+    let plan = plan_model(model, last, &lake);
     let Some(plan) = plan else {
         if let Some(found) = &current {
             register(run, model, &found.table).await?;
@@ -170,8 +175,21 @@ pub(super) async fn run_model(
         let outcome = outcome(model, Action::Skipped, None, started, None);
         return Ok((Some(outcome), current));
     };
+    if !plan.reasons.is_empty() {
+        tracing::debug!(
+            "{} rebuilt in full: {}",
+            model.name,
+            plan.reasons.join(", ")
+        );
+    }
+    for table in &plan.late {
+        tracing::debug!(
+            "{}: raw.{table} delivered changes older than some it read already",
+            model.name
+        );
+    }
     let (table, committed, placement) = execute(run, model, current, upstream, &plan).await?;
-    abort_if_asked(&model.name);
+    crate::test_hooks::abort_at(crate::test_hooks::ABORT_AFTER_COMMIT, &model.name);
     register(run, model, &table).await?;
     let last = Some(LastCommit {
         version: committed.version,
@@ -184,18 +202,6 @@ pub(super) async fn run_model(
     };
     let outcome = outcome(model, action, Some(committed), started, Some(placement));
     Ok((Some(outcome), Some(Found { table, last })))
-}
-
-/// A deterministic crash point for the crash-safety tests: with
-/// `STRIDE_ABORT_AFTER_COMMIT=<model>`, the process aborts (no clean-up, like a
-/// SIGKILL) right after that model's commit.
-pub const ABORT_AFTER_COMMIT: &str = "STRIDE_ABORT_AFTER_COMMIT";
-
-pub(super) fn abort_if_asked(model: &str) {
-    if std::env::var(ABORT_AFTER_COMMIT).is_ok_and(|m| m == model) {
-        eprintln!("{ABORT_AFTER_COMMIT}={model}: aborting");
-        std::process::abort();
-    }
 }
 
 pub(super) fn outcome(

@@ -38,6 +38,7 @@ use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::DeltaTable;
 use futures::{StreamExt, TryStreamExt, stream};
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use super::materialize::{Materialized, materialize};
@@ -65,14 +66,36 @@ const CONCURRENT_MODELS: usize = 3;
 /// The column that marks a result row as a deletion.
 const OP_COLUMN: &str = "_op";
 
-/// What the run was asked to do.
+/// What a run is asked to do (kept in its record).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// dbt-style selection; none runs every model.
+    pub select: Option<String>,
+    /// Rebuild the selection from all landed batches.
+    pub full_refresh: bool,
+}
+
+impl RunRequest {
+    /// One request that does what both do (requests that wait together run once).
+    pub fn merge(&self, other: &RunRequest) -> RunRequest {
+        let select = match (&self.select, &other.select) {
+            (Some(a), Some(b)) if a == b => Some(a.clone()),
+            (Some(a), Some(b)) => Some(format!("{a} {b}")),
+            _ => None,
+        };
+        RunRequest {
+            select,
+            full_refresh: self.full_refresh || other.full_refresh,
+        }
+    }
+}
+
+/// How the engine makes a run: what it was asked, the id its commits carry, and
+/// where its queries run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Rebuild the selected models (all, without `select`) and everything
-    /// downstream of them from all landed batches.
-    pub full_refresh: bool,
-    /// dbt-style selection (`model`, `+model`, `model+`); `None` runs every model.
-    pub select: Option<String>,
+    /// The selection and whether it is rebuilt in full.
+    pub request: RunRequest,
     /// The run's id, recorded in each commit it makes.
     pub run_id: Option<String>,
     /// Where the models' queries run: `None` in this process, else on a cluster.
@@ -213,10 +236,10 @@ pub async fn run_with_lock(
         strays.extend(inventory.strays);
         landed.insert(table, inventory.files);
     }
-    let to_run: BTreeSet<String> = match &options.select {
+    let to_run: BTreeSet<String> = match &options.request.select {
         Some(selection) => {
             let mut chosen = select(models, selection)?;
-            if options.full_refresh {
+            if options.request.full_refresh {
                 for name in chosen.clone() {
                     chosen.extend(descendants(models, &name));
                 }
@@ -225,7 +248,7 @@ pub async fn run_with_lock(
         }
         None => models.iter().map(|m| m.name.clone()).collect(),
     };
-    let full_refresh = if options.full_refresh {
+    let full_refresh = if options.request.full_refresh {
         to_run.clone()
     } else {
         BTreeSet::new()

@@ -164,7 +164,7 @@ fn settle(mut record: RunRecord, holder: Option<&(String, u32, String)>) -> RunR
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runs::record::{RunRequest, Trigger};
+    use crate::run_history::record::{RunRequest, Trigger};
 
     #[test]
     fn a_started_record_whose_process_is_gone_reads_as_interrupted() {

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::RunRequest;
+
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,30 +70,6 @@ impl Status {
     /// Whether the run is over.
     pub fn is_final(self) -> bool {
         !matches!(self, Status::Queued | Status::Started)
-    }
-}
-
-/// What the run was asked to do.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunRequest {
-    /// dbt-style selection; none runs every model.
-    pub select: Option<String>,
-    /// Rebuild the selection from all landed batches.
-    pub full_refresh: bool,
-}
-
-impl RunRequest {
-    /// One request that does what both do (requests that wait together run once).
-    pub fn merge(&self, other: &RunRequest) -> RunRequest {
-        let select = match (&self.select, &other.select) {
-            (Some(a), Some(b)) if a == b => Some(a.clone()),
-            (Some(a), Some(b)) => Some(format!("{a} {b}")),
-            _ => None,
-        };
-        RunRequest {
-            select,
-            full_refresh: self.full_refresh || other.full_refresh,
-        }
     }
 }
 

@@ -3,38 +3,19 @@
 //! date, publish the marts under the same lock, and write the record again with
 //! how it ended.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::watch;
 
 use super::failure::{FailureKind, RunFailure};
-use super::report;
-use crate::contracts::Contracts;
+use super::{Lakehouse, report, under_lock};
 use crate::engine::{self, RunOptions};
 use crate::error::Error;
-use crate::lake::{Lake, LakeLock};
-use crate::models::Project;
+use crate::lake::LakeLock;
 use crate::output;
 use crate::publish;
-use crate::runs::{self, Recorder, RunRecord, RunRequest, Status, TickRef, Trigger};
-
-/// What every run works on: the lake, the project and its contracts, and the
-/// DuckDB file the marts are published to (`None`: not published).
-#[derive(Debug, Clone)]
-pub struct Pipeline {
-    /// The lake.
-    pub lake: Lake,
-    /// The SQL project.
-    pub project: Project,
-    /// The data contracts.
-    pub contracts: Contracts,
-    /// Where the marts are published after a run.
-    pub publish_to: Option<PathBuf>,
-    /// The cluster the models' queries run on (`None`: in this process).
-    pub cluster: Option<crate::cluster::Cluster>,
-}
+use crate::run_history::{self, Recorder, RunRecord, RunRequest, Status, TickRef, Trigger};
 
 /// One run to make.
 #[derive(Debug, Clone)]
@@ -103,11 +84,17 @@ pub struct Finished {
     pub result: Result<(), RunFailure>,
 }
 
-/// Makes one run and records it. With `cancel`, a fired signal stops the run where
-/// it is (as a kill would: every commit is whole or absent), releases the lake's
-/// lock and records the run canceled.
-pub async fn run(pipeline: &Pipeline, spec: RunSpec, cancel: Option<Cancel>) -> Finished {
-    let lake = &pipeline.lake;
+impl Lakehouse {
+    /// Makes one run and records it. With `cancel`, a fired signal stops the run
+    /// where it is (as a kill would: every commit is whole or absent), releases the
+    /// lake's lock and records the run canceled.
+    pub async fn run(&self, spec: RunSpec, cancel: Option<Cancel>) -> Finished {
+        run(self, spec, cancel).await
+    }
+}
+
+async fn run(lakehouse: &Lakehouse, spec: RunSpec, cancel: Option<Cancel>) -> Finished {
+    let lake = &lakehouse.lake;
     let mut record = RunRecord::start(spec.trigger, spec.request.clone());
     if let Some(id) = spec.run_id.clone() {
         record.run_id = id;
@@ -115,13 +102,13 @@ pub async fn run(pipeline: &Pipeline, spec: RunSpec, cancel: Option<Cancel>) -> 
     record.attempt = spec.attempt;
     record.retry_of = spec.retry_of.clone();
     record.tick = spec.tick.clone();
-    runs::start_capture();
-    if let Err(e) = runs::save(lake, &record).await {
+    run_history::start_capture();
+    if let Err(e) = run_history::save(lake, &record).await {
         let failure = RunFailure::Record(e);
         end(&mut record, &failure);
-        let _ = runs::take_capture();
+        let _ = run_history::take_capture();
         // Kept to write with the next record: every attempt has its record.
-        runs::save_or_keep(lake, &record).await;
+        run_history::save_or_keep(lake, &record).await;
         return Finished {
             record,
             result: Err(failure),
@@ -138,15 +125,14 @@ pub async fn run(pipeline: &Pipeline, spec: RunSpec, cancel: Option<Cancel>) -> 
     );
     let recorder = spec.recorder.clone().unwrap_or_default();
     let options = RunOptions {
-        full_refresh: spec.request.full_refresh,
-        select: spec.request.select.clone(),
+        request: spec.request.clone(),
         run_id: Some(record.run_id.clone()),
-        cluster: pipeline.cluster.clone(),
+        cluster: lakehouse.cluster.clone(),
     };
     let result = match cancel {
         Some(mut cancel) => {
             tokio::select! {
-                done = work(pipeline, &options, recorder.as_ref()) => done,
+                done = work(lakehouse, &options, recorder.as_ref()) => done,
                 () = cancel.fired() => {
                     if let Err(e) = LakeLock::release_if_mine(lake).await {
                         tracing::warn!("after canceling the run: {e}");
@@ -155,7 +141,7 @@ pub async fn run(pipeline: &Pipeline, spec: RunSpec, cancel: Option<Cancel>) -> 
                 }
             }
         }
-        None => work(pipeline, &options, recorder.as_ref()).await,
+        None => work(lakehouse, &options, recorder.as_ref()).await,
     };
     let (sources, models) = recorder.take();
     record.sources = sources;
@@ -177,9 +163,9 @@ pub async fn run(pipeline: &Pipeline, spec: RunSpec, cancel: Option<Cancel>) -> 
         record.status.as_str(),
         record.elapsed_s()
     );
-    let log = runs::take_capture();
-    runs::save_or_keep(lake, &record).await;
-    if let Err(e) = runs::save_log(lake, &record.run_id, &log).await {
+    let log = run_history::take_capture();
+    run_history::save_or_keep(lake, &record).await;
+    if let Err(e) = run_history::save_log(lake, &record.run_id, &log).await {
         tracing::warn!("the log of run {} was not kept: {e}", record.run_id);
     }
     Finished { record, result }
@@ -201,42 +187,51 @@ fn end(record: &mut RunRecord, failure: &RunFailure) {
 
 /// The run itself, under the lake's lock; the publish's one-line summary.
 async fn work(
-    pipeline: &Pipeline,
+    lakehouse: &Lakehouse,
     options: &RunOptions,
     recorder: &Recorder,
 ) -> Result<Option<String>, RunFailure> {
-    let lake = &pipeline.lake;
+    let lake = &lakehouse.lake;
     let failed = |source| RunFailure::Run {
         lake: lake.url().to_string(),
         source,
     };
     let started = Instant::now();
     let before = lake.traffic();
-    let lock = LakeLock::acquire(lake, "stride run")
-        .await
-        .map_err(|e| match e {
-            Error::Locked(_) => RunFailure::Busy(e),
-            e => failed(e),
-        })?;
-    let report = engine::run_with_lock(
-        lake,
-        &pipeline.project,
-        &pipeline.contracts,
-        options,
-        &lock,
-        recorder,
-    )
-    .await;
-    let report = match report {
-        Ok(report) => report,
-        Err(source) => {
-            // The run's own error is the one to report.
-            if let Err(released) = lock.release().await {
-                tracing::warn!("{released}");
-            }
-            return Err(failed(source));
-        }
+    let lock_failed = |e| match e {
+        Error::Locked(_) => RunFailure::Busy(e),
+        e => failed(e),
     };
+    under_lock(lake, "stride run", lock_failed, async |lock| {
+        let report = engine::run_with_lock(
+            lake,
+            &lakehouse.project,
+            &lakehouse.contracts,
+            options,
+            lock,
+            recorder,
+        )
+        .await
+        .map_err(failed)?;
+        totals(lake, &report, started, &before);
+        let Some(file) = &lakehouse.publish_to else {
+            return Ok(None);
+        };
+        let published = publish::publish_if_changed(lake, &lakehouse.project, file)
+            .await
+            .map_err(RunFailure::Publish)?;
+        Ok(Some(summary(file, published)))
+    })
+    .await
+}
+
+/// Logs what the run checked and committed, and the lake traffic since `before`.
+fn totals(
+    lake: &crate::lake::Lake,
+    report: &engine::RunReport,
+    started: Instant,
+    before: &crate::lake::TrafficTotals,
+) {
     report::checks(&report.checked);
     report::strays(&report.strays);
     let committed = report.models.iter().filter(|m| m.version.is_some()).count();
@@ -245,7 +240,7 @@ async fn work(
         .iter()
         .filter(|m| m.action == engine::Action::Skipped)
         .count();
-    let traffic = lake.traffic().since(&before);
+    let traffic = lake.traffic().since(before);
     for (table, bytes, reads) in lake.read_by_table() {
         tracing::debug!(
             "read {:>10} in {reads:>5} requests from {table}",
@@ -267,38 +262,26 @@ async fn work(
         output::bytes(traffic.bytes_written),
         traffic.writes
     );
-    let published = match &pipeline.publish_to {
-        Some(file) => publish::publish_if_changed(lake, &pipeline.project, file)
-            .await
-            .map(|outcome| Some((file, outcome))),
-        None => Ok(None),
-    };
-    let released = lock.release().await;
-    let summary = match published.map_err(RunFailure::Publish)? {
-        Some((_, publish::Outcome::Published(published))) => {
+}
+
+/// Logs what a run's publish did; its one line for the run's record.
+fn summary(file: &std::path::Path, outcome: publish::Outcome) -> String {
+    let file = file.display();
+    match outcome {
+        publish::Outcome::Published(published) => {
             report::publish(&published);
-            Some(report::publish_summary(&published))
+            report::publish_summary(&published)
         }
-        Some((file, publish::Outcome::AlreadyCurrent)) => {
-            tracing::info!(
-                "{} already serves these marts (same lake, tables and versions)",
-                file.display()
-            );
-            Some(format!("{} already served these marts", file.display()))
+        publish::Outcome::AlreadyCurrent => {
+            tracing::info!("{file} already serves these marts (same lake, tables and versions)");
+            format!("{file} already served these marts")
         }
-        Some((file, publish::Outcome::MissingMarts(missing))) => {
+        publish::Outcome::MissingMarts(missing) => {
             tracing::warn!(
-                "not publishing to {}: no table yet for {} (a run without --select builds them)",
-                file.display(),
+                "not publishing to {file}: no table yet for {} (a run without --select builds them)",
                 missing.join(", ")
             );
-            Some(format!(
-                "not published: no table yet for {}",
-                missing.join(", ")
-            ))
+            format!("not published: no table yet for {}", missing.join(", "))
         }
-        None => None,
-    };
-    released.map_err(failed)?;
-    Ok(summary)
+    }
 }

@@ -1,9 +1,15 @@
-//! The log lines a run writes about what it did: the checks of new raw files, stray
-//! files, the run's totals and the publish. They go to stderr and to the run's log.
+//! The log lines the operations write about what they did: the checks of new raw
+//! files, stray files, the publish, and what landing, replay, optimize and vacuum
+//! did. They go to stderr and, during a run, to the run's log.
 
+use std::time::Duration;
+
+use crate::engine::Maintained;
+use crate::generate;
 use crate::land;
 use crate::output;
 use crate::publish;
+use crate::quarantine::Replayed;
 use crate::quarantine::TableCheck;
 
 /// Logs, per raw table with new files, rows read = loaded + quarantined (+ rows
@@ -110,4 +116,55 @@ pub fn publish_summary(report: &publish::PublishReport) -> String {
         rows,
         report.file.display()
     )
+}
+
+/// Logs what landed: the batches, their dates and rows per table.
+pub fn landed(report: &generate::Report, elapsed: Duration) {
+    let rows: Vec<String> = report
+        .rows
+        .iter()
+        .map(|(table, n)| format!("{table} {n}"))
+        .collect();
+    tracing::info!(
+        "landed batches {}..={} ({} to {}) in {:.2}s: {}",
+        report.batches.start(),
+        report.batches.end(),
+        report.dates.0,
+        report.dates.1,
+        elapsed.as_secs_f64(),
+        rows.join(", ")
+    );
+}
+
+/// Logs, per raw table, what a quarantine replay released and what it left.
+pub fn replayed(replayed: &[Replayed]) {
+    for done in replayed {
+        tracing::info!(
+            "raw.{}: {} rows released, {} files admitted; {} rows still quarantined, {} files still refused",
+            done.table,
+            done.rows_released,
+            done.files_admitted,
+            done.rows_quarantined,
+            done.files_refused
+        );
+    }
+}
+
+/// Logs, per model, the files `optimize` compacted.
+pub fn compacted(done: &[Maintained]) {
+    for done in done {
+        tracing::info!(
+            "{:<28} compacted {} files into {}",
+            done.model,
+            done.files_removed,
+            done.files_added
+        );
+    }
+}
+
+/// Logs, per model, the files `vacuum` deleted.
+pub fn vacuumed(done: &[Maintained]) {
+    for done in done {
+        tracing::info!("{:<28} deleted {} files", done.model, done.files_removed);
+    }
 }
