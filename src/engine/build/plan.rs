@@ -183,12 +183,13 @@ pub(super) fn plan_model(
     let mut late = BTreeSet::new();
     for (table, landed) in &lake.sources {
         let read = last.and_then(|l| l.sources.get(table));
-        let mut unread = Vec::new();
+        let mut unread: Vec<&(String, LandedFile)> = Vec::new();
         let mut names = BTreeSet::new();
-        for (name, file) in &landed.files {
+        for landed_file in &landed.files {
+            let (name, file) = landed_file;
             if !read.is_some_and(|r| r.contains(name)) {
                 batches.insert(file.batch_date.to_string());
-                unread.push(name);
+                unread.push(landed_file);
             }
             names.insert(name.clone());
         }
@@ -214,19 +215,19 @@ pub(super) fn plan_model(
                 .filter_map(range)
                 .map(|r| r.1)
                 .max();
-            let oldest_unread = unread.iter().filter_map(|k| range(k)).map(|r| r.0).min();
+            let oldest_unread = unread
+                .iter()
+                .filter_map(|(k, _)| range(k))
+                .map(|r| r.0)
+                .min();
             if let (Some(newest), Some(oldest)) = (newest_read, oldest_unread)
                 && oldest <= newest
             {
                 late.insert(table.clone());
             }
         }
-        let unread: BTreeSet<&String> = unread.into_iter().collect();
-        let files = landed
-            .files
-            .iter()
-            .filter(|(name, _)| unread.contains(name));
-        new_files.insert(table.clone(), files.map(|(_, f)| f.clone()).collect());
+        let unread = unread.into_iter().map(|(_, f)| f.clone()).collect();
+        new_files.insert(table.clone(), unread);
         sources.insert(table.clone(), names);
     }
 
