@@ -321,14 +321,21 @@ async fn verify_into(
         ledgers,
         checked: Vec::new(),
     };
-    engine::rebuild_pinned(scratch, project, contracts, admitted, &closure)
-        .await
-        .map_err(|e| {
-            Error::Verify(format!(
-                "the rebuild failed: {}",
-                crate::error::one_line_in_model(&e)
-            ))
-        })?;
+    engine::rebuild_pinned(
+        scratch,
+        project,
+        contracts,
+        admitted,
+        &closure,
+        &crate::ops::report::RunLog,
+    )
+    .await
+    .map_err(|e| {
+        Error::Verify(format!(
+            "the rebuild failed: {}",
+            crate::error::one_line_in_model(&e)
+        ))
+    })?;
     let rebuild_s = rebuild_started.elapsed().as_secs_f64();
 
     let mut verdicts = Vec::new();

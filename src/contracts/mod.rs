@@ -1,16 +1,18 @@
 //! Data contracts: the files in `data_contracts/`, one per raw source and one per
 //! mart, that say what a table must hold. A source's rules decide which landed rows
 //! are loaded and which are quarantined ([`crate::quarantine`]); a model's rules run
-//! on its result before the Delta commit ([`check`]); `stride test` runs them all on
+//! on its result before the Delta commit ([`check`], [`before_commit`]); `stride test` runs them all on
 //! the current tables.
 //!
 //! The format is TOML, documented in `data_contracts/README.md`.
 
+mod before_commit;
 mod check;
 mod file;
 mod key_hash;
 mod sql;
 
+pub use before_commit::check_rows;
 pub use check::{RuleOutcome, Status, check_table, check_types, freshness_outcome};
 #[cfg(test)]
 pub(crate) use file::shipped_project;

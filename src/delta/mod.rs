@@ -1,5 +1,5 @@
 //! Model outputs as Delta Lake tables: the commits that make a model's result
-//! visible ([`write`]), reading them back now or at an earlier version, the commit
+//! visible ([`write`]; an incremental result by its strategy, [`strategy`]), reading them back now or at an earlier version, the commit
 //! log ([`log`]), and compaction and clean-up ([`maintenance`]).
 
 mod deletion_vector;
@@ -7,6 +7,7 @@ mod key_set;
 mod log;
 mod maintenance;
 mod stage;
+mod strategy;
 mod write;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use deletion_vector::encode_inline as encode_deletion_vector;
 pub use log::{CommitRecord, read_log, stride_commit_before};
 pub use maintenance::{optimize, vacuum};
 pub use stage::{Staged, commit as commit_staged, stage};
+pub use strategy::{Increment, commit_increment, without_deletions};
 pub use write::{
     Committed, append, change_feed, change_feed_fields, delete_keys_and_insert,
     has_deletion_vectors, merge, open_or_create_handle, overwrite, record_only, replace_keys,

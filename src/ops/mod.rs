@@ -7,7 +7,7 @@
 
 mod diff;
 mod failure;
-mod report;
+pub(crate) mod report;
 mod run;
 
 pub use diff::DiffBuilder;

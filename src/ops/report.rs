@@ -1,16 +1,54 @@
-//! The log lines the operations write about what they did: the checks of new raw
-//! files, stray files, the publish, and what landing, replay, optimize and vacuum
-//! did. They go to stderr and, during a run, to the run's log.
+//! The log lines the operations write about what they did: each model as it
+//! finishes or fails ([`RunLog`]), the checks of new raw files, stray files, the
+//! publish, and what landing, replay, optimize and vacuum did. They go to stderr
+//! and, during a run, to the run's log.
 
 use std::time::Duration;
 
-use crate::engine::Maintained;
+use crate::cluster::Placement;
+use crate::engine::{Maintained, ModelOutcome, RunEvents};
 use crate::generate;
 use crate::land;
 use crate::output;
 use crate::publish;
 use crate::quarantine::Replayed;
 use crate::quarantine::TableCheck;
+
+/// Logs each model of a run (or of a verify's rebuild) as it finishes: one line
+/// of what was done, rows added and removed, the version and the time, or why it
+/// failed or was not run.
+pub struct RunLog;
+
+impl RunEvents for RunLog {
+    fn model_finished(&self, outcome: &ModelOutcome) {
+        let rows = match outcome.rows {
+            Some((added, removed)) => format!("+{added} -{removed}"),
+            None => "-".to_string(),
+        };
+        let version = outcome.version.map(|v| format!("v{v}")).unwrap_or_default();
+        let placement = match &outcome.placement {
+            Some(Placement::Local) | None => String::new(),
+            Some(placement) => format!("  [{}]", placement.describe()),
+        };
+        tracing::info!(
+            "{:<28} {:<11} {:<11} {:>20} {:<5} {:>7.2}s{placement}",
+            outcome.model,
+            outcome.materialization.as_str(),
+            outcome.action.as_str(),
+            rows,
+            version,
+            outcome.elapsed.as_secs_f64()
+        );
+    }
+
+    fn model_failed(&self, model: &str, error: &str) {
+        tracing::error!("model {model} failed: {error}");
+    }
+
+    fn model_blocked(&self, model: &str, failed: &str) {
+        tracing::warn!("model {model} skipped: {failed} failed");
+    }
+}
 
 /// Logs, per raw table with new files, rows read = loaded + quarantined (+ rows
 /// skipped as redelivered, when there are any).

@@ -209,7 +209,7 @@ async fn work(
             &lakehouse.contracts,
             options,
             lock,
-            recorder,
+            &(report::RunLog, recorder),
         )
         .await
         .map_err(failed)?;

@@ -41,33 +41,28 @@ pub(super) async fn execute(
     let (frame, checked) = held_and_checked(run, model, frame, has_op).await?;
     let state = run.ctx.state();
     check_fits_table(model, frame.schema().as_arrow(), &table)?;
-    let (table, committed) = match model.strategy {
-        Strategy::Merge => {
-            // Held, so the key check and the merge read one computation.
-            let (frame, _held) = match checked {
-                Some(held) => (frame, held),
-                None => {
-                    let held = materialize(&model.name, frame).await?;
-                    let frame = run.ctx.read_table(Arc::clone(&held.table)).map_err(fail)?;
-                    (frame, held)
-                }
-            };
-            check_keys_present(model, frame.clone()).await?;
-            let frame = if has_op {
-                deletions_of_stored_keys(run, model, frame, &table)
-                    .await
-                    .map_err(fail)?
-            } else {
-                frame
-            };
-            delta::merge(table, &model.name, frame, &model.unique_key, &state, info).await
+    // Held, so the key check and the commit read one computation (delete+insert
+    // reads its result twice).
+    let (frame, _held) = match (model.strategy, checked) {
+        (Strategy::Append, held) => (frame, held),
+        (_, Some(held)) => (frame, Some(held)),
+        (_, None) => {
+            let held = materialize(&model.name, frame).await?;
+            let frame = run.ctx.read_table(Arc::clone(&held.table)).map_err(fail)?;
+            (frame, Some(held))
         }
-        Strategy::Append => {
-            let frame = without_deletions(frame, has_op).map_err(fail)?;
-            delta::append(table, &model.name, frame, &state, info).await
-        }
-        Strategy::DeleteInsert => delete_insert(table, model, frame, has_op, &state, info).await,
-    }?;
+    };
+    if model.strategy != Strategy::Append {
+        check_key_columns(model, &frame)?;
+        check_keys_present(model, frame.clone()).await?;
+    }
+    let increment = delta::Increment {
+        model: &model.name,
+        strategy: model.strategy,
+        unique_key: &model.unique_key,
+        info,
+    };
+    let (table, committed) = delta::commit_increment(table, increment, frame, &state).await?;
     Ok((table, committed, placement))
 }
 
@@ -94,7 +89,7 @@ pub(super) async fn rebuild(
         Some(table) => table,
         None => delta::open_or_create_handle(&run.lake, &model.name).await?,
     };
-    let rows = without_deletions(frame.clone(), has_op).map_err(fail)?;
+    let rows = delta::without_deletions(frame.clone(), has_op).map_err(fail)?;
     let types = rows.schema().as_arrow().clone();
     let started = Instant::now();
     if let Some(staged) = delta::stage(&model.name, table, rows, &state).await? {
@@ -110,7 +105,10 @@ pub(super) async fn rebuild(
                 staged.rows(),
                 started.elapsed().as_secs_f64()
             );
-            if let Err(e) = check_rows(run, model, contract, checked, &types, &computed).await {
+            if let Err(e) =
+                contracts::check_rows(&run.ctx, &model.name, contract, checked, &types, &computed)
+                    .await
+            {
                 staged.discard().await;
                 return Err(e);
             }
@@ -129,7 +127,7 @@ pub(super) async fn rebuild(
     }
     // The checked rows are held until the commit has written them.
     let (frame, _checked) = held_and_checked(run, model, frame, has_op).await?;
-    let frame = without_deletions(frame, has_op).map_err(fail)?;
+    let frame = delta::without_deletions(frame, has_op).map_err(fail)?;
     check_keys_present(model, frame.clone()).await?;
     delta::overwrite(
         &run.lake,
@@ -233,7 +231,7 @@ pub(super) async fn check_result(
         .await
         .map_err(|e| Error::in_model(&model.name, e))?;
     let computed = started.elapsed();
-    let checked = without_deletions(
+    let checked = delta::without_deletions(
         run.ctx
             .read_table(Arc::clone(&result.table))
             .map_err(fail)?,
@@ -251,107 +249,8 @@ pub(super) async fn check_result(
         result.rows,
         computed.as_secs_f64()
     );
-    check_rows(run, model, contract, checked, &types, &computed).await?;
+    contracts::check_rows(&run.ctx, &model.name, contract, checked, &types, &computed).await?;
     Ok(result)
-}
-
-/// Checks `rows`, the rows of `model` about to be committed, against its contract,
-/// and the result's columns `types` against the contract's types; `computed` says
-/// how the rows came to be, for the log. An `error` rule that fails is the error.
-pub(super) async fn check_rows(
-    run: &RunContext,
-    model: &Model,
-    contract: &Contract,
-    checked: DataFrame,
-    types: &arrow::datatypes::Schema,
-    computed: &str,
-) -> Result<()> {
-    let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
-    let started = Instant::now();
-    let name = format!("__checked_{}", model.name);
-    let mut outcomes = vec![contracts::check_types(contract, types)];
-    run.ctx
-        .register_table(name.as_str(), checked.into_view())
-        .map_err(fail)?;
-    outcomes.extend(contracts::check_table(&run.ctx, contract, &format!("\"{name}\"")).await);
-    run.ctx.deregister_table(name.as_str()).map_err(fail)?;
-    tracing::debug!(
-        "{}: result of {computed}, {} contract rules checked in {:.2}s",
-        model.name,
-        outcomes.len(),
-        started.elapsed().as_secs_f64()
-    );
-    for outcome in &outcomes {
-        tracing::trace!(
-            "{}: rule {} {} in {:.3}s",
-            model.name,
-            outcome.rule,
-            outcome.status.as_str(),
-            outcome.elapsed.as_secs_f64()
-        );
-    }
-    for warned in outcomes
-        .iter()
-        .filter(|o| o.status == contracts::Status::Warn)
-    {
-        tracing::warn!("model {}: {}", model.name, warned.describe());
-    }
-    let blocking: Vec<&contracts::RuleOutcome> =
-        outcomes.iter().filter(|o| o.is_blocking()).collect();
-    if let Some(first) = blocking.first() {
-        for other in &blocking[1..] {
-            tracing::error!("model {}: {}", model.name, other.describe());
-        }
-        let more = match blocking.len() {
-            1 => String::new(),
-            n => format!(" (and {} more rules, logged above)", n - 1),
-        };
-        return Err(Error::in_model(
-            &model.name,
-            Error::ContractViolation {
-                file: contract.file.clone(),
-                problem: format!("{}{more}", first.describe()),
-            },
-        ));
-    }
-    Ok(())
-}
-
-/// Keeps the deletions (`_op = 'd'`) only for keys the table holds. delta-rs 1.1
-/// writes an all-null change-feed row for a source row that no MERGE clause takes,
-/// which breaks the table's NOT NULL checks; a deletion of an absent key is such a
-/// row.
-pub(super) async fn deletions_of_stored_keys(
-    run: &RunContext,
-    model: &Model,
-    frame: DataFrame,
-    table: &DeltaTable,
-) -> datafusion::error::Result<DataFrame> {
-    let provider = delta::provider(table, &run.ctx.state())
-        .await
-        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-    let keys: Vec<&str> = model.unique_key.iter().map(String::as_str).collect();
-    let stored = run
-        .ctx
-        .read_table(provider)?
-        .select_columns(&keys)?
-        .alias("stored_keys")?;
-    let source = frame.alias("result")?;
-    let deleted = col(format!("result.{OP_COLUMN}")).eq(lit("d"));
-    let on: Vec<datafusion::logical_expr::Expr> = keys
-        .iter()
-        .map(|k| col(format!("result.{k}")).eq(col(format!("stored_keys.{k}"))))
-        .collect();
-    let upserts = source.clone().filter(
-        col(format!("result.{OP_COLUMN}"))
-            .is_null()
-            .or(Expr::Not(Box::new(deleted.clone()))),
-    )?;
-    let deletions =
-        source
-            .filter(deleted)?
-            .join_on(stored, datafusion::common::JoinType::LeftSemi, on)?;
-    upserts.union(deletions)
 }
 
 /// Fails when a row of `rows` (a result of `model`) has a NULL in a column of its
@@ -384,6 +283,28 @@ pub(super) async fn check_keys_present(model: &Model, rows: DataFrame) -> Result
     Ok(())
 }
 
+/// Fails when a delete+insert result lacks its `unique_key` column: the keys it
+/// clears are that column's values.
+pub(super) fn check_key_columns(model: &Model, rows: &DataFrame) -> Result<()> {
+    if model.strategy != Strategy::DeleteInsert {
+        return Ok(());
+    }
+    match model
+        .unique_key
+        .iter()
+        .find(|key| !rows.schema().has_column_with_unqualified_name(key))
+    {
+        None => Ok(()),
+        Some(key) => Err(Error::in_model(
+            &model.name,
+            Error::ModelFile {
+                file: model.file.clone(),
+                problem: format!("unique_key `{key}` is not a column of the result"),
+            },
+        )),
+    }
+}
+
 /// The error of a result whose `unique_key` column `key` holds a NULL.
 pub(super) fn null_key(model: &Model, key: &str) -> Error {
     Error::in_model(
@@ -397,102 +318,4 @@ pub(super) fn null_key(model: &Model, key: &str) -> Error {
             ),
         },
     )
-}
-
-/// The rows to store: deletions (`_op = 'd'`) dropped, `_op` itself dropped.
-pub(super) fn without_deletions(
-    frame: DataFrame,
-    has_op: bool,
-) -> datafusion::error::Result<DataFrame> {
-    if !has_op {
-        return Ok(frame);
-    }
-    frame
-        .filter(col(OP_COLUMN).is_null().or(col(OP_COLUMN).not_eq(lit("d"))))?
-        .drop_columns(&[OP_COLUMN])
-}
-
-/// delete+insert: every key in the result (deletions included) is cleared, then the
-/// result's other rows are inserted, in one commit.
-pub(super) async fn delete_insert(
-    table: DeltaTable,
-    model: &Model,
-    frame: DataFrame,
-    has_op: bool,
-    state: &datafusion::execution::SessionState,
-    info: serde_json::Value,
-) -> Result<(DeltaTable, Committed)> {
-    let fail = |e: datafusion::error::DataFusionError| Error::in_model(&model.name, e);
-    let key = model
-        .unique_key
-        .first()
-        .map(String::as_str)
-        .unwrap_or_default();
-    let started = Instant::now();
-    let batches = frame.collect().await.map_err(fail)?;
-    tracing::debug!(
-        "{}: result computed in {:.2}s",
-        model.name,
-        started.elapsed().as_secs_f64()
-    );
-    let mut keys: HashSet<ScalarValue> = HashSet::new();
-    let mut rows: Vec<RecordBatch> = Vec::new();
-    let mut stored_schema = None;
-    for batch in batches {
-        let Some(column) = batch.column_by_name(key) else {
-            return Err(Error::in_model(
-                &model.name,
-                Error::ModelFile {
-                    file: model.file.clone(),
-                    problem: format!("unique_key `{key}` is not a column of the result"),
-                },
-            ));
-        };
-        if column.null_count() > 0 {
-            return Err(null_key(model, key));
-        }
-        for i in 0..batch.num_rows() {
-            keys.insert(ScalarValue::try_from_array(column, i).map_err(fail)?);
-        }
-        if has_op {
-            let Some(op) = batch.column_by_name(OP_COLUMN) else {
-                continue;
-            };
-            let op = op.as_string_opt::<i32>().ok_or_else(|| {
-                Error::in_model(
-                    &model.name,
-                    Error::ModelFile {
-                        file: model.file.clone(),
-                        problem: "`_op` must be a string column".to_string(),
-                    },
-                )
-            })?;
-            let keep: arrow::array::BooleanArray =
-                op.iter().map(|v| Some(v != Some("d"))).collect();
-            let kept = filter_record_batch(&batch, &keep)?;
-            let index = kept.schema().index_of(OP_COLUMN)?;
-            let mut kept = kept;
-            kept.remove_column(index);
-            stored_schema = Some(kept.schema());
-            if kept.num_rows() > 0 {
-                rows.push(kept);
-            }
-        } else if batch.num_rows() > 0 {
-            rows.push(batch);
-        }
-    }
-    let keys: Vec<ScalarValue> = keys.into_iter().filter(|k| !k.is_null()).collect();
-    if rows.is_empty()
-        && let Some(schema) = stored_schema
-    {
-        // Only deletions: delta-rs needs a (possibly empty) batch to write.
-        rows.push(RecordBatch::new_empty(schema));
-    }
-    if keys.is_empty() {
-        return delta::record_only(table, &model.name, info).await;
-    }
-    if delta::has_deletion_vectors(&table) {
-        return delta::delete_keys_and_insert(table, &model.name, key, keys, rows, info).await;
-    }
-    delta::replace_keys(table, &model.name, key, keys, rows, state, info).await
 }

@@ -1,5 +1,6 @@
 //! The model graph of one run: models started as their inputs are ready, a few at
-//! a time, each planned, executed and logged; a failed model stops its dependents.
+//! a time, each planned and executed, what became of it told to the run's observers;
+//! a failed model stops its dependents.
 
 use super::commit::execute;
 use super::plan::{inventory, plan_model};
@@ -76,8 +77,7 @@ pub(super) async fn execute_graph(
                     found.insert(name.clone(), table);
                 }
                 if let Some(outcome) = outcome {
-                    bar.suspend(|| log_outcome(&outcome));
-                    events.model_finished(&outcome);
+                    bar.suspend(|| events.model_finished(&outcome));
                     outcomes.push(outcome);
                 }
                 for model in models.iter().filter(|m| m.refs.contains(&name)) {
@@ -91,12 +91,10 @@ pub(super) async fn execute_graph(
             }
             Err(error) => {
                 let cause = crate::error::one_line_in_model(&error);
-                bar.suspend(|| tracing::error!("model {name} failed: {cause}"));
-                events.model_failed(&name, &cause);
+                bar.suspend(|| events.model_failed(&name, &cause));
                 for dependent in descendants(models, &name) {
-                    bar.suspend(|| tracing::warn!("model {dependent} skipped: {name} failed"));
                     if to_run.contains(&dependent) {
-                        events.model_blocked(&dependent, &name);
+                        bar.suspend(|| events.model_blocked(&dependent, &name));
                     }
                     blocked.insert(dependent);
                 }
@@ -232,25 +230,4 @@ pub(super) async fn register(run: &RunContext, model: &Model, table: &DeltaTable
         .register_table(model.name.as_str(), provider)
         .map_err(|e| Error::in_model(&model.name, e))?;
     Ok(())
-}
-
-pub(super) fn log_outcome(outcome: &ModelOutcome) {
-    let rows = match outcome.rows {
-        Some((added, removed)) => format!("+{added} -{removed}"),
-        None => "-".to_string(),
-    };
-    let version = outcome.version.map(|v| format!("v{v}")).unwrap_or_default();
-    let placement = match &outcome.placement {
-        Some(Placement::Local) | None => String::new(),
-        Some(placement) => format!("  [{}]", placement.describe()),
-    };
-    tracing::info!(
-        "{:<28} {:<11} {:<11} {:>20} {:<5} {:>7.2}s{placement}",
-        outcome.model,
-        outcome.materialization.as_str(),
-        outcome.action.as_str(),
-        rows,
-        version,
-        outcome.elapsed.as_secs_f64()
-    );
 }

@@ -29,9 +29,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::AsArray;
-use arrow::compute::filter_record_batch;
-use arrow::record_batch::RecordBatch;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, col, lit};
@@ -123,6 +120,56 @@ pub trait RunEvents: Send + Sync {
 pub struct NoEvents;
 
 impl RunEvents for NoEvents {}
+
+impl<T: RunEvents + ?Sized> RunEvents for &T {
+    fn planned(&self, models: &[String]) {
+        (**self).planned(models)
+    }
+    fn checked(&self, checked: &[TableCheck]) {
+        (**self).checked(checked)
+    }
+    fn model_started(&self, model: &str) {
+        (**self).model_started(model)
+    }
+    fn model_finished(&self, outcome: &ModelOutcome) {
+        (**self).model_finished(outcome)
+    }
+    fn model_failed(&self, model: &str, error: &str) {
+        (**self).model_failed(model, error)
+    }
+    fn model_blocked(&self, model: &str, failed: &str) {
+        (**self).model_blocked(model, failed)
+    }
+}
+
+/// Both observers hear every event, the first one first (the run's log, then its
+/// record).
+impl<A: RunEvents, B: RunEvents> RunEvents for (A, B) {
+    fn planned(&self, models: &[String]) {
+        self.0.planned(models);
+        self.1.planned(models);
+    }
+    fn checked(&self, checked: &[TableCheck]) {
+        self.0.checked(checked);
+        self.1.checked(checked);
+    }
+    fn model_started(&self, model: &str) {
+        self.0.model_started(model);
+        self.1.model_started(model);
+    }
+    fn model_finished(&self, outcome: &ModelOutcome) {
+        self.0.model_finished(outcome);
+        self.1.model_finished(outcome);
+    }
+    fn model_failed(&self, model: &str, error: &str) {
+        self.0.model_failed(model, error);
+        self.1.model_failed(model, error);
+    }
+    fn model_blocked(&self, model: &str, failed: &str) {
+        self.0.model_blocked(model, failed);
+        self.1.model_blocked(model, failed);
+    }
+}
 
 /// What a run did to one model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,13 +344,14 @@ pub async fn run_with_lock(
 /// exactly the raw files and ledgers of `admitted`, without checking or recording
 /// anything in the raw tables' ledgers: what `stride verify` builds in its
 /// scratch warehouse. Each result is checked against its contract and committed
-/// to `lake`'s warehouse as a run would.
+/// to `lake`'s warehouse as a run would; `events` hears how each model went.
 pub async fn rebuild_pinned(
     lake: &Lake,
     project: &Project,
     contracts: &Contracts,
     admitted: Admitted,
     to_run: &BTreeSet<String>,
+    events: &dyn RunEvents,
 ) -> Result<Vec<ModelOutcome>> {
     let run = Arc::new(RunContext::new(
         lake,
@@ -313,7 +361,7 @@ pub async fn rebuild_pinned(
         to_run.clone(),
         &RunOptions::default(),
     )?);
-    execute_graph(&run, project.models(), to_run, HashMap::new(), &NoEvents).await
+    execute_graph(&run, project.models(), to_run, HashMap::new(), events).await
 }
 
 impl RunContext {
