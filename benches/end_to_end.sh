@@ -11,6 +11,9 @@
 # (the tests' server, installed into the build folder on first use); step 2 is then
 # left out (it reads through the lake as on local disk), as it is with
 # STRIDE_BENCH_ENGINES=0 (at scale 10 both engines together need more than 24 GB).
+# With STRIDE_BENCH_LATENCY_MS=N as well, stride reaches that server through
+# benches/latency_proxy.py, which holds each request N ms: a network's round trip
+# (MinIO on a LAN ~1 ms, S3 10-30 ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=benches/measure.sh
@@ -21,7 +24,9 @@ repeats="${3:-3}"
 build_stride
 work="$(mktemp -d)"
 server=""
+proxy=""
 cleanup() {
+    if [ -n "$proxy" ]; then kill "$proxy" 2>/dev/null || true; fi
     if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
     rm -rf "$work"
 }
@@ -44,6 +49,14 @@ if [ "${STRIDE_BENCH_S3:-0}" = 1 ]; then
         "$work/served" > /dev/null 2>&1 &
     server=$!
     sleep 1
+    latency="${STRIDE_BENCH_LATENCY_MS:-0}"
+    if [ "$latency" != 0 ]; then
+        python3 benches/latency_proxy.py "$((port + 1))" "$port" "$latency" &
+        proxy=$!
+        sleep 1
+        port=$((port + 1))
+        echo "S3 requests delayed by $latency ms each (benches/latency_proxy.py)"
+    fi
     export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ALLOW_HTTP=true
     export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
     lake="s3://lake/bench"

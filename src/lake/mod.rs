@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 pub use lock::{
     LakeLock, SERVE_LOCK_FILE, VERIFY_LOCK_FILE, host_name, process_id, process_is_gone,
 };
-pub use metered::{MeteredStore, Traffic, TrafficTotals};
+pub use metered::{MeteredStore, Request, RequestCount, Traffic, TrafficTotals};
 
 /// Folder of landed change batches: `raw/<table>/batch_date=YYYY-MM-DD/*.parquet`.
 pub const RAW: &str = "raw";
@@ -83,7 +83,13 @@ impl Lake {
                     )));
                 }
             };
-        let store = Arc::new(MeteredStore::new(store, root.clone(), Arc::clone(&traffic)));
+        let http = endpoint.is_some();
+        let store = Arc::new(MeteredStore::new(
+            store,
+            root.clone(),
+            Arc::clone(&traffic),
+            http,
+        ));
         Ok(Lake {
             url,
             store,

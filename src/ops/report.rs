@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::cluster::Placement;
 use crate::engine::{Maintained, ModelOutcome, RunEvents};
 use crate::generate;
+use crate::lake::TrafficTotals;
 use crate::land;
 use crate::output;
 use crate::publish;
@@ -48,6 +49,22 @@ impl RunEvents for RunLog {
     fn model_blocked(&self, model: &str, failed: &str) {
         tracing::warn!("model {model} skipped: {failed} failed");
     }
+}
+
+/// The lake traffic `t` for a log line: bytes and GETs read (raw files among
+/// them), bytes and PUTs written, then every request by kind with the time spent
+/// waiting on it.
+pub fn traffic(t: &TrafficTotals) -> String {
+    format!(
+        "read {} in {} requests ({} of it raw files), wrote {} in {} ({} requests: {})",
+        output::bytes(t.bytes_read),
+        t.reads,
+        output::bytes(t.raw_bytes_read),
+        output::bytes(t.bytes_written),
+        t.writes,
+        t.total_requests(),
+        t.describe_requests()
+    )
 }
 
 /// Logs, per raw table with new files, rows read = loaded + quarantined (+ rows

@@ -217,10 +217,16 @@ async fn work(
         let Some(file) = &lakehouse.publish_to else {
             return Ok(None);
         };
+        let before = lake.traffic();
         let published = publish::publish_if_changed(lake, &lakehouse.project, file)
             .await
             .map_err(RunFailure::Publish)?;
-        Ok(Some(summary(file, published)))
+        let summary = summary(file, published);
+        tracing::info!(
+            "publish lake traffic: {}",
+            report::traffic(&lake.traffic().since(&before))
+        );
+        Ok(Some(summary))
     })
     .await
 }
@@ -249,18 +255,14 @@ fn totals(
     }
     tracing::info!(
         "{} models: {} committed, {} already up to date; {} raw files ({} new) in {:.2}s; \
-         lake traffic: read {} in {} requests ({} of it raw files), wrote {} in {}",
+         lake traffic: {}",
         report.models.len(),
         committed,
         up_to_date,
         report.raw_files,
         report.new_raw_files,
         started.elapsed().as_secs_f64(),
-        output::bytes(traffic.bytes_read),
-        traffic.reads,
-        output::bytes(traffic.raw_bytes_read),
-        output::bytes(traffic.bytes_written),
-        traffic.writes
+        report::traffic(&traffic)
     );
 }
 
