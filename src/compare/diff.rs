@@ -109,7 +109,7 @@ pub async fn diff(
     let from_table = match from {
         Some(point) => Some(open_at(lake, model, point).await?),
         None => {
-            let data = delta::stride_commit_before(&to_table, to_version)
+            let data = delta::stride_commit_before(&to_table, to_version, 0)
                 .await?
                 .map_or(to_version, |(v, _)| v);
             match data.checked_sub(1) {

@@ -173,14 +173,16 @@ pub async fn read_log(table: &DeltaTable) -> Result<Vec<CommitRecord>> {
     Ok(records)
 }
 
-/// The newest commit at or before `version` that stride wrote with data (a run's
-/// commit, not compaction or clean-up), with its stride entry.
+/// The newest commit at or before `version`, and not before `floor`, that stride
+/// wrote with data (a run's commit, not compaction or clean-up), with its stride
+/// entry. Each version looked at is one read of the log.
 pub async fn stride_commit_before(
     table: &DeltaTable,
     version: u64,
+    floor: u64,
 ) -> Result<Option<(u64, serde_json::Value)>> {
     let store = table.log_store();
-    let mut current = Some(version);
+    let mut current = Some(version).filter(|v| *v >= floor);
     while let Some(v) = current {
         if let Some(bytes) = store.read_commit_entry(v).await? {
             for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
@@ -194,7 +196,7 @@ pub async fn stride_commit_before(
                 }
             }
         }
-        current = v.checked_sub(1);
+        current = v.checked_sub(1).filter(|v| *v >= floor);
     }
     Ok(None)
 }

@@ -17,15 +17,26 @@ pub async fn optimize(table: DeltaTable, model: &str) -> Result<(DeltaTable, u64
     Ok((table, metrics.num_files_removed, metrics.num_files_added))
 }
 
-/// Deletes the files of `table` that no version newer than `retain_hours` ago reads;
-/// returns how many were deleted.
+/// Deletes the files of `table` that no version newer than `retain_hours` ago reads,
+/// and the log entries older than the table's log retention (30 days unless its
+/// `delta.logRetentionDuration` says otherwise) that a checkpoint covers; returns
+/// how many data files were deleted. Runs' commits leave the log alone, so this
+/// is where it is kept short.
 pub async fn vacuum(table: DeltaTable, model: &str, retain_hours: u64) -> Result<usize> {
     let hours = i64::try_from(retain_hours).unwrap_or(i64::MAX / 3_600_000);
-    let (_, metrics) = table
+    let (table, metrics) = table
         .vacuum()
         .with_retention_period(Duration::hours(hours))
         .with_enforce_retention_duration(false)
         .await
         .map_err(|e| Error::in_model(model, e))?;
+    let cleans_up = table
+        .snapshot()
+        .is_ok_and(|s| s.table_config().enable_expired_log_cleanup.unwrap_or(true));
+    if cleans_up {
+        deltalake::checkpoints::cleanup_metadata(&table, None)
+            .await
+            .map_err(|e| Error::in_model(model, e))?;
+    }
     Ok(metrics.files_deleted.len())
 }

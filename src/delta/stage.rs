@@ -285,8 +285,9 @@ pub async fn commit(
                 .build(Some(snapshot), staged.table.log_store(), operation)
                 .await
                 .map_err(fail)?;
+            // The state at the new version comes with the commit (see write.rs).
             let mut table = staged.table.clone();
-            table.load_version(commit.version).await.map_err(fail)?;
+            table.state = Some(commit.snapshot);
             Ok(table)
         }
     };

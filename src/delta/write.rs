@@ -62,9 +62,13 @@ pub(super) fn properties(
 ) -> CommitProperties {
     let mut metadata = vec![(COMMIT_INFO_KEY.to_string(), info)];
     metadata.extend(operation_metrics.map(|m| ("operationMetrics".to_string(), m)));
+    // Expired log entries are cleaned up by `vacuum` (maintenance.rs), not here: on
+    // every commit delta-rs's clean-up lists the whole `_delta_log` (a request per
+    // 1,000 entries), whatever it finds to remove.
     CommitProperties::default()
         .with_metadata(metadata)
         .with_max_retries(0)
+        .with_cleanup_expired_logs(Some(false))
 }
 
 /// `model`'s table, or a handle to create it when it has none yet (its folder made).
@@ -533,8 +537,10 @@ async fn commit_actions(
         .build(Some(snapshot), table.log_store(), operation)
         .await
         .map_err(fail)?;
+    // The commit hands back the table's state at its version, as delta-rs's own
+    // operations use it: loading that version again would read the log again.
     let mut table = table.clone();
-    table.load_version(commit.version).await.map_err(fail)?;
+    table.state = Some(commit.snapshot);
     Ok(table)
 }
 

@@ -93,7 +93,7 @@ pub(super) async fn inventory(
         if let Some(before) = last.and_then(|l| l.refs.get(input)).copied()
             && before < version
         {
-            let commits = commits_after(&found.table, before).await;
+            let commits = commits_after(&found.table, before, found.last.as_ref()).await;
             let commits = commits.map_err(|e| Error::in_model(&model.name, e))?;
             since = commits.into_iter().map(|(_, state)| state).collect();
         }
