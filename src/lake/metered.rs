@@ -2,7 +2,7 @@
 //! A run reports them, so "an incremental run fetches only the new files and the
 //! columns it needs" is a figure, not a claim.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,9 +14,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
-    UploadPart,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    RenameOptions, Result, UploadPart,
 };
 
 /// How the table folders of raw files start (`raw/orders`).
@@ -204,6 +204,11 @@ pub struct MeteredStore {
     /// Whether `inner` answers over HTTP, where a read of several ranges is one
     /// GET per run of nearby ranges (a local file is read in one call).
     http: bool,
+    /// Raw files as the last listing of their folder gave them, over HTTP: a raw
+    /// file never changes once landed, so a HEAD of one is answered from here.
+    /// DataFusion sends a HEAD for each file of a listing of file paths at each
+    /// scan, which on S3 is a round trip per raw file and scan.
+    listed_raw: Arc<Mutex<HashMap<Path, ObjectMeta>>>,
 }
 
 impl MeteredStore {
@@ -220,7 +225,54 @@ impl MeteredStore {
             traffic,
             root,
             http,
+            listed_raw: Arc::default(),
         }
+    }
+
+    /// The listing of `prefix`, counted, with the raw files it finds kept for HEADs.
+    fn listing(
+        &self,
+        prefix: Option<&Path>,
+        listing: BoxStream<'static, Result<ObjectMeta>>,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        let listing = metered_list(listing, Arc::clone(&self.traffic));
+        let raw_area = RAW_PREFIX.trim_end_matches('/');
+        let lists_raw = self.http
+            && prefix.is_some_and(|p| self.table_of(p).split('/').next() == Some(raw_area));
+        if !lists_raw {
+            return listing;
+        }
+        let listed = Arc::clone(&self.listed_raw);
+        listing
+            .inspect(move |found| {
+                if let Ok(meta) = found {
+                    let mut listed = listed.lock().unwrap_or_else(|e| e.into_inner());
+                    listed.insert(meta.location.clone(), meta.clone());
+                }
+            })
+            .boxed()
+    }
+
+    /// A HEAD of a raw file the last listing of its folder found, answered from it.
+    fn listed_head(&self, location: &Path, options: &GetOptions) -> Option<GetResult> {
+        let plain = options.head
+            && options.if_match.is_none()
+            && options.if_none_match.is_none()
+            && options.if_modified_since.is_none()
+            && options.if_unmodified_since.is_none()
+            && options.range.is_none()
+            && options.version.is_none();
+        if !plain || !self.http {
+            return None;
+        }
+        let listed = self.listed_raw.lock().unwrap_or_else(|e| e.into_inner());
+        let meta = listed.get(location)?.clone();
+        Some(GetResult {
+            payload: GetResultPayload::Stream(futures::stream::empty().boxed()),
+            range: 0..meta.size,
+            meta,
+            attributes: Default::default(),
+        })
     }
 
     /// The table folder `location` is in: its first two parts under the root.
@@ -272,6 +324,9 @@ impl ObjectStore for MeteredStore {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        if let Some(known) = self.listed_head(location, &options) {
+            return Ok(known);
+        }
         // A HEAD request reports the object's range but carries no body.
         let kind = if options.head {
             Request::Head
@@ -334,7 +389,7 @@ impl ObjectStore for MeteredStore {
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
         tracing::trace!("LIST {}", prefix.map(Path::as_ref).unwrap_or_default());
-        metered_list(self.inner.list(prefix), Arc::clone(&self.traffic))
+        self.listing(prefix, self.inner.list(prefix))
     }
 
     fn list_with_offset(
@@ -346,10 +401,7 @@ impl ObjectStore for MeteredStore {
             "LIST {} after {offset}",
             prefix.map(Path::as_ref).unwrap_or_default()
         );
-        metered_list(
-            self.inner.list_with_offset(prefix, offset),
-            Arc::clone(&self.traffic),
-        )
+        self.listing(prefix, self.inner.list_with_offset(prefix, offset))
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
@@ -528,5 +580,31 @@ mod tests {
         let first = store.list(Some(&Path::from("lake/raw"))).next().await;
         assert!(first.is_some());
         assert_eq!(count(&traffic, Request::List), 4);
+    }
+
+    #[tokio::test]
+    async fn a_head_of_a_listed_raw_file_over_http_is_answered_from_the_listing() {
+        let raw = Path::from("lake/raw/orders/batch_date=2026-01-01/a.parquet");
+        let model = Path::from("lake/warehouse/m/part.parquet");
+        for (http, heads) in [(true, 2), (false, 3)] {
+            let (store, traffic) = metered(http);
+            store.put(&raw, vec![1u8; 12].into()).await.unwrap();
+            store.put(&model, vec![1u8; 5].into()).await.unwrap();
+            // Not listed yet: asked of the store.
+            assert_eq!(store.head(&raw).await.unwrap().size, 12);
+            let listed: Vec<_> = store
+                .list(Some(&Path::from("lake/raw/orders")))
+                .collect()
+                .await;
+            assert_eq!(listed.len(), 1);
+            assert_eq!(store.head(&raw).await.unwrap().size, 12);
+            // Only raw files are kept: a model's files change.
+            let _: Vec<_> = store
+                .list(Some(&Path::from("lake/warehouse")))
+                .collect()
+                .await;
+            assert_eq!(store.head(&model).await.unwrap().size, 5);
+            assert_eq!(count(&traffic, Request::Head), heads, "http: {http}");
+        }
     }
 }
