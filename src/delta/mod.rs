@@ -24,7 +24,7 @@ pub use maintenance::{optimize, vacuum};
 pub use stage::{Staged, commit as commit_staged, stage};
 pub use strategy::{Increment, commit_increment, without_deletions};
 pub use write::{
-    Committed, append, change_feed, change_feed_fields, delete_keys_and_insert,
+    Committed, OP_COLUMN, append, change_feed, change_feed_fields, delete_keys_and_insert,
     has_deletion_vectors, merge, open_or_create_handle, overwrite, record_only, replace_keys,
 };
 

@@ -74,6 +74,9 @@ pub async fn commit_increment(
                 .map(String::as_str)
                 .unwrap_or_default();
             let keys = distinct_keys(frame.clone(), key).await.map_err(fail)?;
+            if keys.is_empty() {
+                return record_only(table, model, info).await;
+            }
             let rows = without_deletions(frame, has_op).map_err(fail)?;
             let schema = Arc::new(rows.schema().as_arrow().clone());
             let mut rows: Vec<RecordBatch> = rows
@@ -83,9 +86,6 @@ pub async fn commit_increment(
                 .into_iter()
                 .filter(|batch| batch.num_rows() > 0)
                 .collect();
-            if keys.is_empty() {
-                return record_only(table, model, info).await;
-            }
             if rows.is_empty() {
                 // Only deletions: delta-rs needs a (possibly empty) batch to write.
                 rows.push(RecordBatch::new_empty(schema));

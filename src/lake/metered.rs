@@ -335,8 +335,9 @@ impl ObjectStore for MeteredStore {
         };
         let started = Instant::now();
         let result = self.inner.get_opts(location, options).await;
-        self.traffic.request(kind, started.elapsed());
-        tracing::trace!("{kind:?} {location} in {:.1?}", started.elapsed());
+        let waited = started.elapsed();
+        self.traffic.request(kind, waited);
+        tracing::trace!("{kind:?} {location} in {waited:.1?}");
         let result = result?;
         if kind == Request::Get {
             self.traffic.read(

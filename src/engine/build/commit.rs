@@ -43,14 +43,13 @@ pub(super) async fn execute(
     check_fits_table(model, frame.schema().as_arrow(), &table)?;
     // Held, so the key check and the commit read one computation (delete+insert
     // reads its result twice).
-    let (frame, _held) = match (model.strategy, checked) {
-        (Strategy::Append, held) => (frame, held),
-        (_, Some(held)) => (frame, Some(held)),
-        (_, None) => {
+    let (frame, _held) = match checked {
+        None if model.strategy != Strategy::Append => {
             let held = materialize(&model.name, frame).await?;
             let frame = run.ctx.read_table(Arc::clone(&held.table)).map_err(fail)?;
             (frame, Some(held))
         }
+        held => (frame, held),
     };
     if model.strategy != Strategy::Append {
         check_key_columns(model, &frame)?;

@@ -44,7 +44,7 @@ use super::session::{new_session, register_pinned_sources};
 use super::state::{LastCommit, ModelState, commits_after, last_commit};
 use crate::cluster::{Cluster, Placement};
 use crate::contracts::{self, Contract, Contracts};
-use crate::delta::{self, Committed};
+use crate::delta::{self, Committed, OP_COLUMN};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::LakeLock;
@@ -59,9 +59,6 @@ use crate::sources::{SOURCE_SCHEMA, SourceTable};
 /// How many models may execute at once. DataFusion already spreads one query over
 /// every core; a few models at once hide the latency of commits and small models.
 const CONCURRENT_MODELS: usize = 3;
-
-/// The column that marks a result row as a deletion.
-const OP_COLUMN: &str = "_op";
 
 /// What a run is asked to do (kept in its record).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
