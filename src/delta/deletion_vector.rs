@@ -17,7 +17,10 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
+};
+use parquet::file::metadata::PageIndexPolicy;
 // Deprecated in parquet 59 in favour of a hand-written AsyncFileReader; it is the
 // reader of the same crate version delta-rs is built with, and does what is needed.
 #[allow(deprecated)]
@@ -121,8 +124,13 @@ async fn search_file(
         path,
     } = candidate;
     #[allow(deprecated)]
-    let reader = ParquetObjectReader::new(Arc::clone(&store), path.clone());
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+    let mut reader = ParquetObjectReader::new(Arc::clone(&store), path.clone())
+        .with_file_size(add.size.max(0) as u64);
+    // The footer is read once for both passes, with the offset index: reading the
+    // deleted rows then fetches only the pages that hold them, not whole columns.
+    let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
+    let metadata = ArrowReaderMetadata::load_async(&mut reader, options).await?;
+    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata.clone());
     let Some(index) = builder
         .parquet_schema()
         .columns()
@@ -151,16 +159,18 @@ async fn search_file(
     if newly.is_empty() {
         return Ok(None);
     }
-    let rows = read_rows(store, &path, &newly, row).await?;
+    let rows = read_rows(store, &path, metadata, &newly, row).await?;
     add.data_change = true;
     add.deletion_vector = Some(encode(&deleted)?);
     Ok(Some((remove, add, rows)))
 }
 
-/// The rows at `positions` (ascending) of the file at `path` with `total` rows.
+/// The rows at `positions` (ascending) of the file at `path` with `total` rows,
+/// whose footer is `metadata`.
 async fn read_rows(
     store: Arc<dyn object_store::ObjectStore>,
     path: &Path,
+    metadata: ArrowReaderMetadata,
     positions: &[u64],
     total: u64,
 ) -> Result<Vec<RecordBatch>> {
@@ -178,8 +188,7 @@ async fn read_rows(
     }
     #[allow(deprecated)]
     let reader = ParquetObjectReader::new(store, path.clone());
-    let stream = ParquetRecordBatchStreamBuilder::new(reader)
-        .await?
+    let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata)
         .with_row_selection(RowSelection::from(selectors))
         .build()?;
     Ok(stream.try_collect().await?)

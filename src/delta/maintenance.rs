@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 pub async fn optimize(table: DeltaTable, model: &str) -> Result<(DeltaTable, u64, u64)> {
     let (table, metrics) = table
         .optimize()
+        .with_writer_properties(super::file_properties())
         .await
         .map_err(|e| Error::in_model(model, e))?;
     Ok((table, metrics.num_files_removed, metrics.num_files_added))

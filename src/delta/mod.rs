@@ -4,6 +4,7 @@
 
 mod deletion_vector;
 mod key_set;
+mod layout;
 mod log;
 mod maintenance;
 mod stage;
@@ -19,6 +20,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 
 pub use deletion_vector::decode_inline as decode_deletion_vector;
 pub use deletion_vector::encode_inline as encode_deletion_vector;
+pub use layout::file_properties;
 pub use log::{CommitRecord, read_log, stride_commit_before};
 pub use maintenance::{optimize, vacuum};
 pub use stage::{Staged, commit as commit_staged, stage};

@@ -156,7 +156,7 @@ pub async fn stage(
     let config = WriterConfig::new(
         Arc::clone(&schema),
         Vec::new(),
-        None,
+        Some(super::file_properties()),
         NonZeroU64::new(TARGET_FILE_SIZE),
         None,
         Default::default(),

@@ -106,6 +106,7 @@ pub async fn overwrite(
         .with_schema_mode(SchemaMode::Overwrite)
         .with_table_name(model)
         .with_configuration(table_properties(deletion_vectors))
+        .with_writer_properties(super::file_properties())
         .with_commit_properties(properties(info, None))
         .await
         .map_err(fail)?;
@@ -173,7 +174,9 @@ pub async fn delete_keys_and_insert(
     let rows_removed: u64 = deleted.iter().map(|b| b.num_rows() as u64).sum();
     let rows_added: u64 = inserted.iter().map(|b| b.num_rows() as u64).sum();
     if !inserted.is_empty() {
-        let mut writer = RecordBatchWriter::for_table(&table).map_err(fail)?;
+        let mut writer = RecordBatchWriter::for_table(&table)
+            .map_err(fail)?
+            .with_writer_properties(super::file_properties());
         for batch in inserted.iter().cloned() {
             writer.write(batch).await.map_err(fail)?;
         }
@@ -342,6 +345,7 @@ pub async fn append(
         .with_input_plan(frame.into_unoptimized_plan())
         .with_session_state(Arc::new(state.clone()))
         .with_save_mode(SaveMode::Append)
+        .with_writer_properties(super::file_properties())
         .with_commit_properties(properties(info, None))
         .await
         .map_err(|e| Error::in_model(model, e))?;
@@ -382,6 +386,7 @@ pub async fn merge(
         .with_source_alias("source")
         .with_target_alias("target")
         .with_session_state(Arc::new(state.clone()))
+        .with_writer_properties(super::file_properties())
         .with_commit_properties(properties(info, None));
     if has_op {
         builder = builder
@@ -443,6 +448,7 @@ pub async fn replace_keys(
         .with_session_state(Arc::new(state.clone()))
         .with_save_mode(SaveMode::Overwrite)
         .with_replace_where(predicate)
+        .with_writer_properties(super::file_properties())
         .with_commit_properties(properties(info, None))
         .await
         .map_err(|e| Error::in_model(model, e))?;
