@@ -337,13 +337,12 @@ impl ObjectStore for MeteredStore {
         let result = self.inner.get_opts(location, options).await;
         let waited = started.elapsed();
         self.traffic.request(kind, waited);
-        tracing::trace!("{kind:?} {location} in {waited:.1?}");
-        let result = result?;
+        let result = result
+            .inspect_err(|e| tracing::trace!("{kind:?} {location} failed in {waited:.1?}: {e}"))?;
+        let bytes = result.range.end - result.range.start;
+        tracing::trace!("{kind:?} {location} {:?} in {waited:.1?}", result.range);
         if kind == Request::Get {
-            self.traffic.read(
-                self.table_of(location),
-                result.range.end - result.range.start,
-            );
+            self.traffic.read(self.table_of(location), bytes);
         }
         Ok(result)
     }
@@ -363,10 +362,13 @@ impl ObjectStore for MeteredStore {
         let found = self.inner.get_ranges(location, ranges).await;
         self.traffic.request(Request::Get, started.elapsed());
         let found = found?;
-        self.traffic.read(
-            self.table_of(location),
-            found.iter().map(|bytes| bytes.len() as u64).sum(),
+        let bytes = found.iter().map(|bytes| bytes.len() as u64).sum();
+        tracing::trace!(
+            "Get {location} {} ranges, {bytes} bytes in {:.1?}",
+            ranges.len(),
+            started.elapsed()
         );
+        self.traffic.read(self.table_of(location), bytes);
         Ok(found)
     }
 
