@@ -8,9 +8,9 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 /// Rows per data page. Parquet's writers default to 20,000 rows (or 1 MiB) a page;
-/// at 2,048 an order's few rows share a page with ~100 others instead of ~1,000,
-/// for a page index of about 20 bytes a page and compression within 1-2% of the
-/// default on stride's tables.
+/// at 2,048 an order's few rows share a page with ~100 others instead of ~1,000.
+/// Measured on stride's largest tables: files 7-12% larger, an incremental day's
+/// delete from `fct_attribution` reads 34 instead of 57 MiB.
 pub const PAGE_ROWS: usize = 2_048;
 
 /// The writer properties of every file stride writes into a model's table.
