@@ -222,8 +222,6 @@ async fn write_change_data(
     use arrow::datatypes::{DataType, Field, Schema};
     use object_store::ObjectStoreExt;
     use parquet::arrow::ArrowWriter;
-    use parquet::basic::Compression;
-    use parquet::file::properties::WriterProperties;
 
     if deleted.is_empty() && inserted.is_empty() {
         return Ok(None);
@@ -231,11 +229,12 @@ async fn write_change_data(
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("_change_type", DataType::Utf8, false));
     let cdc_schema = Arc::new(Schema::new(fields));
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
     let mut buffer = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buffer, cdc_schema.clone(), Some(properties))?;
+    let mut writer = ArrowWriter::try_new(
+        &mut buffer,
+        cdc_schema.clone(),
+        Some(super::file_properties()),
+    )?;
     for (batches, kind) in [(deleted, "delete"), (inserted, "insert")] {
         for batch in batches {
             let mut columns = batch.columns().to_vec();
