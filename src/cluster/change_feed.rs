@@ -404,6 +404,7 @@ impl TableProvider for ChangeFeedScan {
                 groups: balanced_groups(partitioned, state.config().target_partitions())?,
                 statistics: None,
                 read_in_part,
+                row_filters: false,
             };
             plans.push(files.scan(state, projection, limit).await?);
         }

@@ -14,6 +14,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Statistics, internal_datafusion_err};
+use datafusion::config::ConfigOptions;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
@@ -26,6 +27,10 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterDescription, FilterPushdownPhase, FilterPushdownPropagation,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, ReplaceChildrenOptions,
@@ -98,6 +103,9 @@ pub struct ScanSpec {
 pub struct DeltaScan {
     spec: Arc<ScanSpec>,
     schema: SchemaRef,
+    /// Filters evaluated while the Parquet files are decoded (see
+    /// [`DeltaScan::with_row_filters`]).
+    row_filters: bool,
 }
 
 impl DeltaScan {
@@ -144,6 +152,7 @@ impl DeltaScan {
                 files,
             }),
             schema,
+            row_filters: false,
         })
     }
 
@@ -152,6 +161,20 @@ impl DeltaScan {
         DeltaScan {
             spec: Arc::new(spec),
             schema,
+            row_filters: false,
+        }
+    }
+
+    /// The scan with the filters that reach it (a query's own, and the dynamic
+    /// filter of a hash join whose build side is ready: the keys an incremental
+    /// model looks up) evaluated while the files are decoded. Only the pages of
+    /// the other columns that hold rows the filters keep are then fetched (by the
+    /// files' page index), so looking a few keys up in a large table reads little
+    /// of it; deletion vectors still apply, as row selections the filters refine.
+    pub fn with_row_filters(self) -> DeltaScan {
+        DeltaScan {
+            row_filters: true,
+            ..self
         }
     }
 
@@ -292,6 +315,15 @@ impl TableProvider for DeltaScan {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.spec.files.is_empty() {
+            // A scan of no file groups has no partitions, which a join above it
+            // cannot take; an empty table is one empty partition.
+            let schema = match projection {
+                Some(columns) => Arc::new(self.schema.project(columns)?),
+                None => Arc::clone(&self.schema),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
         let read_in_part = self
             .spec
             .files
@@ -308,6 +340,7 @@ impl TableProvider for DeltaScan {
             groups: self.file_groups(state.config().target_partitions())?,
             statistics: Some(self.statistics_of_version()),
             read_in_part,
+            row_filters: self.row_filters,
         }
         .scan(state, projection, limit)
         .await
@@ -329,6 +362,8 @@ pub(super) struct ParquetFiles<'a> {
     pub statistics: Option<Statistics>,
     /// Per path, the rows read of a file read in part.
     pub read_in_part: BTreeMap<String, RowsOfFile>,
+    /// Whether filters pushed into the scan are evaluated while decoding.
+    pub row_filters: bool,
 }
 
 impl ParquetFiles<'_> {
@@ -340,7 +375,9 @@ impl ParquetFiles<'_> {
         projection: Option<&Vec<usize>>,
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let mut options = state.table_options().parquet.clone();
+        options.global.pushdown_filters |= self.row_filters;
+        let format = ParquetFormat::default().with_options(options);
         let source = format.file_source(self.schema);
         let mut config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(self.store)?, source)
             .with_file_groups(self.groups);
@@ -436,6 +473,27 @@ impl ExecutionPlan for DeletionVectorsExec {
 
     fn maintains_input_order(&self) -> Vec<bool> {
         vec![true]
+    }
+
+    // Filters pass through to the Parquet scan: removing a file's deleted rows
+    // before or after a filter keeps the same rows, and the scan applies both in
+    // one pass (the row selection first, then the filter on what it selects).
+    fn gather_filters_for_pushdown(
+        &self,
+        _phase: FilterPushdownPhase,
+        parent_filters: Vec<Arc<dyn PhysicalExpr>>,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterDescription> {
+        FilterDescription::from_children(parent_filters, &self.children())
+    }
+
+    fn handle_child_pushdown_result(
+        &self,
+        _phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        Ok(FilterPushdownPropagation::if_all(child_pushdown_result))
     }
 
     fn apply_expressions(

@@ -55,7 +55,13 @@ impl Drop for Spill {
 /// Computes `frame` once (for `model`).
 pub async fn materialize(model: &str, frame: DataFrame) -> Result<Materialized> {
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let mut stream = frame.execute_stream().await?;
+    let task = frame.task_ctx();
+    let plan = frame.create_physical_plan().await?;
+    tracing::trace!(
+        "{model}: plan\n{}",
+        datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
+    );
+    let mut stream = datafusion::physical_plan::execute_stream(plan, Arc::new(task))?;
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut bytes = 0;
     let mut rows = 0;

@@ -6,6 +6,7 @@
 mod build;
 mod data_tests;
 mod history;
+mod join_filters;
 mod maintain;
 mod materialize;
 mod query;

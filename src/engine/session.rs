@@ -11,6 +11,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use futures::{StreamExt, TryStreamExt, stream};
 
+use super::join_filters::SafeJoinFilters;
 use crate::error::Result;
 use crate::lake::Lake;
 use crate::land::{self, LandedFile};
@@ -19,12 +20,14 @@ use crate::quarantine::{self, Ledger, admitted_table};
 use crate::sources::{SOURCE_SCHEMA, SourceTable, Sources};
 
 /// A session configured for stride ([`session_config`]), with delta-rs's query
-/// planner so Delta writes can plan their own nodes.
+/// planner so Delta writes can plan their own nodes, and hash joins' dynamic
+/// filters kept where they cannot hang a query ([`SafeJoinFilters`]).
 pub fn new_session() -> SessionContext {
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(session_config())
         .with_query_planner(DeltaPlanner::new())
+        .with_physical_optimizer_rule(Arc::new(SafeJoinFilters))
         .build();
     SessionContext::new_with_state(state)
 }

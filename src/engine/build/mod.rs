@@ -42,7 +42,7 @@ use super::materialize::{Materialized, materialize};
 use super::select::{descendants, select};
 use super::session::{new_session, register_pinned_sources};
 use super::state::{LastCommit, ModelState, commits_after, last_commit};
-use crate::cluster::{Cluster, Placement};
+use crate::cluster::{Cluster, DeltaScan, Placement};
 use crate::contracts::{self, Contract, Contracts};
 use crate::delta::{self, Committed, OP_COLUMN};
 use crate::error::{Error, Result};
@@ -393,8 +393,11 @@ impl RunContext {
         })
     }
 
-    /// How the run's queries read `table` (model `model`): delta-rs's scan in this
-    /// process; on a cluster, stride's scan of the same version, which executors
+    /// How the run's queries read `table` (model `model`): stride's scan of the
+    /// version, which evaluates filters while decoding so an incremental model's
+    /// lookup of a few keys reads the pages holding them (delta-rs's own scan
+    /// takes no filter on a table with deletion vectors), or delta-rs's when
+    /// stride's cannot read the table; on a cluster, stride's scan that executors
     /// can run (or delta-rs's, with the reason logged, when they cannot).
     async fn provider(
         &self,
@@ -405,7 +408,13 @@ impl RunContext {
             .await
             .map_err(|e| Error::in_model(model, e))?;
         Ok(match &self.cluster {
-            None => provider,
+            None => match DeltaScan::try_new(model, table, provider.schema()) {
+                Ok(scan) => Arc::new(scan.with_row_filters()),
+                Err(e) => {
+                    tracing::debug!("{model}: read through delta-rs's scan ({e})");
+                    provider
+                }
+            },
             Some(cluster) => cluster.readable(model, table, provider),
         })
     }
