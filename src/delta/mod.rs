@@ -47,6 +47,20 @@ pub enum AsOf {
     Time(DateTime<Utc>),
 }
 
+/// Plans `frame`, the query of `model`, for execution; the physical plan is traced
+/// (`RUST_LOG=stride=trace`) so a slow or stuck model can be read off its plan.
+pub async fn physical_plan(
+    model: &str,
+    frame: datafusion::prelude::DataFrame,
+) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+    let plan = frame.create_physical_plan().await?;
+    tracing::trace!(
+        "{model}: plan\n{}",
+        datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
+    );
+    Ok(plan)
+}
+
 /// Opens the Delta table of `model` at its latest version, or `None` when it has
 /// never been committed.
 pub async fn open(lake: &Lake, model: &str) -> Result<Option<DeltaTable>> {

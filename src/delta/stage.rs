@@ -131,11 +131,7 @@ pub async fn stage(
         },
     };
 
-    let plan = frame.create_physical_plan().await?;
-    tracing::trace!(
-        "{model}: plan\n{}",
-        datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
-    );
+    let plan = super::physical_plan(model, frame).await?;
     // A small table stays one file: one writer encodes it quickly, and more files
     // only cost its readers requests (a round trip each on S3).
     let small = table.version().is_some() && super::row_count(&table) < ONE_WRITER_ROWS;

@@ -56,11 +56,7 @@ impl Drop for Spill {
 pub async fn materialize(model: &str, frame: DataFrame) -> Result<Materialized> {
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let task = frame.task_ctx();
-    let plan = frame.create_physical_plan().await?;
-    tracing::trace!(
-        "{model}: plan\n{}",
-        datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
-    );
+    let plan = crate::delta::physical_plan(model, frame).await?;
     let mut stream = datafusion::physical_plan::execute_stream(plan, Arc::new(task))?;
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut bytes = 0;

@@ -393,12 +393,16 @@ impl RunContext {
         })
     }
 
-    /// How the run's queries read `table` (model `model`): stride's scan of the
-    /// version, which evaluates filters while decoding so an incremental model's
-    /// lookup of a few keys reads the pages holding them (delta-rs's own scan
-    /// takes no filter on a table with deletion vectors), or delta-rs's when
-    /// stride's cannot read the table; on a cluster, stride's scan that executors
-    /// can run (or delta-rs's, with the reason logged, when they cannot).
+    /// How the run's queries read `table` (model `model`): on a local lake,
+    /// stride's scan of the version, which evaluates filters while decoding so an
+    /// incremental model's lookup of a few keys reads the pages holding them
+    /// (delta-rs's own scan takes no filter on a table with deletion vectors), or
+    /// delta-rs's when stride's cannot read the table. On object storage,
+    /// delta-rs's: filtering while decoding fetches a file's filter columns, then
+    /// the other columns' pages, one round trip after the other, and on a network
+    /// that costs more than the bytes it saves (measured in docs/performance.md).
+    /// On a cluster, stride's scan that executors can run (or delta-rs's, with the
+    /// reason logged, when they cannot).
     async fn provider(
         &self,
         model: &str,
@@ -408,6 +412,7 @@ impl RunContext {
             .await
             .map_err(|e| Error::in_model(model, e))?;
         Ok(match &self.cluster {
+            None if !self.lake.is_local() => provider,
             None => match DeltaScan::try_new(model, table, provider.schema()) {
                 Ok(scan) => Arc::new(scan.with_row_filters()),
                 Err(e) => {
