@@ -23,6 +23,8 @@ pub struct Settings {
     pub lake: Option<String>,
     /// How to reach an `s3://` lake.
     pub s3: S3Settings,
+    /// The project's variables from the `[vars]` table (`--vars` overrides them).
+    pub vars: crate::models::Vars,
 }
 
 /// How to reach an S3-compatible store (MinIO, AWS S3, ...).
@@ -107,6 +109,8 @@ struct File {
     lake: Option<String>,
     #[serde(default)]
     s3: S3Settings,
+    #[serde(default)]
+    vars: crate::models::Vars,
 }
 
 impl Settings {
@@ -133,7 +137,26 @@ impl Settings {
         Ok(Settings {
             lake: file.lake,
             s3,
+            vars: file.vars,
         })
+    }
+}
+
+/// The project's variables given as `--vars`: a YAML mapping (JSON is YAML), as
+/// dbt's flag takes it: `{"dda_window_days": 30}` or `{dda_window_days: 30}`.
+pub fn parse_vars(text: &str) -> Result<crate::models::Vars> {
+    let refused = |reason: String| Error::Setting {
+        setting: "--vars".to_string(),
+        reason,
+    };
+    let value: serde_json::Value =
+        serde_norway::from_str(text).map_err(|e| refused(e.to_string()))?;
+    match value {
+        serde_json::Value::Object(map) => Ok(map.into_iter().collect()),
+        serde_json::Value::Null => Ok(Default::default()),
+        other => Err(refused(format!(
+            "`{other}` is not a mapping of variable names to values (like '{{\"dda_window_days\": 30}}')"
+        ))),
     }
 }
 
@@ -221,6 +244,25 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    #[test]
+    fn vars_come_from_the_file_and_the_flag_in_yaml_or_json() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("stride.toml");
+        std::fs::write(&path, "[vars]\ndda_window_days = 60\n").expect("write config");
+        let settings = Settings::load_with(Some(&path), env(&[])).expect("loads");
+        assert_eq!(settings.vars["dda_window_days"], serde_json::json!(60));
+        let json = parse_vars(r#"{"dda_window_days": 30}"#).expect("json");
+        let yaml = parse_vars("{dda_window_days: 30}").expect("yaml");
+        assert_eq!(json, yaml);
+        assert_eq!(json["dda_window_days"], serde_json::json!(30));
+        let err = parse_vars("[30]").expect_err("not a mapping").to_string();
+        assert!(err.contains("--vars") && err.contains("mapping"), "{err}");
+        let err = parse_vars("{dda_window_days: [")
+            .expect_err("broken")
+            .to_string();
+        assert!(err.contains("--vars"), "{err}");
     }
 
     #[test]

@@ -14,10 +14,14 @@ use crate::quarantine;
 use crate::run_history::{RunRequest, Trigger};
 
 /// The analyses the demo prints, with their titles.
-const HEADLINES: [(&str, &str); 3] = [
+const HEADLINES: [(&str, &str); 4] = [
     (
         "revenue_by_channel_last_7_days",
         "Attributed revenue by channel, last 7 days, under each attribution model",
+    ),
+    (
+        "channel_share_data_driven",
+        "Each channel's share of conversions: last touch beside the data-driven models",
     ),
     (
         "top_campaigns_by_roas",

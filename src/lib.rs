@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod compare;
 pub mod config;
 pub mod contracts;
+pub mod data_driven;
 pub mod delta;
 pub mod demo;
 pub mod engine;

@@ -553,7 +553,12 @@ async fn check_case(seed: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let lake = Lake::open(&dir.path().display().to_string(), &S3Settings::default()).expect("lake");
     let contracts = Contracts::read(&ContractsSource::Embedded).expect("contracts");
-    let project = Project::load(&ProjectSource::Embedded, contracts.sources()).expect("project");
+    let project = Project::load(
+        &ProjectSource::Embedded,
+        contracts.sources(),
+        &Default::default(),
+    )
+    .expect("project");
     let source = contracts.sources().find(TABLE).expect("customers").clone();
     let mut written = BTreeMap::new();
     for run in 0..case.runs {

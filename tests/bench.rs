@@ -163,10 +163,20 @@ fn the_models_suite_lists_every_model_for_both_engines() {
     );
     let all = queries(&report);
     let names: Vec<&str> = all.iter().map(|(n, _, _)| n.as_str()).collect();
-    for model in common::MARTS {
-        assert!(names.contains(&model), "{model} in {names:?}");
+    // mart_channel_data_driven calls stride's own aggregate, which DuckDB lacks:
+    // the suite leaves it out and says so.
+    for model in common::MARTS
+        .iter()
+        .filter(|m| **m != "mart_channel_data_driven")
+    {
+        assert!(names.contains(model), "{model} in {names:?}");
     }
-    assert_eq!(all.len(), 19, "every stored model: {names:?}");
+    assert_eq!(all.len(), 20, "every stored model but one: {names:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mart_channel_data_driven left out") && stderr.contains("DuckDB"),
+        "{stderr}"
+    );
     for (name, check, engines) in &all {
         assert_eq!(engines.len(), 2, "{name}");
         // DataFusion runs every model, as `stride run` does.

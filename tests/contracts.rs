@@ -11,7 +11,7 @@ use common::{stride, stride_ok};
 use serde_json::Value;
 
 /// Every stored model of the shipped project.
-const STORED: [&str; 19] = [
+const STORED: [&str; 21] = [
     "stg_customers",
     "stg_products",
     "stg_campaigns",
@@ -31,6 +31,8 @@ const STORED: [&str; 19] = [
     "dim_products",
     "dim_campaigns",
     "mart_acquisition_ltv",
+    "int_journeys",
+    "mart_channel_data_driven",
 ];
 
 /// Each stored model with its number of Delta versions, from `stride history`.

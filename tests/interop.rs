@@ -235,6 +235,22 @@ fn delta_tables_open_in_delta_rs_python_with_spec_columns() {
                 ("avg_lifetime_revenue", "double"),
             ],
         ),
+        (
+            "mart_channel_data_driven",
+            vec![
+                ("window_start", "date32[day]"),
+                ("window_end", "date32[day]"),
+                ("model", "string"),
+                ("channel", "string"),
+                ("journeys", "int64"),
+                ("removal_effect", "double"),
+                ("share", "double"),
+                ("conversions", "double"),
+                ("attributed_revenue", "double"),
+                ("spend", money),
+                ("roas", "double"),
+            ],
+        ),
     ]
     .iter()
     .flat_map(|(mart, cols)| cols.iter().map(move |(c, t)| format!("{mart} {c} {t}")))

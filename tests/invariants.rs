@@ -311,6 +311,7 @@ fn same_input_gives_the_same_marts() {
         "mart_campaign_performance",
         "mart_acquisition_ltv",
         "dim_customers",
+        "mart_channel_data_driven",
     ] {
         let sql = format!("select * from {mart} order by 1, 2, 3, 4");
         assert_eq!(query(a.path(), &sql), query(b.path(), &sql), "{mart}");

@@ -42,7 +42,7 @@ fn every_mart_in_the_duckdb_file_equals_its_delta_table_row_for_row() {
 fn row_counts_and_column_sums_match_on_a_larger_lake() {
     let lake = published_lake("12", "0.3");
     // Numeric columns of each mart (money and counts exact, floats to 1e-6 relative).
-    let numeric: [(&str, &[&str]); 8] = [
+    let numeric: [(&str, &[&str]); 9] = [
         (
             "fct_orders",
             &[
@@ -89,6 +89,18 @@ fn row_counts_and_column_sums_match_on_a_larger_lake() {
             "mart_acquisition_ltv",
             &["customers", "lifetime_revenue", "avg_lifetime_revenue"],
         ),
+        (
+            "mart_channel_data_driven",
+            &[
+                "journeys",
+                "removal_effect",
+                "share",
+                "conversions",
+                "attributed_revenue",
+                "spend",
+                "roas",
+            ],
+        ),
     ];
     for (mart, columns) in numeric {
         let sums: Vec<String> = columns
@@ -124,7 +136,7 @@ fn mart_columns_have_the_duckdb_type_of_their_spec_type() {
     // Decimal(p,2) -> DECIMAL(p,2), Float64 (credit, attributed revenue, ratios) ->
     // DOUBLE, flags -> BOOLEAN.
     const TS: &str = "TIMESTAMP WITH TIME ZONE";
-    let expected: [(&str, &[(&str, &str)]); 8] = [
+    let expected: [(&str, &[(&str, &str)]); 9] = [
         (
             "fct_orders",
             &[
@@ -229,6 +241,22 @@ fn mart_columns_have_the_duckdb_type_of_their_spec_type() {
                 ("customers", "BIGINT"),
                 ("lifetime_revenue", "DECIMAL(18,2)"),
                 ("avg_lifetime_revenue", "DOUBLE"),
+            ],
+        ),
+        (
+            "mart_channel_data_driven",
+            &[
+                ("window_start", "DATE"),
+                ("window_end", "DATE"),
+                ("model", "VARCHAR"),
+                ("channel", "VARCHAR"),
+                ("journeys", "BIGINT"),
+                ("removal_effect", "DOUBLE"),
+                ("share", "DOUBLE"),
+                ("conversions", "DOUBLE"),
+                ("attributed_revenue", "DOUBLE"),
+                ("spend", "DECIMAL(18,2)"),
+                ("roas", "DOUBLE"),
             ],
         ),
     ];
@@ -340,7 +368,7 @@ fn a_reader_holding_the_old_file_neither_blocks_nor_breaks_a_run() {
     stride_ok(lake.path(), &["generate", "--days", "1"]);
     let run = stride_ok(lake.path(), &["run"]);
     assert!(
-        String::from_utf8_lossy(&run.stderr).contains("published 8 marts"),
+        String::from_utf8_lossy(&run.stderr).contains("published 9 marts"),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
@@ -688,7 +716,7 @@ fn a_publish_after_incremental_runs_writes_the_changes_and_serves_the_base_again
     let verified = stride_ok(lake.path(), &["verify", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&verified.stdout).expect("JSON");
     let served = report["served"].as_array().expect("served marts");
-    assert_eq!(served.len(), 8, "{report:#}");
+    assert_eq!(served.len(), common::MARTS.len(), "{report:#}");
     assert!(served.iter().all(|m| m["state"] == "equal"), "{report:#}");
 
     // A rebuild is published whole: a new base, nothing added or removed.

@@ -12,6 +12,7 @@ use arrow::datatypes::SchemaRef;
 
 use super::engine::common_types;
 use super::workload::{Query, Step, StepKind, Table, Workload, orders_its_result};
+use crate::data_driven::DATA_DRIVEN_ATTRIBUTION;
 use crate::delta::AsOf;
 use crate::engine::{QuerySession, query_session};
 use crate::error::{Error, Result};
@@ -19,7 +20,23 @@ use crate::lake::Lake;
 use crate::models::{CHANGES_SCHEMA, Model, Project, RenderContext, changes_table};
 use crate::sources::SOURCE_SCHEMA;
 
-/// Every stored model's full-refresh SELECT, on its inputs as they are now.
+/// Whether DuckDB can run `model`: not when it calls one of stride's own functions
+/// (the data-driven models' solver). Such a model is left out of the suites, with a
+/// line saying so.
+fn duckdb_can_run(model: &Model) -> bool {
+    let stride_only = model.template().contains(DATA_DRIVEN_ATTRIBUTION);
+    if stride_only {
+        tracing::info!(
+            "{} left out: it calls {DATA_DRIVEN_ATTRIBUTION}(), stride's own aggregate, \
+             which DuckDB does not have",
+            model.name
+        );
+    }
+    !stride_only
+}
+
+/// Every stored model's full-refresh SELECT, on its inputs as they are now (but
+/// those DuckDB cannot run).
 pub async fn models(lake: &Lake, project: &Project, only: &[String]) -> Result<Workload> {
     let session = query_session(lake, project, AsOf::Latest).await?;
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
@@ -29,7 +46,7 @@ pub async fn models(lake: &Lake, project: &Project, only: &[String]) -> Result<W
         .iter()
         .filter(|m| m.materialization.is_stored())
     {
-        if !only.is_empty() && !only.contains(&model.name) {
+        if (!only.is_empty() && !only.contains(&model.name)) || !duckdb_can_run(model) {
             continue;
         }
         for input in &model.refs {
@@ -64,12 +81,18 @@ pub async fn models(lake: &Lake, project: &Project, only: &[String]) -> Result<W
 }
 
 /// The whole project as one full refresh from the raw tables: every model created
-/// in dependency order; the answer is the published marts.
+/// in dependency order (but those DuckDB cannot run); the answer is the published
+/// marts.
 pub async fn pipeline(lake: &Lake, project: &Project) -> Result<Workload> {
     let session = query_session(lake, project, AsOf::Latest).await?;
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     let mut steps = Vec::new();
-    for model in project.models() {
+    let runnable: Vec<&Model> = project
+        .models()
+        .iter()
+        .filter(|m| duckdb_can_run(m))
+        .collect();
+    for model in runnable.iter().copied() {
         for source in &model.sources {
             let name = format!("{SOURCE_SCHEMA}.{source}");
             read_whole(&session, &mut tables, &name, &name).await?;
@@ -84,8 +107,7 @@ pub async fn pipeline(lake: &Lake, project: &Project) -> Result<Workload> {
         }
         steps.push(model_step(model)?);
     }
-    let stored = project
-        .models()
+    let stored = runnable
         .iter()
         .filter(|m| m.materialization.is_stored())
         .count();
@@ -94,13 +116,9 @@ pub async fn pipeline(lake: &Lake, project: &Project) -> Result<Workload> {
         data: format!("lake {}", lake.url()),
         tables: tables.into_values().collect(),
         queries: vec![Query {
-            name: format!(
-                "full refresh ({} models, {stored} stored)",
-                project.models().len()
-            ),
+            name: format!("full refresh ({} models, {stored} stored)", runnable.len()),
             steps,
-            answer_tables: project
-                .models()
+            answer_tables: runnable
                 .iter()
                 .filter(|m| m.publish)
                 .map(|m| m.name.clone())

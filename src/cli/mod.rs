@@ -30,10 +30,10 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::Settings;
+use crate::config::{Settings, parse_vars};
 use crate::contracts::{Contracts, ContractsSource};
 use crate::lake::Lake;
-use crate::models::{Project, ProjectSource};
+use crate::models::{Project, ProjectSource, Vars};
 use crate::ops::Lakehouse;
 
 pub use emit::ReportFormat;
@@ -64,6 +64,13 @@ pub struct Cli {
     /// `data_contracts/` built into the binary.
     #[arg(long, global = true, env = "STRIDE_CONTRACTS", value_name = "DIR")]
     pub contracts: Option<PathBuf>,
+
+    /// Values for the project's variables, `{{ var('name') }}` in models: a YAML or
+    /// JSON mapping, as dbt's flag takes it (`--vars '{"dda_window_days": 30}'`).
+    /// They override the config file's [vars] table; a model that reads a changed
+    /// value is rebuilt.
+    #[arg(long, global = true, env = "STRIDE_VARS", value_name = "YAML")]
+    pub vars: Option<String>,
 
     /// More log output (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -176,6 +183,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<Exit> {
         config: cli.config,
         queries: cli.queries,
         contracts: cli.contracts,
+        vars: cli.vars,
     };
     let g = &globals;
     match cli.command {
@@ -206,6 +214,7 @@ pub(crate) struct Globals {
     config: Option<PathBuf>,
     queries: Option<PathBuf>,
     contracts: Option<PathBuf>,
+    vars: Option<String>,
 }
 
 /// Whether a command that loads the project also checks the contracts against it
@@ -245,6 +254,15 @@ impl Globals {
         Ok(Contracts::read(&source)?)
     }
 
+    /// The project's variables: the config file's [vars], then `--vars` over them.
+    fn vars_in_force(&self) -> anyhow::Result<Vars> {
+        let mut vars = self.settings()?.vars;
+        if let Some(text) = &self.vars {
+            vars.extend(parse_vars(text)?);
+        }
+        Ok(vars)
+    }
+
     /// The SQL project and its contracts.
     fn project(&self, checked: Checked) -> anyhow::Result<(Project, Contracts)> {
         let contracts = self.contracts()?;
@@ -252,7 +270,7 @@ impl Globals {
             Some(dir) => ProjectSource::Folder(dir.clone()),
             None => ProjectSource::Embedded,
         };
-        let project = Project::load(&source, contracts.sources())?;
+        let project = Project::load(&source, contracts.sources(), &self.vars_in_force()?)?;
         if checked == Checked::Yes {
             contracts.check(&project)?;
         }

@@ -73,13 +73,15 @@ pub struct ExecutorOptions {
 fn role_state(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionState {
     let mut scalar = ballista_scalar_functions();
     scalar.push(Arc::new(crate::contracts::key_hash_udf()));
+    let mut aggregate = ballista_aggregate_functions();
+    aggregate.push(Arc::new(crate::data_driven::data_driven_attribution_udaf()));
     SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
         .with_scalar_functions(scalar)
-        .with_aggregate_functions(ballista_aggregate_functions())
+        .with_aggregate_functions(aggregate)
         .with_window_functions(ballista_window_functions())
         .build()
 }

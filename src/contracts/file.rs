@@ -504,8 +504,12 @@ pub(crate) fn shipped_project() -> (Project, Contracts) {
     use crate::models::ProjectSource;
     let contracts =
         Contracts::read(&ContractsSource::Embedded).expect("the shipped contracts read");
-    let project = Project::load(&ProjectSource::Embedded, contracts.sources())
-        .expect("the shipped project loads");
+    let project = Project::load(
+        &ProjectSource::Embedded,
+        contracts.sources(),
+        &Default::default(),
+    )
+    .expect("the shipped project loads");
     contracts
         .check(&project)
         .expect("the shipped contracts hold");

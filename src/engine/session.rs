@@ -20,8 +20,9 @@ use crate::quarantine::{self, Ledger, admitted_table};
 use crate::sources::{SOURCE_SCHEMA, SourceTable, Sources};
 
 /// A session configured for stride ([`session_config`]), with delta-rs's query
-/// planner so Delta writes can plan their own nodes, and hash joins' dynamic
-/// filters kept where they cannot hang a query ([`SafeJoinFilters`]).
+/// planner so Delta writes can plan their own nodes, hash joins' dynamic filters
+/// kept where they cannot hang a query ([`SafeJoinFilters`]), and stride's
+/// aggregate `data_driven_attribution` for the data-driven models.
 pub fn new_session() -> SessionContext {
     let state = SessionStateBuilder::new()
         .with_default_features()
@@ -29,7 +30,9 @@ pub fn new_session() -> SessionContext {
         .with_query_planner(DeltaPlanner::new())
         .with_physical_optimizer_rule(Arc::new(SafeJoinFilters))
         .build();
-    SessionContext::new_with_state(state)
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_udaf(crate::data_driven::data_driven_attribution_udaf());
+    ctx
 }
 
 /// stride's DataFusion settings, shared by local sessions and every role of a

@@ -14,7 +14,7 @@ mod template;
 
 pub use graph::order_models;
 pub use project::{Analysis, Project, ProjectSource};
-pub use template::{CHANGES_SCHEMA, RenderContext, changes_table};
+pub use template::{CHANGES_SCHEMA, RenderContext, Vars, changes_table};
 
 /// How a model's result is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +103,8 @@ pub struct Model {
     duckdb_template: Option<String>,
     /// The project's macros.
     macros: std::sync::Arc<template::Macros>,
+    /// The project's variables.
+    vars: std::sync::Arc<Vars>,
 }
 
 impl Model {
@@ -118,6 +120,7 @@ impl Model {
             &self.name,
             &self.template,
             &self.macros,
+            &self.vars,
             context,
         )
         .map(|r| r.sql)
@@ -132,7 +135,8 @@ impl Model {
             return Ok(None);
         };
         let file = self.file.replace(".sql", ".duckdb.sql");
-        template::render(&file, &self.name, duckdb, &self.macros, context).map(|r| Some(r.sql))
+        template::render(&file, &self.name, duckdb, &self.macros, &self.vars, context)
+            .map(|r| Some(r.sql))
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use super::template::{self, Macros, RenderContext};
+use super::template::{self, Macros, RenderContext, Vars};
 use super::{Materialization, Model, Strategy, graph};
 use crate::error::{Error, Result};
 use crate::sources::{SOURCE_SCHEMA, Sources};
@@ -38,6 +38,7 @@ pub struct Analysis {
     pub file: String,
     template: String,
     macros: Arc<Macros>,
+    vars: Arc<Vars>,
 }
 
 impl Analysis {
@@ -48,6 +49,7 @@ impl Analysis {
             &self.name,
             &self.template,
             &self.macros,
+            &self.vars,
             &RenderContext::default(),
         )
         .map(|r| r.sql)
@@ -64,9 +66,10 @@ pub struct Project {
 
 impl Project {
     /// Loads, parses and orders the project over the raw tables `sources` (which
-    /// the source contracts declare); an unknown reference or a cycle fails here,
-    /// naming the file, before anything runs.
-    pub fn load(source: &ProjectSource, sources: &Sources) -> Result<Project> {
+    /// the source contracts declare), with the project's variables `vars`; an
+    /// unknown reference, a cycle or a variable without a value fails here, naming
+    /// the file, before anything runs.
+    pub fn load(source: &ProjectSource, sources: &Sources, vars: &Vars) -> Result<Project> {
         let files = match source {
             ProjectSource::Embedded => EMBEDDED_QUERIES
                 .iter()
@@ -74,11 +77,21 @@ impl Project {
                 .collect(),
             ProjectSource::Folder(root) => read_folder(root)?,
         };
-        Project::from_files(files, sources)
+        Project::from_files_with(files, sources, vars)
     }
 
-    /// Builds the project from (relative path, text) pairs.
+    /// Builds the project from (relative path, text) pairs, without variables.
     pub fn from_files(files: Vec<(String, String)>, sources: &Sources) -> Result<Project> {
+        Project::from_files_with(files, sources, &Vars::new())
+    }
+
+    /// Builds the project from (relative path, text) pairs with the variables `vars`.
+    pub fn from_files_with(
+        files: Vec<(String, String)>,
+        sources: &Sources,
+        vars: &Vars,
+    ) -> Result<Project> {
+        let vars = Arc::new(vars.clone());
         let macros: Arc<Macros> = files
             .iter()
             .filter(|(file, _)| split(file).is_some_and(|(layer, _)| layer == MACROS))
@@ -112,6 +125,7 @@ impl Project {
                     file,
                     template: text,
                     macros: Arc::clone(&macros),
+                    vars: Arc::clone(&vars),
                 });
                 continue;
             }
@@ -125,13 +139,20 @@ impl Project {
                 });
             }
             // Render both ways: a ref or source may appear only under is_incremental().
-            let mut found =
-                template::render(&file, stem, &text, &macros, &RenderContext::default())?;
+            let mut found = template::render(
+                &file,
+                stem,
+                &text,
+                &macros,
+                &vars,
+                &RenderContext::default(),
+            )?;
             let incremental = template::render(
                 &file,
                 stem,
                 &text,
                 &macros,
+                &vars,
                 &RenderContext {
                     is_incremental: true,
                 },
@@ -149,6 +170,11 @@ impl Project {
             for name in incremental.changes {
                 if !found.changes.contains(&name) {
                     found.changes.push(name);
+                }
+            }
+            for read in incremental.vars {
+                if !found.vars.contains(&read) {
+                    found.vars.push(read);
                 }
             }
             check_sources(&file, &found.sources, sources)?;
@@ -202,10 +228,18 @@ impl Project {
                 sources: found.sources,
                 changes: found.changes,
                 publish: found.publish,
-                fingerprint: super::fingerprint(&format!("{text}{macro_text}")),
+                fingerprint: super::fingerprint(&format!(
+                    "{text}{macro_text}{}",
+                    found
+                        .vars
+                        .iter()
+                        .map(|(name, value)| format!("\nvar {name} = {value}"))
+                        .collect::<String>()
+                )),
                 duckdb_template,
                 template: text,
                 macros: Arc::clone(&macros),
+                vars: Arc::clone(&vars),
             });
         }
         if let Some((_, (file, _))) = duckdb_texts.into_iter().next() {
@@ -225,6 +259,7 @@ impl Project {
                 &analysis.name,
                 &analysis.template,
                 &macros,
+                &vars,
                 &RenderContext::default(),
             )?;
             check_sources(&analysis.file, &found.sources, sources)?;
@@ -340,6 +375,7 @@ mod tests {
             "dim_products",
             "dim_campaigns",
             "mart_acquisition_ltv",
+            "mart_channel_data_driven",
         ];
         for mart in marts {
             project.model(mart).expect("mart exists");

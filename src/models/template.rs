@@ -1,7 +1,9 @@
 //! dbt-style templating with minijinja: `config()`, `ref()`, `source()`,
 //! `is_incremental()`, `this`, `changes()` for what an input changed since the
-//! model last ran, and macros imported from `macros/`.
+//! model last ran, `var()` for the project's variables,
+//! `exceptions.raise_compiler_error()`, and macros imported from `macros/`.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::Kwargs;
@@ -19,6 +21,10 @@ pub const CHANGES_SCHEMA: &str = "changes";
 pub fn changes_table(model: &str, input: &str) -> String {
     format!("{model}__{}", input.replace('.', "__"))
 }
+
+/// The project's variables (`--vars`, `[vars]` in `stride.toml`), which templates
+/// read with `{{ var('name', default) }}`.
+pub type Vars = BTreeMap<String, serde_json::Value>;
 
 /// What a template may ask about the run it is rendered for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -40,6 +46,9 @@ pub struct Rendered {
     pub changes: Vec<String>,
     /// `publish=true`: the model is published to the DuckDB file.
     pub publish: bool,
+    /// The variables it read, each with the value it got (JSON): part of the
+    /// model's fingerprint, so a changed value rebuilds it.
+    pub vars: Vec<(String, String)>,
 }
 
 /// The project's macro files (`macros/*.sql`, by path), which templates import with
@@ -52,6 +61,7 @@ pub fn render(
     this: &str,
     template: &str,
     macros: &Macros,
+    vars: &Vars,
     run: &RenderContext,
 ) -> Result<Rendered> {
     let found = Arc::new(Mutex::new(Rendered::default()));
@@ -160,6 +170,45 @@ pub fn render(
     let incremental = run.is_incremental;
     env.add_function("is_incremental", move || incremental);
 
+    let seen = Arc::clone(&found);
+    let values = vars.clone();
+    env.add_function(
+        "var",
+        move |name: String,
+              default: Option<minijinja::Value>|
+              -> Result<minijinja::Value, minijinja::Error> {
+            let value = match values.get(&name) {
+                Some(set) => minijinja::Value::from_serialize(set),
+                None => default.ok_or_else(|| {
+                    minijinja::Error::new(
+                        ErrorKind::UndefinedError,
+                        format!(
+                            "var('{name}') has no value and no default: set it with \
+                             --vars '{{\"{name}\": …}}' or under [vars] in stride.toml"
+                        ),
+                    )
+                })?,
+            };
+            let mut seen = seen.lock().map_err(|_| poisoned())?;
+            let shown = serde_json::to_string(&value).unwrap_or_else(|_| value.to_string());
+            if !seen.vars.iter().any(|(n, _)| *n == name) {
+                seen.vars.push((name, shown));
+            }
+            Ok(value)
+        },
+    );
+    env.add_global(
+        "exceptions",
+        minijinja::Value::from_iter([(
+            "raise_compiler_error",
+            minijinja::Value::from_function(
+                |message: String| -> Result<String, minijinja::Error> {
+                    Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
+                },
+            ),
+        )]),
+    );
+
     let bad = |e: minijinja::Error| Error::ModelFile {
         file: file.to_string(),
         problem: describe(&e),
@@ -210,7 +259,15 @@ mod tests {
         let template = "{{ config(materialized='incremental', unique_key=['order_id', 'line_number']) }}\
             select * from {{ ref('stg_orders') }} join {{ source('raw', 'order_items') }} using (order_id)\
             {% if is_incremental() %} where x > (select max(x) from {{ this }}){% endif %}";
-        let r = render("m.sql", "m", template, &[], &RenderContext::default()).expect("renders");
+        let r = render(
+            "m.sql",
+            "m",
+            template,
+            &[],
+            &Vars::new(),
+            &RenderContext::default(),
+        )
+        .expect("renders");
         assert_eq!(r.materialization, Some(Materialization::Incremental));
         assert_eq!(r.unique_key, ["order_id", "line_number"]);
         assert_eq!(r.refs, ["stg_orders"]);
@@ -226,6 +283,7 @@ mod tests {
             "m",
             template,
             &[],
+            &Vars::new(),
             &RenderContext {
                 is_incremental: true,
             },
@@ -241,9 +299,73 @@ mod tests {
             "x",
             "{{ config(materialized='table', colour='blue') }} select 1",
             &[],
+            &Vars::new(),
             &RenderContext::default(),
         )
         .expect_err("unknown option");
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn vars_are_read_with_their_defaults_and_recorded() {
+        let template = "{{ config(materialized='table') }} select {{ var('days', 90) - 1 }} as d, \
+            '{{ var('label', 'none') }}' as l";
+        let none = Vars::new();
+        let r = render(
+            "m.sql",
+            "m",
+            template,
+            &[],
+            &none,
+            &RenderContext::default(),
+        )
+        .expect("renders");
+        assert!(r.sql.contains("select 89 as d, 'none' as l"), "{}", r.sql);
+        assert_eq!(
+            r.vars,
+            [
+                ("days".to_string(), "90".to_string()),
+                ("label".to_string(), "\"none\"".to_string())
+            ]
+        );
+        let set: Vars = [("days".to_string(), serde_json::json!(30))]
+            .into_iter()
+            .collect();
+        let r =
+            render("m.sql", "m", template, &[], &set, &RenderContext::default()).expect("renders");
+        assert!(r.sql.contains("select 29 as d"), "{}", r.sql);
+        assert_eq!(r.vars[0], ("days".to_string(), "30".to_string()));
+    }
+
+    #[test]
+    fn a_var_without_value_or_default_names_itself_and_the_file() {
+        let err = render(
+            "marts/m.sql",
+            "m",
+            "{{ config(materialized='table') }} select {{ var('window') }}",
+            &[],
+            &Vars::new(),
+            &RenderContext::default(),
+        )
+        .expect_err("no value");
+        let message = err.to_string();
+        assert!(
+            message.contains("marts/m.sql") && message.contains("var('window')"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn raise_compiler_error_fails_the_render_with_its_message() {
+        let err = render(
+            "m.sql",
+            "m",
+            "{% if var('days', 0) < 1 %}{{ exceptions.raise_compiler_error('days must be at least 1') }}{% endif %}",
+            &[],
+            &Vars::new(),
+            &RenderContext::default(),
+        )
+        .expect_err("raised");
+        assert!(err.to_string().contains("days must be at least 1"), "{err}");
     }
 }

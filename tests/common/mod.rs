@@ -437,8 +437,8 @@ pub fn query_args(
         .collect()
 }
 
-/// The eight marts of SPEC section 4.
-pub const MARTS: [&str; 8] = [
+/// The nine marts of SPEC section 4.
+pub const MARTS: [&str; 9] = [
     "fct_orders",
     "fct_attribution",
     "mart_channel_daily",
@@ -447,6 +447,7 @@ pub const MARTS: [&str; 8] = [
     "dim_products",
     "dim_campaigns",
     "mart_acquisition_ltv",
+    "mart_channel_data_driven",
 ];
 
 /// The payload of a `touchpoints` row (mobile, landing page `/`).

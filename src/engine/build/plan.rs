@@ -277,8 +277,12 @@ mod tests {
     /// raw.orders, `mart_channel_daily` a table over `int_attribution_daily`.
     fn model(name: &str) -> Model {
         let contracts = Contracts::read(&ContractsSource::Embedded).expect("contracts");
-        let project =
-            Project::load(&ProjectSource::Embedded, contracts.sources()).expect("project");
+        let project = Project::load(
+            &ProjectSource::Embedded,
+            contracts.sources(),
+            &Default::default(),
+        )
+        .expect("project");
         project.model(name).expect("model").clone()
     }
 

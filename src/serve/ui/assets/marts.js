@@ -27,6 +27,38 @@ const CHARTS = {
       h("div", {}, h("h4", {}, "ROAS (revenue per unit of spend)"), horizontalBars({ labels: a.rows.map(campaignLabel), values: a.rows.map((r) => r.roas), name: "ROAS", colour: 2 })),
       h("div", {}, h("h4", {}, "CPA (spend per attributed order)"), horizontalBars({ labels: a.rows.map(campaignLabel), values: a.rows.map((r) => r.cpa), name: "CPA", colour: 1 })),
     ),
+  channel_share_data_driven: (a) =>
+    h(
+      "div",
+      { class: "pair" },
+      h(
+        "div",
+        {},
+        h("h4", {}, "Share of conversions: rule-based beside data-driven"),
+        groupedBars({
+          categories: a.rows.map((r) => String(r.channel)),
+          series: [
+            { name: "last_touch", values: a.rows.map((r) => r.last_touch_share ?? 0) },
+            { name: "markov", values: a.rows.map((r) => r.markov_share ?? 0) },
+            { name: "shapley", values: a.rows.map((r) => r.shapley_share ?? 0) },
+          ],
+          label: "share of conversions by channel",
+        }),
+      ),
+      h(
+        "div",
+        {},
+        h("h4", {}, "ROAS per channel (paid channels)"),
+        groupedBars({
+          categories: a.rows.filter((r) => r.markov_roas != null).map((r) => String(r.channel)),
+          series: ["last_touch", "markov", "shapley"].map((m) => ({
+            name: m,
+            values: a.rows.filter((r) => r.markov_roas != null).map((r) => r[`${m}_roas`] ?? 0),
+          })),
+          label: "ROAS by channel",
+        }),
+      ),
+    ),
   acquisition_channel_ltv: (a) =>
     horizontalBars({
       labels: a.rows.map((r) => String(r.acquisition_channel)),
@@ -42,6 +74,7 @@ const TITLES = {
   daily_revenue_trend: "Daily revenue",
   top_campaigns_by_roas: "Top campaigns by ROAS, with their CPA",
   acquisition_channel_ltv: "Lifetime value by acquisition channel",
+  channel_share_data_driven: "Channel share: last touch beside the data-driven models",
 };
 
 function campaignLabel(row) {
