@@ -726,7 +726,10 @@ fn the_api_answers_what_the_cli_prints() {
     assert_eq!(raw_orders["newest_batch_landed"], "2026-01-03");
     assert_eq!(raw_orders["newest_batch_consumed"], "2026-01-03");
     assert_eq!(raw_orders["files_waiting"], 0);
-    assert_eq!(freshness["marts"].as_array().map(Vec::len), Some(common::MARTS.len()));
+    assert_eq!(
+        freshness["marts"].as_array().map(Vec::len),
+        Some(common::MARTS.len())
+    );
 
     let schedules = serving.get("/api/schedules");
     let schedule = &schedules["schedules"][0];
