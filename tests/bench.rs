@@ -171,7 +171,7 @@ fn the_models_suite_lists_every_model_for_both_engines() {
     {
         assert!(names.contains(model), "{model} in {names:?}");
     }
-    assert_eq!(all.len(), 20, "every stored model but one: {names:?}");
+    assert_eq!(all.len(), 21, "every stored model but one: {names:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("mart_channel_data_driven left out") && stderr.contains("DuckDB"),

@@ -11,7 +11,7 @@ use common::{stride, stride_ok};
 use serde_json::Value;
 
 /// Every stored model of the shipped project.
-const STORED: [&str; 21] = [
+const STORED: [&str; 22] = [
     "stg_customers",
     "stg_products",
     "stg_campaigns",
@@ -31,7 +31,8 @@ const STORED: [&str; 21] = [
     "dim_products",
     "dim_campaigns",
     "mart_acquisition_ltv",
-    "int_journeys",
+    "int_order_journeys",
+    "int_unconverted_journeys",
     "mart_channel_data_driven",
 ];
 

@@ -990,7 +990,8 @@ fn full_refresh_of_a_selection_rebuilds_it_and_what_depends_on_it() {
             "mart_campaign_performance",
             "dim_customers",
             "mart_acquisition_ltv",
-            "int_journeys",
+            "int_order_journeys",
+            "int_unconverted_journeys",
             "mart_channel_data_driven",
         ]
         .contains(&model.as_str());
