@@ -40,8 +40,9 @@ window_journeys as (
         and (journeys.order_id is not null or journeys.ended_at <= bounds.horizon - interval '30 days')
 ),
 
+-- One entry per model and channel; a path is its channels joined by ' > '.
 solved as (
-    select unnest(data_driven_attribution(string_to_array(path, ' > '), converts)) as effect
+    select unnest(data_driven_attribution(path, converts)) as effect
     from window_journeys
 ),
 
@@ -49,6 +50,7 @@ effects as (
     select
         effect['model'] as model,
         effect['channel'] as channel,
+        effect['journeys'] as journeys,
         effect['removal_effect'] as removal_effect,
         effect['share'] as share
     from solved
@@ -60,15 +62,6 @@ converted as (
         sum(conversion_value) as conversion_value
     from window_journeys
     where converts
-),
-
-channel_journeys as (
-    select channel, count(*) as journeys
-    from (
-        select unnest(array_distinct(string_to_array(path, ' > '))) as channel
-        from window_journeys
-    ) as held
-    group by channel
 ),
 
 spend as (
@@ -87,7 +80,7 @@ credited as (
         bounds.window_end,
         effects.model,
         effects.channel,
-        channel_journeys.journeys,
+        effects.journeys,
         effects.removal_effect,
         effects.share,
         effects.share * cast(coalesce(converted.journeys, 0) as double) as conversions,
@@ -96,7 +89,6 @@ credited as (
     from effects
     cross join bounds
     cross join converted
-    inner join channel_journeys on channel_journeys.channel = effects.channel
     left join spend on spend.channel = effects.channel
 )
 
