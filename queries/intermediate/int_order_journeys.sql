@@ -1,4 +1,5 @@
 {{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
+{% from 'macros/journeys.sql' import merged_path %}
 -- The journey of every current order with touchpoints in its 30-day window (SPEC 3a):
 -- its path is the channels of those touchpoints (int_order_touches) in
 -- (touched_at, touchpoint_id) order, consecutive repeats of a channel merged into
@@ -37,11 +38,7 @@ paths as (
     select
         order_id,
         min(touched_at) as started_at,
-        array_to_string(
-            array_agg(channel order by touch_position)
-                filter (where previous_channel is null or previous_channel <> channel),
-            ' > '
-        ) as path,
+        {{ merged_path('channel', 'previous_channel', 'touch_position') }} as path,
         count(*) as touches
     from steps
     group by order_id

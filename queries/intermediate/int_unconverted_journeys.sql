@@ -1,4 +1,5 @@
 {{ config(materialized='incremental', unique_key='customer_id', incremental_strategy='delete+insert') }}
+{% from 'macros/journeys.sql' import merged_path %}
 -- The journeys that do not convert, besides the orders' (SPEC 3a): a current
 -- touchpoint in no current order's 30-day window (whatever the order's status: it
 -- is not in int_order_touches) is unconverted. A customer's unconverted
@@ -87,11 +88,7 @@ journeys as (
         min(touched_at) as started_at,
         max(touched_at) as ended_at,
         cast(max(touched_at) as date) as end_date,
-        array_to_string(
-            array_agg(channel order by touched_at, touchpoint_id)
-                filter (where previous_channel is null or previous_channel <> channel),
-            ' > '
-        ) as path,
+        {{ merged_path('channel', 'previous_channel', 'touched_at, touchpoint_id') }} as path,
         count(*) as touches
     from steps
     group by customer_id, journey_number
