@@ -43,7 +43,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use V::{D, I, M, S, Ts};
+use V::{D, I, M, S};
 use common::{V, assert_close, change, land, num, order, query, row, stride_ok, text, touch};
 
 const B1: &str = "2026-06-30";
@@ -51,19 +51,6 @@ const B2: &str = "2026-07-26";
 const AT1: &str = "2026-06-30T12:00:00Z";
 const AT2: &str = "2026-07-26T12:00:00Z";
 const VARS: &str = r#"{"dda_window_days": 60}"#;
-
-fn customer(id: i64) -> Vec<V> {
-    vec![
-        I(id),
-        S("someone@example.com"),
-        S("Ada"),
-        S("Lovelace"),
-        S("GB"),
-        S("London"),
-        S("member"),
-        Ts("2026-01-01T00:00:00Z"),
-    ]
-}
 
 fn campaign(id: i64, channel: &'static str) -> Vec<V> {
     row(
@@ -81,7 +68,12 @@ fn campaign(id: i64, channel: &'static str) -> Vec<V> {
 
 fn land_batch_1(lake: &Path) {
     let customers: Vec<Vec<V>> = (1..=9)
-        .map(|id| row(change("c", id, 1, "2026-01-01T00:00:00Z"), customer(id)))
+        .map(|id| {
+            row(
+                change("c", id, 1, "2026-01-01T00:00:00Z"),
+                common::customer(id, "member"),
+            )
+        })
         .collect();
     land(lake, "customers", B1, "customers.parquet", &customers);
     land(
